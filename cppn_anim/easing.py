@@ -1,0 +1,234 @@
+"""Easings: plain functions from progress u in [0, 1] to eased progress.
+
+Every easing takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly
+(step_start alone jumps to 1 as soon as u > 0). `back` and `elastic` overshoot
+on purpose. The formulas are Robert Penner's set; `cubic_bezier` is solved the way
+CSS solves it and `steps(n)` is CSS `steps(n, end)`.
+
+`parse(name)` turns a name as written in a scene ("in_out_cubic",
+"cubic_bezier(0.25, 0.1, 0.25, 1)", "steps(4)") into a function, or raises
+ValueError with a message fit for the user.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from typing import Callable
+
+import numpy as np
+
+Easing = Callable[[np.ndarray], np.ndarray]
+
+_PI = math.pi
+
+
+def linear(u):
+    return np.asarray(u, dtype=np.float64)
+
+
+def step_start(u):
+    """1 as soon as u > 0."""
+    u = np.asarray(u, dtype=np.float64)
+    return np.where(u > 0, 1.0, 0.0)
+
+
+def step_end(u):
+    """0 until u reaches 1."""
+    u = np.asarray(u, dtype=np.float64)
+    return np.where(u >= 1, 1.0, 0.0)
+
+
+def in_sine(u):
+    return 1 - np.cos(u * _PI / 2)
+
+
+def out_sine(u):
+    return np.sin(u * _PI / 2)
+
+
+def in_out_sine(u):
+    return -(np.cos(_PI * u) - 1) / 2
+
+
+def _power_in(p):
+    return lambda u: u**p
+
+
+def _power_out(p):
+    return lambda u: 1 - (1 - u) ** p
+
+
+def _power_in_out(p):
+    return lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2)
+
+
+def in_expo(u):
+    return np.where(u <= 0, 0.0, 2.0 ** (10 * u - 10))
+
+
+def out_expo(u):
+    return np.where(u >= 1, 1.0, 1 - 2.0 ** (-10 * u))
+
+
+def in_out_expo(u):
+    return np.where(u < 0.5, 2.0 ** (20 * u - 10) / 2, (2 - 2.0 ** (-20 * u + 10)) / 2)
+
+
+def in_circ(u):
+    return 1 - np.sqrt(np.clip(1 - u * u, 0, None))
+
+
+def out_circ(u):
+    return np.sqrt(np.clip(1 - (u - 1) ** 2, 0, None))
+
+
+def in_out_circ(u):
+    a = (1 - np.sqrt(np.clip(1 - (2 * u) ** 2, 0, None))) / 2
+    b = (np.sqrt(np.clip(1 - (-2 * u + 2) ** 2, 0, None)) + 1) / 2
+    return np.where(u < 0.5, a, b)
+
+
+_BACK = 1.70158
+
+
+def in_back(u):
+    return (_BACK + 1) * u**3 - _BACK * u**2
+
+
+def out_back(u):
+    v = u - 1
+    return 1 + (_BACK + 1) * v**3 + _BACK * v**2
+
+
+def in_out_back(u):
+    c = _BACK * 1.525
+    a = (2 * u) ** 2 * ((c + 1) * 2 * u - c) / 2
+    b = ((2 * u - 2) ** 2 * ((c + 1) * (2 * u - 2) + c) + 2) / 2
+    return np.where(u < 0.5, a, b)
+
+
+def in_elastic(u):
+    return -(2.0 ** (10 * u - 10)) * np.sin((10 * u - 10.75) * (2 * _PI / 3))
+
+
+def out_elastic(u):
+    return 2.0 ** (-10 * u) * np.sin((10 * u - 0.75) * (2 * _PI / 3)) + 1
+
+
+def in_out_elastic(u):
+    c = 2 * _PI / 4.5
+    s = np.sin((20 * u - 11.125) * c)
+    return np.where(u < 0.5, -(2.0 ** (20 * u - 10)) * s / 2, 2.0 ** (-20 * u + 10) * s / 2 + 1)
+
+
+def out_bounce(u):
+    n, d = 7.5625, 2.75
+    return np.select(
+        [u < 1 / d, u < 2 / d, u < 2.5 / d],
+        [n * u * u, n * (u - 1.5 / d) ** 2 + 0.75, n * (u - 2.25 / d) ** 2 + 0.9375],
+        n * (u - 2.625 / d) ** 2 + 0.984375,
+    )
+
+
+def in_bounce(u):
+    return 1 - out_bounce(1 - u)
+
+
+def in_out_bounce(u):
+    return np.where(u < 0.5, (1 - out_bounce(1 - 2 * u)) / 2, (1 + out_bounce(2 * u - 1)) / 2)
+
+
+def cubic_bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
+    """CSS cubic-bezier: the curve from (0,0) to (1,1) with control points (x1,y1), (x2,y2).
+
+    x(s) is monotone because x1, x2 lie in [0, 1], so bisection finds s for each u;
+    60 halvings reach float64 resolution.
+    """
+    if not (0 <= x1 <= 1 and 0 <= x2 <= 1):
+        raise ValueError("cubic_bezier needs x1 and x2 in [0, 1]")
+
+    def bezier(s, p1, p2):
+        return 3 * (1 - s) ** 2 * s * p1 + 3 * (1 - s) * s**2 * p2 + s**3
+
+    def ease(u):
+        u = np.asarray(u, dtype=np.float64)
+        lo, hi = np.zeros_like(u), np.ones_like(u)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            below = bezier(mid, x1, x2) < u
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        return bezier((lo + hi) / 2, y1, y2)
+
+    return ease
+
+
+def steps(n: int) -> Easing:
+    """CSS steps(n, end): n equal jumps, each at the end of its step."""
+    if n < 1:
+        raise ValueError("steps(n) needs n >= 1")
+    return lambda u: np.floor(np.asarray(u, dtype=np.float64) * n) / n
+
+
+def _pinned(f: Easing) -> Easing:
+    """Force exact ends: cos(pi/2) is not exactly 0 in floating point."""
+
+    def eased(u):
+        u = np.asarray(u, dtype=np.float64)
+        return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
+
+    return eased
+
+
+EASINGS: dict[str, Easing] = {"linear": linear, "step_start": step_start, "step_end": step_end}
+for _family, (_in, _out, _in_out) in {
+    "sine": (in_sine, out_sine, in_out_sine),
+    "quad": (_power_in(2), _power_out(2), _power_in_out(2)),
+    "cubic": (_power_in(3), _power_out(3), _power_in_out(3)),
+    "quart": (_power_in(4), _power_out(4), _power_in_out(4)),
+    "quint": (_power_in(5), _power_out(5), _power_in_out(5)),
+    "expo": (in_expo, out_expo, in_out_expo),
+    "circ": (in_circ, out_circ, in_out_circ),
+    "back": (in_back, out_back, in_out_back),
+    "elastic": (in_elastic, out_elastic, in_out_elastic),
+    "bounce": (in_bounce, out_bounce, in_out_bounce),
+}.items():
+    EASINGS[f"in_{_family}"] = _pinned(_in)
+    EASINGS[f"out_{_family}"] = _pinned(_out)
+    EASINGS[f"in_out_{_family}"] = _pinned(_in_out)
+
+NAMES = sorted(EASINGS) + ["cubic_bezier(x1, y1, x2, y2)", "steps(n)"]
+
+_NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+_BEZIER = re.compile(r"cubic_bezier\(" + ",".join([_NUMBER] * 4) + r"\)$")
+_STEPS = re.compile(r"steps\(\s*(\d+)\s*\)$")
+
+
+def parse(name: str) -> Easing:
+    """The easing a scene names; ValueError with a suggestion when there is none."""
+    name = name.strip()
+    if name in EASINGS:
+        return EASINGS[name]
+    if name.startswith("cubic_bezier"):
+        m = _BEZIER.match(name)
+        if not m:
+            raise ValueError(f"malformed '{_short(name)}': write cubic_bezier(x1, y1, x2, y2) with four numbers")
+        x1, y1, x2, y2 = (float(g) for g in m.groups())
+        return _pinned(cubic_bezier(x1, y1, x2, y2))
+    if name.startswith("steps"):
+        m = _STEPS.match(name)
+        if not m or int(m.group(1)) < 1:
+            raise ValueError(f"malformed '{_short(name)}': write steps(n) with a whole number n >= 1")
+        return _pinned(steps(int(m.group(1))))
+    # people write CSS and JS spellings too: ease-in-out, easeInOutCubic, ease_in_out
+    plain = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower().replace("-", "_")
+    plain = re.sub(r"^ease_?", "", plain)
+    close = [f"{plain}_sine"] if f"{plain}_sine" in EASINGS else []
+    close = close or difflib.get_close_matches(plain, list(EASINGS), n=1, cutoff=0.6)
+    close = close or difflib.get_close_matches(name, list(EASINGS), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "e.g. linear, in_out_sine, cubic_bezier(0.25, 0.1, 0.25, 1), steps(4)"
+    raise ValueError(f"unknown easing '{_short(name)}' ({hint})")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,257 @@
+"""Frames: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
+
+How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic):
+- pixels are evaluated in fixed-size chunks that stay in cache (CHUNK samples);
+- the view (zoom, rotation, centre) is an affine map of the pixel grid, so it folds into
+  the first layer's weights, and z's part of the first layer is one bias per frame;
+- tanh(a) = 2 sigmoid(2a) - 1 and torch's sigmoid is several times faster than its tanh:
+  tanh layers store sigmoid(2a) and the factors fold into the next layer's weights;
+- every layer is one fused matmul-plus-bias into a preallocated buffer, activation in place;
+- torch's own threads share each matmul and activation among the cores.
+
+How it is exact: every chunk has the same shape and covers the same samples whatever the
+tile size or number of frames per call, so matrix kernels (chosen by shape) compute every
+pixel the same way; a frame rendered alone equals the same frame in a video.
+
+Memory stays bounded: a frame is computed a band of rows at a time and only uint8 pixels
+are kept, so a 16K still needs its uint8 frame plus a few MB.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .network import Weights, channels
+from .trajectory import FrameParams
+
+CHUNK = 16384  # samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
+BAND_SAMPLES = 1 << 20  # samples per band of rows: bounds the float memory of one frame
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeviceUnavailable(Exception):
+    pass
+
+
+def pick_device(name: str) -> torch.device:
+    """auto: cuda if present, else mps, else cpu. A named device that is missing is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(f"{name} is not available here (this torch {torch.__version__} sees no CUDA GPU); use auto or cpu")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceUnavailable(f"{name} is not available here ({torch.cuda.device_count()} CUDA device(s))")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceUnavailable("mps is not available here; use auto or cpu")
+    return torch.device(name)
+
+
+def sample_grid(width: int, height: int, k: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Base CPPN coordinates (before the view) of samples start..stop-1 of the k*W x k*H grid.
+
+    Samples are numbered row by row. Each sits at the centre of its sub-pixel; the shorter
+    side of the frame spans [-1, 1] and y points up. Float64, so every sample's coordinate
+    is the same however the grid is cut up.
+    """
+    gw, gh = width * k, height * k
+    half = min(gw, gh) / 2
+    idx = np.arange(start, stop, dtype=np.int64)
+    col, row = idx % gw, idx // gw
+    x = (col + 0.5 - gw / 2) / half
+    y = -(row + 0.5 - gh / 2) / half
+    return x, y
+
+
+@dataclass(frozen=True)
+class _Layer:
+    weight: torch.Tensor  # (fan_in, fan_out)
+    bias: torch.Tensor  # (fan_out,)
+    activation: str  # what runs after the matmul, in place ("sigmoid" for folded tanh)
+
+
+class Renderer:
+    """Renders frames of one network at one size."""
+
+    def __init__(
+        self,
+        weights: Weights,
+        width: int,
+        height: int,
+        supersample: int = 1,
+        device: str = "auto",
+        precision: str = "fp32",
+        band_samples: int = BAND_SAMPLES,
+    ):
+        self.weights, self.width, self.height, self.k = weights, width, height, supersample
+        self.device = pick_device(device)
+        self.dtype = DTYPES[precision]
+        self.precision = precision
+        self.channels = channels(weights.color)
+        samples_per_row = width * supersample * supersample
+        self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
+        self._plan()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------ the folded network
+
+    def _plan(self) -> None:
+        """Turn the weights into the layers we run: tanh folded into sigmoid, on the device."""
+        w = self.weights
+        to = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+        layers = []
+        prev_tanh = False  # did the previous layer store s = sigmoid(2a) instead of tanh(a)?
+        mats = [(to(m), to(b)) for m, b in w.hidden] + [(to(w.out), to(w.out_bias))]
+        acts = list(w.activations[1:]) + ["sigmoid"]
+        first_tanh = w.activations[0] == "tanh"
+        self._first_scale = 2.0 if first_tanh else 1.0
+        prev_tanh = first_tanh
+        for (m, b), act in zip(mats, acts):
+            if prev_tanh:  # h = 2s - 1:  h @ m + b = s @ (2m) + (b - colsum(m))
+                m, b = 2 * m, b - m.sum(dim=0)
+            this_tanh = act == "tanh"
+            if this_tanh:  # store sigmoid(2a)
+                m, b = 2 * m, 2 * b
+            layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), "sigmoid" if this_tanh else act))
+            prev_tanh = this_tanh
+        self._layers = layers
+        self._first_act = "sigmoid" if first_tanh else w.activations[0]
+        self._first = to(w.first)  # (n_in, width)
+        self._first_z = to(w.first_z)
+        self._first_bias = to(w.first_bias)
+
+    def _first_layer(self, p: FrameParams) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
+
+        With A the view's 2x2 map and c its centre, (x', y') = A (x, y) + c, so
+        [x', y'] @ W_xy = (x, y) @ (A^T W_xy) + c @ W_xy. r' = |(x', y')| is computed per sample.
+        """
+        w = self.weights
+        theta = math.radians(p.rotation)
+        cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
+        # x' = x cos + y sin, y' = -x sin + y cos (rotate by minus `rotation`), then + centre
+        a = np.array([[cos, sin], [-sin, cos]])
+        names = list(w.inputs)
+        first = self._first.numpy()
+        w_xy = np.zeros((2, first.shape[1]))
+        for axis, name in enumerate("xy"):
+            if name in names:
+                w_xy[axis] = first[names.index(name)]
+        w_r = first[names.index("r")] if "r" in names else np.zeros(first.shape[1])
+        matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
+        bias = p.center @ w_xy + p.z @ w.first_z + w.first_bias
+        s = self._first_scale
+        return torch.as_tensor(matrix * s).to(self.device, self.dtype), torch.as_tensor(bias * s).to(self.device, self.dtype), a
+
+    # ------------------------------------------------------------ one chunk
+
+    def _buffers(self):
+        """Per-thread preallocated activations: (CHUNK, width) twice, ping-pong."""
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            width = self.weights.first.shape[1]
+            make = lambda n: torch.empty((CHUNK, n), device=self.device, dtype=self.dtype)  # noqa: E731
+            bufs = self._local.bufs = (make(width), make(width), make(self.channels), make(3))
+        return bufs
+
+    def _chunk(self, start: int, frame: tuple) -> torch.Tensor:
+        """Samples start..start+CHUNK-1 of one frame -> (CHUNK, channels) in [0, 1], float32."""
+        first_w, first_b, view, center = frame
+        x, y = sample_grid(self.width, self.height, self.k, start, start + CHUNK)
+        xv = view[0, 0] * x + view[0, 1] * y + center[0]
+        yv = view[1, 0] * x + view[1, 1] * y + center[1]
+        feats = np.stack([x, y, np.sqrt(xv * xv + yv * yv)], axis=1)  # (CHUNK, 3) float64
+        feats = torch.from_numpy(feats).to(self.device, self.dtype)
+        a, b, out, _ = self._buffers()
+        torch.addmm(first_b, feats, first_w, out=a)  # (CHUNK, width)
+        _activate(a, self._first_act)
+        for layer in self._layers[:-1]:
+            torch.addmm(layer.bias, a, layer.weight, out=b)
+            _activate(b, layer.activation)
+            a, b = b, a
+        last = self._layers[-1]
+        torch.addmm(last.bias, a, last.weight, out=out)  # (CHUNK, channels)
+        torch.sigmoid_(out)
+        return out.float()
+
+    # ------------------------------------------------------------ frames
+
+    def _frame_inputs(self, p: FrameParams) -> tuple:
+        first_w, first_b, view = self._first_layer(p)
+        return first_w, first_b, view, p.center
+
+    def render(self, p: FrameParams) -> np.ndarray:
+        """One frame -> (H, W, 3) uint8."""
+        frame = self._frame_inputs(p)
+        out = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        for r0 in range(0, self.height, self.band_rows):
+            r1 = min(self.height, r0 + self.band_rows)
+            out[r0:r1] = self._band(frame, r0, r1)
+        return out
+
+    def frames(self, params: Iterable[FrameParams]) -> Iterator[np.ndarray]:
+        """Frames in order, one (H, W, 3) uint8 array each."""
+        for p in params:
+            yield self.render(p)
+
+    def _band(self, frame: tuple, r0: int, r1: int) -> np.ndarray:
+        """Output rows r0..r1-1 -> (r1-r0, W, 3) uint8."""
+        k, gw = self.k, self.width * self.k
+        first, last = k * r0 * gw, k * r1 * gw  # sample range of these rows
+        starts = range(first - first % CHUNK, last, CHUNK)  # chunks sit on multiples of CHUNK
+        pieces = [self._chunk(s, frame).clone() for s in starts]
+        values = torch.cat(pieces)[first - starts[0] : last - starts[0]]  # (samples, channels)
+        values = values.reshape(r1 - r0, k, self.width, k, self.channels)
+        total = values[:, 0, :, 0]
+        for i in range(k):  # a fixed summation order, so the average is the same however we band
+            for j in range(k):
+                if i or j:
+                    total = total + values[:, i, :, j]
+        rgb = _to_rgb(total / (k * k), self.weights.color)  # (rows, W, 3)
+        return torch.clamp(rgb * 255 + 0.5, 0, 255).to(torch.uint8).cpu().numpy()
+
+
+def _activate(a: torch.Tensor, name: str) -> None:
+    """Apply an activation in place."""
+    if name == "sigmoid":
+        torch.sigmoid_(a)
+    elif name == "tanh":
+        torch.tanh_(a)
+    elif name == "sin":
+        torch.sin_(a)
+    elif name == "cos":
+        torch.cos_(a)
+    elif name == "relu":
+        torch.relu_(a)
+    elif name == "softplus":
+        a.copy_(torch.nn.functional.softplus(a))
+    elif name == "gaussian":
+        a.square_().neg_().exp_()
+    elif name == "abs":
+        a.abs_()
+    elif name == "elu":
+        torch.nn.functional.elu_(a)
+    else:
+        raise ValueError(f"unknown activation {name}")
+
+
+def _to_rgb(out: torch.Tensor, color: str) -> torch.Tensor:
+    """(..., channels) in [0, 1] -> (..., 3) RGB, as network.to_rgb."""
+    if color == "gray":
+        return out.expand(*out.shape[:-1], 3)
+    if color == "rgb":
+        return out
+    h, s, v = out[..., 0:1], out[..., 1:2], out[..., 2:3]
+    k = torch.tensor([5.0, 3.0, 1.0], device=out.device)
+    kk = torch.remainder(k + 6 * h, 6)
+    return v - v * s * torch.clamp(torch.minimum(kk, 4 - kk), 0, 1)

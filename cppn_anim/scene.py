@@ -1,0 +1,608 @@
+"""Scene files: YAML text -> a validated, immutable Scene (the contract: shared scene-format.md).
+
+The models below are the one definition of the format: pydantic checks types and
+ranges and writes the JSON Schema from them; `_check_rules` adds the rules that tie
+two places together (keyframe times and duration, z length and latent_dim, ...).
+Every refusal becomes one SceneError that prints as
+
+    FILE:LINE:COL: key.path: what is wrong (a suggestion)
+
+pointing at the node in the file (or at the --set override) that is wrong.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from . import easing, yamlread
+
+FORMAT_VERSION = 1
+ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", "abs", "elu")
+FORMATS = ("mp4", "gif", "webm", "png")
+CRF_RANGE = {"mp4": (0, 51), "webm": (0, 63)}
+GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anything faster
+
+
+class SceneError(Exception):
+    """A scene that breaks the format: where, which key, what is wrong."""
+
+    def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
+        self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+# ---------------------------------------------------------------- the model
+
+
+def _check_ease(name: str) -> str:
+    easing.parse(name)  # ValueError -> pydantic error with our message
+    return name
+
+
+Ease = Annotated[
+    str,
+    AfterValidator(_check_ease),
+    WithJsonSchema(
+        {
+            "description": "an easing name, cubic_bezier(x1, y1, x2, y2) or steps(n)",
+            "anyOf": [
+                {"enum": sorted(easing.EASINGS)},
+                {"type": "string", "pattern": r"^\s*cubic_bezier\(.*\)\s*$"},
+                {"type": "string", "pattern": r"^\s*steps\(\s*\d+\s*\)\s*$"},
+            ],
+        }
+    ),
+]
+Interpolation = Literal["step", "linear", "slerp", "cubic"]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Vec2 = Annotated[list[Finite], Field(min_length=2, max_length=2)]
+Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
+
+
+def _kind(value: Any) -> str:
+    """Tag for a discriminated union: which alternative the raw value is written as."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, (dict, BaseModel)):  # a model when serializing
+        return "mapping"
+    return None  # type: ignore[return-value]
+
+
+def _one_of(error: str):
+    """A union chosen by how the value is written (text, list, mapping), with one clear error otherwise."""
+    return Discriminator(_kind, custom_error_type="wrong_form", custom_error_message=error)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+class SeedZ(_Model):
+    seed: int = Field(ge=0, le=2**32 - 1, description="z drawn from this seed alone")
+
+
+ZSpec = Annotated[
+    Union[
+        Annotated[Literal["random"], Tag("text")],
+        Annotated[SeedZ, Tag("mapping")],
+        Annotated[list[Finite], Tag("list")],
+    ],
+    _one_of(error="z must be random, {seed: N} or a list of latent_dim numbers"),
+]
+
+
+class Keyframe(_Model):
+    at: Finite = Field(ge=0, description="seconds")
+    z: ZSpec = Field(description="random | {seed: N} | a list of latent_dim numbers")
+    ease: Optional[Ease] = Field(None, description="how z travels INTO this keyframe (default: trajectory.ease)")
+
+
+class Trajectory(_Model):
+    interpolation: Interpolation = "slerp"
+    ease: Ease = "linear"
+    loop: bool = False
+    keyframes: list[Keyframe] = Field(min_length=1)
+
+
+def _track(value_type, what: str):
+    """The models of one animated view parameter: a keyframe, a track, and the two ways to write it."""
+
+    class TrackKey(_Model):
+        at: Finite = Field(ge=0)
+        value: value_type
+        ease: Optional[Ease] = None
+
+    class Track(_Model):
+        interpolation: Interpolation = "linear"
+        ease: Ease = "linear"
+        loop: bool = False
+        keyframes: list[TrackKey] = Field(min_length=1)
+
+    TrackKey.__name__ = TrackKey.__qualname__ = f"{what}Key"
+    Track.__name__ = Track.__qualname__ = f"{what}Track"
+    spec = Annotated[
+        Union[
+            Annotated[Annotated[list[TrackKey], Field(min_length=1)], Tag("list")],
+            Annotated[Track, Tag("mapping")],
+        ],
+        _one_of(error="a track is a list of {at, value, ease} or a mapping with keyframes"),
+    ]
+    return Track, spec
+
+
+ZoomTrack, _ZoomSpec = _track(Annotated[Finite, Field(gt=0)], "Zoom")
+RotationTrack, _RotationSpec = _track(Finite, "Rotation")
+CenterTrack, _CenterSpec = _track(Vec2, "Center")
+TRACK_MODELS = {"view.zoom": ZoomTrack, "view.rotation": RotationTrack, "view.center": CenterTrack}
+
+
+class Animate(_Model):
+    zoom: Optional[_ZoomSpec] = Field(None, alias="view.zoom")
+    rotation: Optional[_RotationSpec] = Field(None, alias="view.rotation")
+    center: Optional[_CenterSpec] = Field(None, alias="view.center")
+
+    def tracks(self) -> dict:
+        """{'view.zoom': Track, ...} for the animated parameters, the list form made a Track."""
+        out = {}
+        for key, model in TRACK_MODELS.items():
+            spec = getattr(self, key.split(".")[1])
+            if spec is not None:
+                out[key] = spec if isinstance(spec, BaseModel) else model(keyframes=spec)
+        return out
+
+
+class Network(_Model):
+    latent_dim: int = Field(8, ge=1, le=1024, description="length of z")
+    width: int = Field(32, ge=1, le=4096, description="hidden units per layer")
+    depth: int = Field(8, ge=1, le=64, description="hidden layers")
+    activation: Annotated[
+        Union[Annotated[Activation, Tag("text")], Annotated[list[Activation], Tag("list")]],
+        _one_of(error="activation is one name or a list of `depth` names"),
+    ] = "tanh"
+    color: Literal["rgb", "gray", "hsv"] = "rgb"
+    weight_scale: Finite = Field(1.0, gt=0, description="multiplies the default weight spread: higher = busier")
+    inputs: Annotated[list[Literal["x", "y", "r"]], Field(max_length=3)] = ["x", "y", "r"]
+
+    def activations(self) -> list[str]:
+        """One activation name per hidden layer."""
+        return [self.activation] * self.depth if isinstance(self.activation, str) else list(self.activation)
+
+
+class View(_Model):
+    zoom: Finite = Field(1.0, gt=0, description="2 halves the visible width and height")
+    center: Vec2 = [0.0, 0.0]
+    rotation: Finite = Field(0.0, description="degrees, counter-clockwise on screen")
+
+
+class Render(_Model):
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$")] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    supersample: int = Field(1, ge=1, le=4, description="k: average a k*k grid of sub-pixel samples")
+
+
+class Output(_Model):
+    format: Literal[FORMATS] = "mp4"  # type: ignore[valid-type]
+    path: Annotated[str, Field(min_length=1)] = Field(
+        "out/{name}.{ext}", description="{name}, {ext}, {format} are filled in; png: a folder (default out/{name}_frames)"
+    )
+    crf: Optional[int] = Field(None, description="null: x264 18, VP9 31")
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = Field("medium", description="x264 speed/size trade-off (mp4 only); an addition to the contract")
+
+
+class Scene(_Model):
+    version: Literal[1] = 1
+    name: Optional[Annotated[str, Field(pattern=r"^[^/\\\x00]+$")]] = Field(None, description="default: the file's stem")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    duration: Finite = Field(4.0, gt=0, description="seconds")
+    fps: Finite = Field(30.0, gt=0, le=240)
+    size: Annotated[list[Annotated[int, Field(ge=1, le=16384)]], Field(min_length=2, max_length=2)] = [1280, 720]
+    network: Network = Network()
+    view: View = View()
+    trajectory: Trajectory
+    animate: Animate = Animate()
+    render: Render = Render()
+    output: Output = Output()
+
+    _source: str = PrivateAttr("<scene>")
+    _doc: Any = PrivateAttr(None)
+    _overrides: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+    @property
+    def frame_count(self) -> int:
+        """N = round(duration * fps), halves rounded up."""
+        return int(math.floor(self.duration * self.fps + 0.5))
+
+    def error(self, path: tuple, message: str, at_key: bool = False) -> SceneError:
+        """A SceneError located at `path` in this scene's file (or its --set override)."""
+        return _locate(self._source, self._doc, self._overrides, path, message, at_key)
+
+    def check_output(self, fmt: str) -> None:
+        """Rules that depend on the output format (known only once the command line is read)."""
+        if self.output.crf is not None and fmt in CRF_RANGE:
+            lo, hi = CRF_RANGE[fmt]
+            if not lo <= self.output.crf <= hi:
+                raise self.error(("output", "crf"), f"crf {self.output.crf} out of range for {fmt} ({lo}..{hi})")
+        if fmt == "gif" and self.fps > GIF_MAX_FPS:
+            raise self.error(
+                ("fps",),
+                f"{self.fps:g} fps is too fast for a GIF (at most {GIF_MAX_FPS}: GIF delays are centiseconds);"
+                " use --fps 25, or mp4/webm",
+            )
+
+    def resolved_yaml(self) -> str:
+        """The scene with every default filled in, as YAML: what made an output."""
+        import yaml  # pyyaml: plain, stable dumping of plain data
+
+        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False, width=100)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Scene:
+    """Read, override and validate one scene file; SceneError on any problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SceneError(source, "no such file") from None
+    except UnicodeDecodeError:
+        raise SceneError(source, "not a text file (UTF-8 expected)") from None
+    except OSError as e:
+        raise SceneError(source, f"cannot read: {e.strerror}") from None
+    return parse(text, source, overrides, default_name=path.stem)
+
+
+def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene") -> Scene:
+    try:
+        doc = yamlread.read(text)
+    except yamlread.YamlProblem as p:
+        raise SceneError(source, p.message, _dotted(p.path), p.line, p.col) from None
+    if doc.data is None:
+        raise SceneError(source, "the file is empty: a scene needs at least trajectory.keyframes", "", 1, 1)
+    if not isinstance(doc.data, dict):
+        line, col = doc.values[()]
+        raise SceneError(source, f"a scene must be a mapping of keys, not {_show(doc.data)}", "", line, col)
+    data = doc.data
+    applied: dict = {}
+    for key, value in overrides:
+        steps = _override_path(key, source)
+        data = _set_path(data, steps, value, source, key)
+        applied[steps] = f"--set {key}={_short(str(value))}" if not isinstance(value, str) else f"--set {key}={_short(value)}"
+    try:
+        scene = Scene.model_validate(data)
+    except ValidationError as e:
+        raise _first_error(e, source, doc, applied, data) from None
+    scene._source, scene._doc, scene._overrides = source, doc, applied
+    if scene.name is None:
+        scene = scene.model_copy(update={"name": default_name})
+        scene._source, scene._doc, scene._overrides = source, doc, applied
+    _check_rules(scene, data)
+    return scene
+
+
+def read_value(text: str) -> Any:
+    """A --set VALUE, read as YAML 1.2 (so `2` is a number and `[1, 2]` a list)."""
+    try:
+        doc = yamlread.read(text)
+    except yamlread.YamlProblem as p:
+        raise ValueError(p.message) from None
+    return doc.data
+
+
+# ---------------------------------------------------------------- rules across keys
+
+
+def _check_rules(scene: Scene, data: dict) -> None:
+    net = scene.network
+    raw_activation = data.get("network", {}).get("activation") if isinstance(data.get("network"), dict) else None
+    if isinstance(raw_activation, list) and len(raw_activation) != net.depth:
+        raise scene.error(
+            ("network", "activation"),
+            f"{len(raw_activation)} activations for depth {net.depth}: give one name, or exactly {net.depth}",
+        )
+    if scene.frame_count < 1:
+        raise scene.error(("duration",), f"duration {scene.duration:g} s at {scene.fps:g} fps makes no frame")
+    traj = scene.trajectory
+    _check_times(scene, ("trajectory",), [k.at for k in traj.keyframes], traj.loop)
+    for k, key in enumerate(traj.keyframes):
+        if isinstance(key.z, list) and len(key.z) != net.latent_dim:
+            raise scene.error(
+                ("trajectory", "keyframes", k, "z"),
+                f"z has {len(key.z)} numbers but network.latent_dim is {net.latent_dim}",
+            )
+    for name, track in scene.animate.tracks().items():
+        _check_times(scene, ("animate", name), [k.at for k in track.keyframes], track.loop)
+
+
+def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool) -> None:
+    at = lambda k: where + ("keyframes", k, "at")  # noqa: E731
+    if times[0] != 0:
+        raise scene.error(at(0), f"the first keyframe must be at 0, not {times[0]:g}")
+    for k in range(1, len(times)):
+        if times[k] <= times[k - 1]:
+            raise scene.error(at(k), f"at {times[k]:g} is not after the previous keyframe's {times[k - 1]:g} (times must increase)")
+    for k, t in enumerate(times):
+        if loop and t >= scene.duration and not (k == 0 and t == 0):
+            raise scene.error(
+                at(k), f"at {t:g} is not before duration {scene.duration:g} (with loop: true, time {scene.duration:g} is keyframe 0 again)"
+            )
+        if not loop and t > scene.duration:
+            raise scene.error(at(k), f"at {t:g} is past the end (duration {scene.duration:g})")
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def _override_path(key: str, source: str) -> tuple:
+    """'trajectory.keyframes[1].z' -> ('trajectory', 'keyframes', 1, 'z'); animate keys keep their dot."""
+    steps: list = []
+    for part in key.split("."):
+        m = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", part)
+        if not m or (not m.group(1) and not steps):
+            raise SceneError(source, f"--set {key}: not a key path (write e.g. network.depth or trajectory.keyframes[0].at)")
+        if m.group(1):
+            steps.append(m.group(1))
+        steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    if len(steps) >= 3 and steps[0] == "animate" and isinstance(steps[1], str) and isinstance(steps[2], str):
+        steps[1:3] = [f"{steps[1]}.{steps[2]}"]
+    return tuple(steps)
+
+
+def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> dict:
+    root = node = dict(data)
+    for depth, step in enumerate(steps[:-1]):
+        child = node[step] if _has(node, step) else {}
+        if isinstance(child, dict):
+            child = dict(child)
+        elif isinstance(child, list):
+            child = list(child)
+        else:
+            raise SceneError(source, f"--set {key}: {_dotted(steps[: depth + 1])} holds {_show(child)}, not a mapping or list")
+        node[step] = child
+        node = child
+    last = steps[-1]
+    if isinstance(node, list) and not (isinstance(last, int) and last < len(node)):
+        raise SceneError(source, f"--set {key}: no item {last} in {_dotted(steps[:-1])}")
+    node[last] = value
+    return root
+
+
+def _has(node, step) -> bool:
+    if isinstance(node, dict):
+        return step in node
+    return isinstance(step, int) and step < len(node)
+
+
+# ---------------------------------------------------------------- error messages
+
+
+def _locate(source: str, doc, overrides: dict, path: tuple, message: str, at_key: bool = False) -> SceneError:
+    dotted = _dotted(path)
+    for steps, text in overrides.items():
+        if path[: len(steps)] == steps:
+            return SceneError(f"{source}: {text}", message, dotted)
+    probe = path
+    while probe:
+        if at_key and probe == path and probe in doc.keys:
+            return SceneError(source, message, dotted, *doc.keys[probe])
+        if probe in doc.values:
+            return SceneError(source, message, dotted, *doc.values[probe])
+        probe = probe[:-1]
+    line, col = doc.values.get((), (1, 1))
+    return SceneError(source, message, dotted, line, col)
+
+
+def _clean_loc(loc: tuple, data: Any) -> tuple:
+    """pydantic's loc also names union branches ('list', 'mapping'); keep only real keys and items."""
+    path, node = [], data
+    for step in loc:
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+            path.append(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+            path.append(step)
+        elif step == "keyframes" and isinstance(node, list):
+            continue  # a track written as a plain list
+    return tuple(path), loc[-1] if loc else None
+
+
+def _first_error(e: ValidationError, source: str, doc, overrides: dict, data: Any) -> SceneError:
+    """The error that comes first in the file, as one SceneError."""
+    errors = []
+    for err in e.errors(include_url=False):
+        path, last = _clean_loc(tuple(err["loc"]), data)
+        at_key = err["type"] == "extra_forbidden"
+        if err["type"] == "missing":
+            message = f"required key '{last}' is missing" + _missing_hint(path, last)
+            error = _locate(source, doc, overrides, path, message)
+            error.path = _dotted(path + (last,))
+        else:
+            error = _locate(source, doc, overrides, path, _message(err, path, data), at_key)
+        errors.append(error)
+    return min(errors, key=lambda x: (x.line or 0, x.col or 0))
+
+
+def _missing_hint(path: tuple, key) -> str:
+    if key == "trajectory":
+        return " (add: trajectory: {keyframes: [{at: 0, z: random}]})"
+    if key == "keyframes":
+        return " (add: keyframes: [{at: 0, z: random}])"
+    return ""
+
+
+def _message(err: dict, path: tuple, data: Any) -> str:
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    key = str(path[-1]) if path and isinstance(path[-1], str) else (str(path[-2]) if len(path) > 1 else "value")
+    if kind == "extra_forbidden":
+        known = _known_keys(path[:-1], data)
+        close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
+        return f"unknown key '{_short(str(path[-1]))}' ({hint})"
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'|(\d+)", ctx.get("expected", ""))
+        allowed = [a or b for a, b in allowed]
+        if key == "version":
+            return f"unsupported version {_show(value)} (this cppn-anim reads version {FORMAT_VERSION})"
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(allowed)
+            return f"unknown {_singular(path)} '{_short(value)}' ({hint})"
+        return f"expected one of {', '.join(allowed)}, got {_show(value)}"
+    if kind in ("wrong_form",):
+        return f"{err['msg']}, got {_show(value)}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind == "string_pattern_mismatch":
+        if key == "device":
+            return f"unknown device '{_short(str(value))}' (auto, cpu, cuda, cuda:N or mps)"
+        if key == "name":
+            return "a name is plain text without slashes"
+    if kind.endswith("_type") or kind in ("int_from_float", "bool_parsing", "int_parsing", "float_parsing"):
+        want = {
+            "int": "a whole number",
+            "float": "a number",
+            "bool": "true or false",
+            "string": "text",
+            "list": "a list",
+            "model": "a mapping",
+            "dict": "a mapping",
+        }
+        base = kind.split("_")[0]
+        return f"expected {want.get(base, base)}, got {_show(value)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_show(value)}"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = ctx.get(kind.replace("greater_than_equal", "ge").replace("greater_than", "gt").replace("less_than_equal", "le").replace("less_than", "lt"))
+        return f"must be {bounds[kind]} {limit:g}, got {_show(value)}" if limit is not None else err["msg"]
+    if kind in ("too_short", "too_long"):
+        lo, hi = _length_bounds(path)
+        want = f"exactly {lo}" if lo == hi else (f"at least {lo}" if kind == "too_short" else f"at most {hi}")
+        return f"needs {want} item{'s' if (lo or hi) != 1 else ''}, got {ctx.get('actual_length')}"
+    return err["msg"]
+
+
+def _length_bounds(path: tuple) -> tuple:
+    key = path[-1] if path else ""
+    if key in ("size", "center", "value"):
+        return 2, 2
+    if key == "inputs":
+        return 0, 3
+    return 1, None
+
+
+def _singular(path: tuple) -> str:
+    names = {"activation": "activation", "color": "color mode", "interpolation": "interpolation", "format": "format", "precision": "precision", "inputs": "input", "preset": "preset", "z": "z"}
+    for step in reversed(path):
+        if isinstance(step, str):
+            return names.get(step, step)
+    return "value"
+
+
+def _known_keys(parent: tuple, data: Any) -> list[str]:
+    """The keys allowed in the mapping at `parent`, for 'did you mean'."""
+    model: Any = Scene
+    for step in parent:
+        if isinstance(step, int):
+            continue
+        if model is Animate:
+            model = TRACK_MODELS.get(step, model)
+            continue
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        if step not in fields:
+            return []
+        model = _model_in(fields[step].annotation, model)
+    if model is Animate:
+        return list(TRACK_MODELS)
+    keys = [f.alias or n for n, f in model.model_fields.items()]
+    if model in TRACK_MODELS.values() and parent and isinstance(parent[-1], int):
+        keys = list(model.model_fields["keyframes"].annotation.__args__[0].model_fields)
+    return keys
+
+
+def _model_in(annotation, fallback):
+    """The pydantic model inside an annotation (through Optional, list, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or getattr(annotation, "__metadata__", ()):
+        found = _model_in(arg, None)
+        if found is not None:
+            return found
+    origin = getattr(annotation, "__origin__", None)
+    if origin is not None and origin is not annotation:
+        found = _model_in(origin, None)
+        if found is not None:
+            return found
+    return fallback
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def _show(value: Any) -> str:
+    """A short description of a value: never the whole thing (an alias can make it enormous)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        return f"'{_short(value)}'"
+    if isinstance(value, (int, float)):
+        return _short(repr(value))
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_schema() -> dict:
+    schema = Scene.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "cppn-anim scene",
+        "description": f"A cppn-anim scene file, format version {FORMAT_VERSION}.",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }

@@ -1,0 +1,165 @@
+"""Scene -> what every frame shows: its time, its z and its view.
+
+One `Track` implementation serves both the latent trajectory and the animated view
+parameters (`animate`): keyframes (time, value), an easing into each keyframe, an
+interpolation, and optional looping back to the first keyframe at `duration`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import easing
+from .scene import Scene
+
+# Fixed tags keep the random streams of z and of the weights apart for the same seed.
+Z_RANDOM_STREAM = 0x5A
+Z_SEED_STREAM = 0x5B
+PARALLEL_SIN = 1e-6  # below this sin(angle), slerp falls back to linear
+
+
+@dataclass(frozen=True)
+class FrameParams:
+    t: float
+    z: np.ndarray  # (latent_dim,) float64
+    zoom: float
+    rotation: float  # degrees
+    center: np.ndarray  # (2,) float64
+
+
+def frame_times(scene: Scene, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """t = i / fps for frames start..stop-1 (all N frames by default)."""
+    stop = scene.frame_count if stop is None else stop
+    return np.arange(start, stop, dtype=np.float64) / scene.fps
+
+
+def latent_vector(scene_seed: int, index: int, spec, latent_dim: int) -> np.ndarray:
+    """The z a keyframe names: `random` from (scene seed, index), {seed: N} from N alone, or as written.
+
+    numpy's RandomState is frozen by its documentation, so these numbers are the same
+    on every machine and every numpy version.
+    """
+    if isinstance(spec, str):  # "random"
+        rng = np.random.RandomState([Z_RANDOM_STREAM, scene_seed, index])
+    elif isinstance(spec, list):
+        return np.asarray(spec, dtype=np.float64)
+    else:
+        rng = np.random.RandomState([Z_SEED_STREAM, spec.seed])
+    return rng.standard_normal(latent_dim)
+
+
+class Track:
+    """A value (a vector of D numbers) that moves through keyframes over time."""
+
+    def __init__(self, times, values, eases, interpolation: str, loop: bool, duration: float):
+        self.times = np.asarray(times, dtype=np.float64)  # (K,)
+        self.values = np.asarray(values, dtype=np.float64).reshape(len(self.times), -1)  # (K, D)
+        self.eases = list(eases)  # eases[k]: the easing INTO keyframe k (eases[0]: the loop back)
+        self.interpolation, self.loop, self.duration = interpolation, loop, float(duration)
+        if interpolation == "cubic":
+            self.tangents = self._tangents()
+
+    @classmethod
+    def from_spec(cls, track, values, duration: float) -> "Track":
+        """From a scene trajectory or animate track (keyframes with `at` and `ease`)."""
+        default = easing.parse(track.ease)
+        eases = [easing.parse(k.ease) if k.ease else default for k in track.keyframes]
+        return cls([k.at for k in track.keyframes], values, eases, track.interpolation, track.loop, duration)
+
+    def _tangents(self) -> np.ndarray:
+        """Time-aware Catmull-Rom tangents m_k = (v[k+1] - v[k-1]) / (t[k+1] - t[k-1])."""
+        t, v, n = self.times, self.values, len(self.times)
+        if n == 1:
+            return np.zeros_like(v)
+        if self.loop:  # cyclic neighbours: keyframe 0 comes back at `duration`
+            t_prev = np.concatenate([[t[-1] - self.duration], t[:-1]])
+            t_next = np.concatenate([t[1:], [t[0] + self.duration]])
+            v_prev = np.concatenate([v[-1:], v[:-1]])
+            v_next = np.concatenate([v[1:], v[:1]])
+            return (v_next - v_prev) / (t_next - t_prev)[:, None]
+        m = np.empty_like(v)
+        m[1:-1] = (v[2:] - v[:-2]) / (t[2:] - t[:-2])[:, None]
+        m[0] = (v[1] - v[0]) / (t[1] - t[0])
+        m[-1] = (v[-1] - v[-2]) / (t[-1] - t[-2])
+        return m
+
+    def at(self, t: float) -> np.ndarray:
+        """The value at time t: exactly a keyframe's value at its own time."""
+        times, n = self.times, len(self.times)
+        k = int(np.searchsorted(times, t, side="left"))  # times[k-1] < t <= times[k]
+        if k < n and times[k] == t:
+            return self.values[k].copy()
+        if k == 0:
+            return self.values[0].copy()
+        if k == n:  # after the last keyframe
+            if not self.loop:
+                return self.values[-1].copy()
+            t0, t1, a, b, ease = times[-1], self.duration, n - 1, 0, self.eases[0]
+        else:
+            t0, t1, a, b, ease = times[k - 1], times[k], k - 1, k, self.eases[k]
+        u = (t - t0) / (t1 - t0)
+        return self._between(a, b, float(ease(u)), t1 - t0)
+
+    def _between(self, a: int, b: int, e: float, span: float) -> np.ndarray:
+        va, vb = self.values[a], self.values[b]
+        if e == 0:
+            return va.copy()
+        if e == 1:
+            return vb.copy()
+        kind = self.interpolation
+        if kind == "step":
+            return va.copy()
+        if kind == "slerp":
+            return slerp(va, vb, e)
+        if kind == "cubic":
+            return hermite(va, vb, self.tangents[a] * span, self.tangents[b] * span, e)
+        return va + (vb - va) * e
+
+
+def slerp(a: np.ndarray, b: np.ndarray, e: float) -> np.ndarray:
+    """Spherical on the direction, norm interpolated linearly; linear when (nearly) (anti)parallel."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return a + (b - a) * e
+    da, db = a / na, b / nb
+    cos = float(np.clip(da @ db, -1.0, 1.0))
+    angle = np.arccos(cos)
+    sin = np.sin(angle)
+    if sin < PARALLEL_SIN:
+        return a + (b - a) * e
+    direction = (np.sin((1 - e) * angle) * da + np.sin(e * angle) * db) / sin
+    return direction * ((1 - e) * na + e * nb)
+
+
+def hermite(a, b, ma, mb, s: float) -> np.ndarray:
+    """Cubic Hermite at s in [0, 1] with end tangents already scaled to the segment."""
+    s2, s3 = s * s, s * s * s
+    return (2 * s3 - 3 * s2 + 1) * a + (s3 - 2 * s2 + s) * ma + (-2 * s3 + 3 * s2) * b + (s3 - s2) * mb
+
+
+class Motion:
+    """Everything that changes over time in a scene: z and the view."""
+
+    def __init__(self, scene: Scene):
+        traj, dim = scene.trajectory, scene.network.latent_dim
+        zs = [latent_vector(scene.seed, k, key.z, dim) for k, key in enumerate(traj.keyframes)]
+        self.z = Track.from_spec(traj, zs, scene.duration)
+        tracks = scene.animate.tracks()
+        self.view = {
+            name: Track.from_spec(track, [k.value for k in track.keyframes], scene.duration)
+            for name, track in tracks.items()
+        }
+        self.static = scene.view
+
+    def at(self, t: float) -> FrameParams:
+        def view(name, fixed):
+            return self.view[name].at(t) if name in self.view else np.asarray(fixed, dtype=np.float64)
+
+        return FrameParams(
+            t=float(t),
+            z=self.z.at(t),
+            zoom=float(view("view.zoom", [self.static.zoom])[0]),
+            rotation=float(view("view.rotation", [self.static.rotation])[0]),
+            center=view("view.center", self.static.center).reshape(2),
+        )
