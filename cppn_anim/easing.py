@@ -212,7 +212,8 @@ def parse(name: str) -> Easing:
     if name.startswith("cubic_bezier"):
         m = _BEZIER.match(name)
         if not m:
-            raise ValueError(f"malformed '{_short(name)}': write cubic_bezier(x1, y1, x2, y2) with four numbers")
+            quote = " (inside {...} or [...] YAML splits at commas: put it in quotes)" if ")" not in name else ""
+            raise ValueError(f"malformed '{_short(name)}': write cubic_bezier(x1, y1, x2, y2) with four numbers{quote}")
         x1, y1, x2, y2 = (float(g) for g in m.groups())
         return _pinned(cubic_bezier(x1, y1, x2, y2))
     if name.startswith("steps"):

@@ -260,7 +260,8 @@ def _input_args(width: int, height: int, fps: float) -> list[str]:
 def _codec_args(spec: VideoSpec) -> list[str]:
     meta = ["-metadata", f"comment=cppn-anim {__version__}\n{spec.provenance}", "-metadata", f"encoder_tool=cppn-anim {__version__}"]
     bt709 = [
-        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+        "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
     ]  # fmt: skip
     crf = str(spec.crf if spec.crf is not None else DEFAULT_CRF.get(spec.format, 0))

@@ -27,6 +27,7 @@ from pydantic import (
     Tag,
     ValidationError,
     WithJsonSchema,
+    create_model,
 )
 
 from . import easing, yamlread
@@ -127,28 +128,23 @@ class Trajectory(_Model):
 
 def _track(value_type, what: str):
     """The models of one animated view parameter: a keyframe, a track, and the two ways to write it."""
-
-    class TrackKey(_Model):
-        at: Finite = Field(ge=0)
-        value: value_type
-        ease: Optional[Ease] = None
-
-    class Track(_Model):
-        interpolation: Interpolation = "linear"
-        ease: Ease = "linear"
-        loop: bool = False
-        keyframes: list[TrackKey] = Field(min_length=1)
-
-    TrackKey.__name__ = TrackKey.__qualname__ = f"{what}Key"
-    Track.__name__ = Track.__qualname__ = f"{what}Track"
+    key = create_model(f"{what}Key", __base__=_Model, at=(Finite, Field(ge=0)), value=(value_type, ...), ease=(Optional[Ease], None))
+    track = create_model(
+        f"{what}Track",
+        __base__=_Model,
+        interpolation=(Interpolation, "linear"),
+        ease=(Ease, "linear"),
+        loop=(bool, False),
+        keyframes=(list[key], Field(min_length=1)),
+    )
     spec = Annotated[
         Union[
-            Annotated[Annotated[list[TrackKey], Field(min_length=1)], Tag("list")],
-            Annotated[Track, Tag("mapping")],
+            Annotated[Annotated[list[key], Field(min_length=1)], Tag("list")],
+            Annotated[track, Tag("mapping")],
         ],
         _one_of(error="a track is a list of {at, value, ease} or a mapping with keyframes"),
     ]
-    return Track, spec
+    return track, spec
 
 
 ZoomTrack, _ZoomSpec = _track(Annotated[Finite, Field(gt=0)], "Zoom")
@@ -443,7 +439,11 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
 def _first_error(e: ValidationError, source: str, doc, overrides: dict, data: Any) -> SceneError:
     """The error that comes first in the file, as one SceneError."""
     errors = []
-    for err in e.errors(include_url=False):
+    raw = e.errors(include_url=False)
+    # a misspelt key also makes the key it was meant to be "missing": report the typo
+    typo_parents = {_clean_loc(tuple(err["loc"]), data)[0][:-1] for err in raw if err["type"] == "extra_forbidden"}
+    raw = [err for err in raw if not (err["type"] == "missing" and _clean_loc(tuple(err["loc"]), data)[0] in typo_parents)]
+    for err in raw:
         path, last = _clean_loc(tuple(err["loc"]), data)
         at_key = err["type"] == "extra_forbidden"
         if err["type"] == "missing":

@@ -1,0 +1,48 @@
+# cppn-anim: every target sets up .venv on first use.
+#   make scene=spiral          render scenes/spiral.yaml to out/spiral.mp4
+#   make preview scene=spiral  out/spiral.preview.gif
+#   make previews              every scene to out/previews/*.gif + index.html + contact sheet
+#   make test                  the test suite
+#   make bench                 benchmarks, side by side with the baseline
+#   make watch scene=spiral    re-render the preview whenever the scene file is saved
+#
+# torch: with an NVIDIA driver (nvidia-smi found) we install the newest torch (a CUDA
+# build); without one, torch==2.13.0, which is the CPU build where a CPU wheel is at hand
+# (CI and the dev machines) and keeps a fresh set-up to seconds. Choose yourself with
+# e.g.  make TORCH='torch==2.14.1'  (then `rm -rf .venv` to reinstall).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+scene  ?= spiral
+TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
+STAMP  := $(VENV)/.installed
+
+.PHONY: render preview previews test bench watch clean
+
+render: $(STAMP)
+	$(BIN)/cppn-anim render scenes/$(scene).yaml -o out/$(scene).mp4
+
+preview: $(STAMP)
+	$(BIN)/cppn-anim render scenes/$(scene).yaml --preview
+
+previews: $(STAMP)
+	$(BIN)/cppn-anim previews scenes -o out/previews
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+watch: $(STAMP)
+	$(BIN)/cppn-anim watch scenes/$(scene).yaml
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf out .pytest_cache
