@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import ROOT, run_cli, video_info
+
+
+def test_still_equals_the_frame_of_a_png_sequence(tiny, tmp_path):
+    assert run_cli("render", tiny, "-o", tmp_path / "seq", "--format", "png", "--quiet").returncode == 0
+    for i in (0, 5):
+        still = tmp_path / f"still{i}.png"
+        r = run_cli("still", tiny, "--frame", i, "-o", still, "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert np.array_equal(np.asarray(Image.open(still)), np.asarray(Image.open(tmp_path / "seq" / f"frame_{i:05d}.png")))
+
+
+def test_frames_range_renders_a_part(tiny, tmp_path):
+    out = tmp_path / "part.mp4"
+    assert run_cli("render", tiny, "-o", out, "--frames", "2:5", "--quiet").returncode == 0
+    assert video_info(out)["frames"] == 3
+    frames = tmp_path / "part"
+    assert run_cli("render", tiny, "-o", frames, "--format", "png", "--frames", "6:8", "--quiet").returncode == 0
+    assert sorted(p.name for p in frames.iterdir()) == ["frame_00006.png", "frame_00007.png"]
+
+
+def test_overrides_on_the_command_line(tiny, tmp_path):
+    out = tmp_path / "o.gif"
+    r = run_cli("render", tiny, "-o", out, "--size", "20x10", "--fps", 4, "--duration", 2, "--seed", 9, "--set", "network.activation=sin", "--quiet")
+    assert r.returncode == 0, r.stderr
+    gif = Image.open(out)
+    assert gif.size == (20, 10) and gif.n_frames == 8
+
+
+def test_preview_is_small_slow_and_a_gif(tmp_path):
+    scene = tmp_path / "wide.yaml"
+    scene.write_text("duration: 1\nfps: 30\nsize: [1280, 720]\ntrajectory: {keyframes: [{at: 0, z: random}]}\n")
+    out = tmp_path / "p.gif"
+    assert run_cli("render", scene, "--preview", "-o", out, "--quiet").returncode == 0
+    gif = Image.open(out)
+    assert gif.size == (256, 144) and gif.n_frames == 15 and gif.info["loop"] == 0
+
+
+def test_bench_json(tmp_path):
+    r = run_cli("bench", "--size", "64x32", "--frames", 2, "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"megapixels_per_s", "frames_per_s", "width", "height", "frames", "device", "precision"} <= set(result)
+    assert (result["width"], result["height"], result["frames"], result["device"], result["precision"]) == (64, 32, 2, "cpu", "fp32")
+    assert result["megapixels_per_s"] > 0
+
+
+def test_bad_arguments_exit_2_with_one_line(tiny, tmp_path):
+    cases = [
+        ("render", tiny, "--size", "big"),
+        ("render", tiny, "--frames", "5:2"),
+        ("render", tiny, "-o", tmp_path / "x.avi"),
+        ("render", tiny, "--set", "nokey"),
+        ("render", tiny, "--set", "network.depth=0"),
+        ("render", tiny, "--device", "cuda:7"),
+        ("still", tiny, "--frame", 99, "-o", tmp_path / "s.png"),
+        ("still", tiny, "--time", 1, "-o", tmp_path / "s.jpg"),
+        ("render",),
+        ("frobnicate",),
+    ]
+    for args in cases:
+        r = run_cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+def test_contract_examples():
+    import subprocess
+
+    r = subprocess.run([str(ROOT.parent / "shared" / "check-contract"), str(ROOT / ".venv" / "bin" / "cppn-anim")], capture_output=True, text=True, cwd=ROOT)
+    if "no cppn-anim found" in r.stdout or not (ROOT.parent / "shared" / "check-contract").exists():
+        import pytest
+
+        pytest.skip("the shared contract checker is not beside this checkout")
+    assert r.returncode == 0, r.stdout

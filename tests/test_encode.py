@@ -1,0 +1,194 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cppn_anim import encode
+
+from conftest import CLI, ROOT, decode, run_cli, video_info, write_scene
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".part" in p.name or p.name.endswith(".old"))
+
+
+def test_mp4_reads_back(tiny, tmp_path):
+    out = tmp_path / "a.mp4"
+    r = run_cli("render", tiny, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    info = video_info(out)
+    assert (info["codec"], info["pix_fmt"], info["size"], info["frames"]) == ("h264", "yuv420p", (48, 32), 8)
+    assert "bt709" in info["log"]
+    data = out.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # +faststart
+    assert "cppn-anim" in info["meta"] and "seed: 4" in info["meta"]  # provenance
+    assert leftovers(tmp_path) == []
+
+
+def test_webm_reads_back(tiny, tmp_path):
+    out = tmp_path / "a.webm"
+    assert run_cli("render", tiny, "-o", out, "--quiet").returncode == 0
+    info = video_info(out)
+    assert (info["codec"], info["pix_fmt"], info["size"], info["frames"]) == ("vp9", "yuv420p", (48, 32), 8)
+    assert "seed: 4" in info["meta"]
+
+
+def test_gif_loops_forever_with_exact_delays(tiny, tmp_path):
+    out = tmp_path / "a.gif"
+    r = run_cli("render", tiny, "-o", out, "--quiet", "--fps", 30, "--duration", 2)
+    assert r.returncode == 0, r.stderr
+    gif = Image.open(out)
+    assert gif.n_frames == 60 and gif.info["loop"] == 0 and gif.size == (48, 32)
+    delays = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        delays.append(gif.info["duration"])
+    assert set(delays) <= {30, 40}  # 33.3 ms is not a whole number of centiseconds
+    assert abs(sum(delays) - 2000) <= 10  # but they add up
+
+
+def test_gif_above_50_fps_is_refused(tiny, tmp_path):
+    r = run_cli("render", tiny, "-o", tmp_path / "a.gif", "--fps", 60)
+    assert r.returncode == 2 and "fps" in r.stderr and not (tmp_path / "a.gif").exists()
+
+
+def test_png_folder_with_provenance(tiny, tmp_path):
+    out = tmp_path / "frames"
+    assert run_cli("render", tiny, "-o", out, "--format", "png", "--quiet").returncode == 0
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"frame_{i:05d}.png" for i in range(8)]
+    im = Image.open(files[3])
+    assert im.size == (48, 32) and "seed: 4" in im.text["cppn-anim:scene"]
+
+
+def test_png_default_path_is_a_frames_folder(tmp_path):
+    scene = write_scene(tmp_path, "duration: 0.25\nfps: 8\nsize: [8, 8]\noutput: {format: png, path: '%s/{name}_frames'}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n" % tmp_path, "sc.yaml")
+    assert run_cli("render", scene, "--quiet").returncode == 0
+    assert len(list((tmp_path / "sc_frames").iterdir())) == 2
+
+
+def test_odd_size_still_renders_mp4_padded_with_a_warning(tiny, tmp_path):
+    out = tmp_path / "odd.mp4"
+    r = run_cli("render", tiny, "-o", out, "--size", "33x21", "--quiet")
+    assert r.returncode == 0 and "odd" in r.stderr
+    info = video_info(out)
+    assert info["size"] == (34, 22) and info["frames"] == 8 and out.stat().st_size > 0
+    frames = decode(out)
+    # the added column repeats the edge
+    assert np.abs(frames[0][:, 33].astype(int) - frames[0][:, 32]).mean() < 6
+
+
+FAKE_FFMPEG = """#!/bin/sh
+case "$1" in -version) echo "ffmpeg version 9.9-fake"; exit 0;; esac
+head -c 100 >/dev/null
+echo "fake-ffmpeg: the encoder exploded on purpose" >&2
+exit 3
+"""
+
+
+def test_failing_ffmpeg_shows_its_message_and_keeps_the_old_file(tiny, tmp_path):
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(FAKE_FFMPEG)
+    fake.chmod(0o755)
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"precious")
+    r = run_cli("render", tiny, "-o", out, env={"IMAGEIO_FFMPEG_EXE": str(fake)})
+    assert r.returncode == 1
+    assert "the encoder exploded on purpose" in r.stderr and "Traceback" not in r.stderr
+    assert out.read_bytes() == b"precious"
+    assert leftovers(tmp_path) == []
+
+
+def test_unwritable_output_is_refused_before_rendering(tiny, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run_cli("render", tiny, "-o", blocker / "sub" / "a.mp4")
+    assert r.returncode == 2 and "cannot write" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _our_ffmpegs(marker: str) -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and "ffmpeg" in cmd:
+            found.append(int(pid))
+    return found
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing_behind(tmp_path):
+    scene = write_scene(tmp_path, "duration: 60\nfps: 30\nsize: [320, 180]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 30, z: random}]}\n")
+    out = tmp_path / "movie.mp4"
+    out.write_bytes(b"old video")
+    # a terminal sends SIGINT to the whole foreground process group: so do we
+    proc = subprocess.Popen([*CLI, "render", str(scene), "-o", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.stat().st_size > 0 for p in tmp_path.glob(".movie.*.part.mp4")):
+        time.sleep(0.1)
+    assert _our_ffmpegs(str(tmp_path)), "ffmpeg never started"
+    sent = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.time() - sent < 5
+    assert b"Traceback" not in err
+    assert out.read_bytes() == b"old video"
+    assert leftovers(tmp_path) == []
+    assert _our_ffmpegs(str(tmp_path)) == []
+
+
+class SlowSink:
+    def __init__(self, delay):
+        self.delay, self.count = delay, 0
+
+    def write(self, frame):
+        time.sleep(self.delay)
+        self.count += 1
+
+    def finish(self):
+        pass
+
+    def abort(self):
+        pass
+
+
+def test_rendering_and_encoding_overlap():
+    """A slow renderer and a slow encoder take about as long as the slower one, not the sum."""
+    delay, n = 0.04, 25
+
+    def slow_frames():
+        for _ in range(n):
+            time.sleep(delay)
+            yield np.zeros((2, 2, 3), np.uint8)
+
+    sink = SlowSink(delay)
+    start = time.perf_counter()
+    encode._pipeline(slow_frames(), sink)
+    took = time.perf_counter() - start
+    assert sink.count == n
+    assert took < 0.75 * (2 * delay * n)  # the sum would be 2.0 s; overlapped ~1.04 s
+
+
+def test_a_failing_sink_stops_the_render_early():
+    class Broken(SlowSink):
+        def write(self, frame):
+            raise encode.EncodeError("disk full")
+
+    pulled = []
+
+    def frames():
+        for i in range(1000):
+            pulled.append(i)
+            yield np.zeros((2, 2, 3), np.uint8)
+
+    with pytest.raises(encode.EncodeError, match="disk full"):
+        encode._pipeline(frames(), Broken(0))
+    assert len(pulled) < 100

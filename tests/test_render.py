@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pytest
+
+from cppn_anim import network, render, scene, trajectory
+from cppn_anim.render import Renderer
+
+SCENE = """\
+seed: 12
+network: {latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: %s}
+view: {zoom: %s, rotation: %s, center: %s}
+trajectory: {keyframes: [{at: 0, z: random}]}
+"""
+
+
+def setup(color="rgb", zoom=1.0, rotation=0.0, center="[0, 0]", **extra):
+    s = scene.parse(SCENE % (color, zoom, rotation, center))
+    w = network.build(s.network, s.seed)
+    return w, trajectory.Motion(s).at(0.0)
+
+
+def reference(w, p, width, height) -> np.ndarray:
+    """The float64 network on the contract's coordinates, quantised."""
+    x, y = render.sample_grid(width, height, 1, 0, width * height)
+    th = math.radians(p.rotation)
+    c, s = math.cos(th) / p.zoom, math.sin(th) / p.zoom
+    xv, yv = c * x + s * y + p.center[0], -s * x + c * y + p.center[1]
+    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z)
+    return np.clip(np.floor(rgb * 255 + 0.5), 0, 255).astype(np.uint8).reshape(height, width, 3)
+
+
+def test_pinned_weights():
+    """numpy's RandomState is frozen: the same seed gives these weights on every machine."""
+    s = scene.parse("seed: 5\nnetwork: {latent_dim: 2, width: 3, depth: 2}\ntrajectory: {keyframes: [{at: 0, z: random}]}")
+    w = network.build(s.network, s.seed)
+    np.testing.assert_allclose(w.first[0], PINNED_FIRST_ROW, rtol=0, atol=1e-12)
+    again = network.build(s.network, s.seed)
+    assert all(np.array_equal(a, b) for a, b in zip(w.hidden[0], again.hidden[0]))
+
+
+PINNED_FIRST_ROW = [-2.7357612506686286, 0.7093390991091207, 1.3044715895378882]
+
+
+@pytest.mark.parametrize("color", ["rgb", "gray", "hsv"])
+def test_matches_the_float64_reference(color):
+    w, p = setup(color, zoom=1.7, rotation=33, center="[0.2, -0.4]")
+    img = Renderer(w, 61, 37, device="cpu").render(p)
+    assert img.shape == (37, 61, 3) and img.dtype == np.uint8
+    assert np.abs(img.astype(int) - reference(w, p, 61, 37)).max() <= 1
+    if color == "gray":
+        assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
+
+
+def test_pictures_have_contrast_not_flat_gray():
+    for seed in range(4):
+        s = scene.parse(f"seed: {seed}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}")
+        img = Renderer(network.build(s.network, s.seed), 64, 36, device="cpu").render(trajectory.Motion(s).at(0))
+        assert img.std() > 25 and len(np.unique(img.reshape(-1, 3), axis=0)) > 200
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_pixels_do_not_depend_on_band_size(k):
+    w, p = setup(rotation=10)
+    frames = [Renderer(w, 150, 101, supersample=k, device="cpu", band_samples=b).render(p) for b in (1, 999, 20000, 1 << 22)]
+    for other in frames[1:]:
+        assert np.array_equal(frames[0], other)
+
+
+def test_same_scene_twice_gives_identical_pixels():
+    a = Renderer(*_args()).render(setup()[1])
+    b = Renderer(*_args()).render(setup()[1])
+    assert np.array_equal(a, b)
+
+
+def _args():
+    return setup()[0], 40, 30, 1, "cpu"
+
+
+def test_supersample_equals_rendering_larger_and_averaging():
+    w, p = setup(rotation=20)
+    small = Renderer(w, 50, 30, supersample=2, device="cpu").render(p).astype(float)
+    big = Renderer(w, 100, 60, device="cpu").render(p).astype(float)
+    averaged = big.reshape(30, 2, 50, 2, 3).mean(axis=(1, 3))
+    assert np.abs(small - averaged).max() <= 1.0  # quantising before or after averaging
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 9), (9, 1), (2, 3), (13, 11), (97, 89)])
+def test_odd_and_tiny_sizes(size):
+    w, p = setup()
+    img = Renderer(w, *size, device="cpu").render(p)
+    assert img.shape == (size[1], size[0], 3)
+    assert np.abs(img.astype(int) - reference(w, p, *size)).max() <= 1
+
+
+def test_resolution_independence_consequences():
+    w, p = setup()
+    r = lambda wd, ht, q=p: Renderer(w, wd, ht, device="cpu").render(q)  # noqa: E731
+    small, big = r(20, 12), r(60, 36)
+    assert np.abs(big[1::3, 1::3].astype(int) - small).max() <= 1  # 3x3 block centres
+    wide = r(40, 12)
+    assert np.abs(wide[:, 10:30].astype(int) - small).max() <= 1  # middle W columns of 2W x H
+    w2, zoomed = setup(zoom=2.0)
+    double = Renderer(w2, 40, 24, device="cpu").render(setup()[1])
+    assert np.abs(Renderer(w2, 20, 12, device="cpu").render(zoomed).astype(int) - double[6:18, 10:30]).max() <= 1
+    _, turned = setup(rotation=90.0)
+    square, rotated = r(24, 24), r(24, 24, turned)
+    assert np.abs(rotated.astype(int) - np.rot90(square)).max() <= 1  # a quarter counter-clockwise
+
+
+@pytest.mark.parametrize("precision, tolerance", [("bf16", 80), ("fp16", 40)])
+def test_low_precision_renders_close(precision, tolerance):
+    w, p = setup()
+    exact = Renderer(w, 48, 32, device="cpu").render(p).astype(int)
+    low = Renderer(w, 48, 32, device="cpu", precision=precision).render(p).astype(int)
+    assert np.abs(low - exact).max() <= tolerance
+    assert np.abs(low - exact).mean() < 4
+
+
+def test_missing_device_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(render.DeviceUnavailable, match="cuda"):
+        render.pick_device("cuda")
+    assert render.pick_device("auto").type in ("cpu", "mps")
