@@ -72,6 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of the scene format")
 
+    p = sub.add_parser("explore", parents=[common], help="a labelled contact sheet over seeds or settings")
+    p.add_argument("scene")
+    p.add_argument("--seeds", metavar="A-B", help="one still per seed A..B (default 0-7 when nothing is varied)")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", help="values of a scene key (or size=WxH,...); two --vary make a grid")
+    p.add_argument("--time", type=float, default=0.0, help="time of every still (default 0)")
+    p.add_argument("--cell", type=int, default=192, help="long side of a cell in pixels (default 192)")
+    p.add_argument("-o", "--output", help="SHEET.png (default out/NAME.explore.png)")
+    p.add_argument("--quiet", "-q", action="store_true")
+
+    p = sub.add_parser("previews", parents=[common], help="every scene in a folder as a preview GIF, an index.html and a contact sheet")
+    p.add_argument("folder", nargs="?", default="scenes")
+    p.add_argument("-o", "--output", default="out/previews", help="folder (default out/previews)")
+    p.add_argument("--quiet", "-q", action="store_true")
+
+    p = sub.add_parser("watch", parents=[common], help="re-render the preview whenever the scene file changes")
+    p.add_argument("scene")
+    p.add_argument("-o", "--output", help="default out/NAME.preview.gif")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
+
     p = sub.add_parser("bench", parents=[common], help="render-only throughput (no encoding)")
     p.add_argument("scene", nargs="?")
     p.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
@@ -206,8 +225,22 @@ def cmd_render(args) -> int:
     else:
         fmt = _format_for(args, scene)
         path = Path(args.output) if args.output else encode.output_path(scene.output.path, scene.name, fmt)
-    scene.check_output(fmt)
+    presets = scenes.Output.model_fields["preset"].annotation.__args__
+    if args.preset and args.preset not in presets:
+        raise UsageError(f"--preset {args.preset}: use one of {', '.join(presets)}")
     start, stop = _frame_range(args.frames, scene.frame_count)
+    began = time.perf_counter()
+    count = render_video(scene, fmt, path, start, stop, args.quiet, args.preset)
+    if not args.quiet:
+        took = time.perf_counter() - began
+        print(f"wrote {path} ({count} frames, {scene.width}x{scene.height}, {fmt}) in {took:.1f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+def render_video(scene: scenes.Scene, fmt: str, path: Path, start: int = 0, stop: int | None = None, quiet: bool = True, preset: str | None = None) -> int:
+    """Render frames start..stop-1 of a scene into one output; returns the number of frames."""
+    scene.check_output(fmt)
+    stop = scene.frame_count if stop is None else stop
     spec = encode.VideoSpec(
         path=path,
         format=fmt,
@@ -215,28 +248,22 @@ def cmd_render(args) -> int:
         height=scene.height,
         fps=scene.fps,
         crf=scene.output.crf,
-        preset=args.preset or scene.output.preset,
+        preset=preset or scene.output.preset,
         provenance=scene.resolved_yaml(),
         first_index=start,
     )
-    if args.preset and args.preset not in scenes.Output.model_fields["preset"].annotation.__args__:
-        raise UsageError(f"--preset {args.preset}: use one of {', '.join(scenes.Output.model_fields['preset'].annotation.__args__)}")
     encode.check_output(spec)
     motion, renderer = _renderer(scene)
     from .trajectory import frame_times
 
     times = frame_times(scene, start, stop)
-    began = time.perf_counter()
-    frames = _progress((renderer.render(motion.at(t)) for t in times), len(times), args.quiet)
+    frames = _progress((renderer.render(motion.at(t)) for t in times), len(times), quiet)
 
     def palette_frames():
         return [renderer.render(motion.at(times[i])) for i in encode.sample_indices(len(times))]
 
     encode.write(frames, spec, palette_frames=palette_frames, warn=lambda m: print(f"cppn-anim: warning: {m}", file=sys.stderr))
-    if not args.quiet:
-        took = time.perf_counter() - began
-        print(f"wrote {path} ({len(times)} frames, {scene.width}x{scene.height}, {fmt}) in {took:.1f} s", file=sys.stderr)
-    return EXIT_OK
+    return len(times)
 
 
 def cmd_still(args) -> int:
@@ -297,7 +324,185 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"render": cmd_render, "still": cmd_still, "validate": cmd_validate, "schema": cmd_schema, "bench": cmd_bench}
+# ------------------------------------------------------------------ exploration
+
+
+PREVIEW_MAX_BYTES = 2 * 1024 * 1024
+
+
+def cmd_previews(args) -> int:
+    from . import gallery, sheet
+
+    folder, out = Path(args.folder), Path(args.output)
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise UsageError(f"{folder}: no *.yaml scenes there")
+    out.mkdir(parents=True, exist_ok=True)
+    entries, errors, stills = [], [], []
+    for path in files:
+        try:
+            scene = _load(str(path), args)
+        except scenes.SceneError as e:
+            print(e, file=sys.stderr)
+            errors.append(str(e))
+            continue
+        began = time.perf_counter()
+        small = preview_scene(scene)
+        gif = out / f"{scene.name}.gif"
+        count = render_video(small, "gif", gif)
+        while gif.stat().st_size > PREVIEW_MAX_BYTES and small.fps > 5:  # keep the page light: fewer frames
+            small = _replace(small, fps=max(5.0, round(small.fps * 0.8, 2)))
+            count = render_video(small, "gif", gif)
+        entries.append(gallery.Entry(scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, count, gif.stat().st_size))
+        motion, renderer = _renderer(_replace(small, size=_fit(scene.size, 160)))
+        stills.append(sheet.Cell(renderer.render(motion.at(scene.duration / 2)), scene.name))
+        if not args.quiet:
+            print(f"{gif} ({count} frames, {gif.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+    sheet_name = None
+    if stills:
+        sheet_name = "contact-sheet.png"
+        sheet.compose(sheet.wrap(stills, 4), (160, 160), title="one still per scene, at half its duration").save(out / sheet_name)
+    index = gallery.write_index(out, entries, errors, sheet_name)
+    if not args.quiet:
+        print(f"wrote {index} ({len(entries)} scenes, {len(errors)} refused)", file=sys.stderr)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def _fit(size, long_side: int) -> list[int]:
+    w, h = size
+    f = long_side / max(w, h)
+    return [max(1, round(w * f)), max(1, round(h * f))]
+
+
+def _split_values(text: str) -> list[str]:
+    """'a,b,[1, 2]' -> ['a', 'b', '[1, 2]']: commas inside brackets stay."""
+    out, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "[{" and 1 or 0
+        depth -= ch in "]}" and 1 or 0
+        if ch == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+def cmd_explore(args) -> int:
+    from . import sheet
+
+    axes: list[tuple[str, list[tuple[str, list]]]] = []  # (title, [(label, overrides)])
+    if args.seeds or not args.vary:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", args.seeds or "0-7")
+        if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise UsageError(f"--seeds {args.seeds}: write A-B, e.g. 0-7")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if b - a >= 256:
+            raise UsageError(f"--seeds {args.seeds}: at most 256 seeds on one sheet")
+        axes.append(("seed", [(f"seed {n}", [("seed", n)]) for n in range(a, b + 1)]))
+    for item in args.vary:
+        key, sep, values = item.partition("=")
+        if not sep or not values.strip():
+            raise UsageError(f"--vary {item}: write KEY=V1,V2,... e.g. network.activation=tanh,sin")
+        key = key.strip()
+        choices = []
+        for v in _split_values(values):
+            if key == "size":
+                m = re.fullmatch(r"(\d+)[xX](\d+)", v)
+                if not m:
+                    raise UsageError(f"--vary size={values}: sizes are WxH")
+                choices.append((f"{m.group(1)}x{m.group(2)}", [("size", [int(m.group(1)), int(m.group(2))])]))
+            else:
+                choices.append((f"{key.split('.')[-1]}={v}", [(key, _yaml_value(v, f"--vary {key}"))]))
+        axes.append((key, choices))
+    if len(axes) > 2:
+        raise UsageError("explore makes a row or a grid: at most two of --seeds / --vary")
+    base = _overrides(args)
+    first = _load(args.scene, args)
+    combos = [[c] for c in axes[0][1]] if len(axes) == 1 else [[r, c] for r in axes[0][1] for c in axes[1][1]]
+    loaded = []
+    for combo in combos:  # validate every cell before rendering any
+        overrides = base + [o for _, os_ in combo for o in os_]
+        cell_scene = scenes.load(args.scene, overrides)
+        loaded.append((", ".join(label for label, _ in combo), cell_scene))
+    cell = tuple(_fit(first.size, args.cell))
+    path = Path(args.output) if args.output else Path(f"out/{first.name}.explore.png")
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"-o {args.output}: a sheet is a PNG; name it *.png")
+    encode.check_output(encode.VideoSpec(path, "gif", 1, 1, 1))
+    cells = []
+    for label, cell_scene in _progress(loaded, len(loaded), args.quiet, "still"):
+        varies_size = any(k == "size" for _, choices in axes for _, os_ in choices for k, _ in os_)
+        size = cell_scene.size if varies_size else list(cell)
+        motion, renderer = _renderer(cell_scene, *size)
+        t = min(args.time, cell_scene.duration)
+        cells.append(sheet.Cell(renderer.render(motion.at(t)), label))
+    if len(axes) == 1:
+        grid, rows = sheet.wrap(cells, min(len(cells), 8 if axes[0][0] == "seed" else 6)), None
+    else:
+        n = len(axes[1][1])
+        grid = [cells[i : i + n] for i in range(0, len(cells), n)]
+        rows = [label for label, _ in axes[0][1]]
+        grid = [[sheet.Cell(c.image, c.label.split(", ")[-1]) for c in row] for row in grid]
+    title = f"{first.name} at t={args.time:g}s: " + " x ".join(title for title, _ in axes)
+    image = sheet.compose(grid, cell, row_labels=rows, title=title)
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    encode.write_bytes(buffer.getvalue(), path)
+    if not args.quiet:
+        print(f"wrote {path} ({len(cells)} stills)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_watch(args) -> int:
+    path = Path(args.scene)
+    seen = None
+    out = Path(args.output) if args.output else None
+    print(f"watching {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        while True:
+            try:
+                stat = path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                stamp = None
+            if stamp != seen:
+                seen = stamp
+                _watch_once(path, args, out)
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        print("stopped watching", file=sys.stderr)
+        return EXIT_OK
+
+
+def _watch_once(path: Path, args, out: Path | None) -> None:
+    began = time.perf_counter()
+    try:
+        scene = preview_scene(_load(str(path), args))
+        target = out or Path(f"out/{scene.name}.preview.gif")
+        count = render_video(scene, "gif", target)
+        print(f"{time.strftime('%H:%M:%S')} updated {target} ({count} frames) in {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+    except (scenes.SceneError, UsageError, encode.OutputPathError) as e:
+        print(f"{time.strftime('%H:%M:%S')} {e} (kept the last good preview)", file=sys.stderr, flush=True)
+    except encode.EncodeError as e:
+        print(f"{time.strftime('%H:%M:%S')} cppn-anim: {e} (kept the last good preview)", file=sys.stderr, flush=True)
+
+
+
+COMMANDS = {
+    "render": cmd_render,
+    "still": cmd_still,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "bench": cmd_bench,
+    "explore": cmd_explore,
+    "previews": cmd_previews,
+    "watch": cmd_watch,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

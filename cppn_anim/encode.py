@@ -374,3 +374,15 @@ def write_still(frame: np.ndarray, path: Path, provenance: str = "") -> Path:
         target.discard()
         raise
     return path
+
+
+def write_bytes(data: bytes, path: Path) -> Path:
+    """A finished file's bytes, atomically."""
+    target = _Target(path, folder=False)
+    try:
+        target.temp.write_bytes(data)
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+    return path

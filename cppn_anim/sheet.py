@@ -1,0 +1,65 @@
+"""Contact sheets: labelled grids of stills, to compare seeds and settings side by side."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+BACKGROUND = (18, 18, 18)
+INK = (230, 230, 230)
+GAP = 6
+LABEL_HEIGHT = 18
+
+
+@dataclass(frozen=True)
+class Cell:
+    image: np.ndarray  # (h, w, 3) uint8, any size: shown scaled to the grid's cell size
+    label: str
+
+
+def _font(size: int = 12):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        return ImageFont.load_default()
+
+
+def compose(cells: list[list[Cell | None]], cell_size: tuple[int, int], row_labels: list[str] | None = None, title: str = "") -> Image.Image:
+    """A grid of cells (rows of columns), each with its label below, optional row labels at the left."""
+    cw, ch = cell_size
+    rows, cols = len(cells), max(len(r) for r in cells)
+    font = _font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = GAP + (max(measure.textlength(t, font=font) for t in row_labels) + GAP if row_labels else 0)
+    top = GAP + (LABEL_HEIGHT if title else 0)
+    width = int(left + cols * (cw + GAP))
+    height = int(top + rows * (ch + LABEL_HEIGHT + GAP))
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((GAP, GAP // 2), title, fill=INK, font=font)
+    for r, row in enumerate(cells):
+        y = int(top + r * (ch + LABEL_HEIGHT + GAP))
+        if row_labels:
+            draw.text((GAP, y + ch // 2 - 6), row_labels[r], fill=INK, font=font)
+        for c, cell in enumerate(row):
+            if cell is None:
+                continue
+            x = int(left + c * (cw + GAP))
+            picture = Image.fromarray(cell.image)
+            pw, ph = picture.size
+            if abs(pw / ph - cw / ch) < 0.02:  # same shape: scale (nearest, so a small render shows its pixels)
+                picture = picture.resize((cw, ch), Image.NEAREST) if picture.size != (cw, ch) else picture
+            else:  # another shape: fit inside the cell, centred
+                picture.thumbnail((cw, ch))
+            sheet.paste(picture, (x + (cw - picture.size[0]) // 2, y + (ch - picture.size[1]) // 2))
+            label = cell.label
+            while label and measure.textlength(label, font=font) > cw:
+                label = label[:-2] + "…"
+            draw.text((x, y + ch + 2), label, fill=INK, font=font)
+    return sheet
+
+
+def wrap(cells: list[Cell], columns: int) -> list[list[Cell]]:
+    return [cells[i : i + columns] for i in range(0, len(cells), columns)]

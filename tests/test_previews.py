@@ -1,0 +1,95 @@
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import CLI, ROOT, run_cli, write_scene
+
+SCENE = "duration: 1\nfps: 30\nsize: [%d, %d]\nseed: %d\ntrajectory: {loop: true, keyframes: [{at: 0, z: random}, {at: 0.5, z: random}]}\n"
+
+
+def test_previews_of_a_scenes_folder(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes, "# yaml-language-server: $schema=./scene.schema.json\n" + SCENE % (640, 360, 1), "wide.yaml")
+    write_scene(scenes, SCENE % (300, 500, 2), "tall.yaml")
+    out = tmp_path / "previews"
+    r = run_cli("previews", scenes, "-o", out)
+    assert r.returncode == 0, r.stderr
+    for name, size in (("wide", (256, 144)), ("tall", (154, 256))):
+        gif = Image.open(out / f"{name}.gif")
+        assert gif.size == size and gif.info["loop"] == 0 and gif.n_frames == 15
+        assert (out / f"{name}.gif").stat().st_size <= 2 * 1024 * 1024
+        assert (out / f"{name}.yaml").exists()
+    index = (out / "index.html").read_text()
+    for name in ("wide", "tall"):
+        assert f'src="{name}.gif"' in index and f'href="{name}.yaml"' in index
+    assert "1 s" in index and "640&times;360" in index and "300&times;500" in index
+    sheet = np.asarray(Image.open(out / "contact-sheet.png"))
+    assert sheet.shape[0] > 100 and sheet.std() > 10
+
+
+def test_previews_report_a_bad_scene_and_still_show_the_others(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes, SCENE % (64, 36, 1), "good.yaml")
+    write_scene(scenes, "netwrok: {}\n" + SCENE % (64, 36, 1), "bad.yaml")
+    r = run_cli("previews", scenes, "-o", tmp_path / "p", "--quiet")
+    assert r.returncode == 2 and "bad.yaml:1:1: netwrok" in r.stderr
+    assert (tmp_path / "p" / "good.gif").exists() and "bad.yaml:1:1" in (tmp_path / "p" / "index.html").read_text()
+
+
+def test_explore_grid_of_two_keys(tmp_path):
+    scene = write_scene(tmp_path, SCENE % (320, 180, 1))
+    out = tmp_path / "sheet.png"
+    r = run_cli("explore", scene, "--vary", "network.activation=tanh,sin,gaussian", "--vary", "network.depth=2,6", "--cell", 64, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    sheet = np.asarray(Image.open(out))
+    assert sheet.shape[1] > 2 * 64 and sheet.shape[0] > 3 * 36
+    r = run_cli("explore", scene, "--seeds", "3-6", "--cell", 48, "-o", tmp_path / "seeds.png", "--quiet")
+    assert r.returncode == 0 and Image.open(tmp_path / "seeds.png").size[0] > 4 * 48
+    bad = run_cli("explore", scene, "--vary", "network.activation=tanh,sinn", "-o", tmp_path / "bad.png")
+    assert bad.returncode == 2 and "did you mean 'sin'" in bad.stderr and not (tmp_path / "bad.png").exists()
+
+
+def test_explore_same_weights_at_growing_sizes(tmp_path):
+    scene = write_scene(tmp_path, SCENE % (320, 180, 1))
+    out = tmp_path / "sizes.png"
+    assert run_cli("explore", scene, "--vary", "size=32x18,64x36,128x72", "--cell", 128, "-o", out, "--quiet").returncode == 0
+    assert Image.open(out).size[0] >= 3 * 128
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
+    scene = write_scene(tmp_path, SCENE % (64, 36, 1))
+    out = tmp_path / "w.gif"
+    log = tmp_path / "log.txt"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([*CLI, "watch", str(scene), "-o", str(out), "--interval", "0.1"], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            assert _wait_for(out.exists), log.read_text()
+            first = out.read_bytes()
+            time.sleep(0.05)
+            scene.write_text(SCENE % (64, 36, 2))  # a good save: a new picture
+            assert _wait_for(lambda: out.read_bytes() != first), log.read_text()
+            second = out.read_bytes()
+            scene.write_text("seed: 2\nnetwork: {depth: deep}\n" + (SCENE % (64, 36, 2)).replace("seed: 2\n", ""))  # a bad save
+            assert _wait_for(lambda: "network.depth" in log.read_text()), log.read_text()
+            assert out.read_bytes() == second  # the last good preview stays
+            assert f"{scene}:2:" in log.read_text()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in log.read_text()
