@@ -98,23 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(args) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
+def _overrides(args) -> list[tuple]:
+    out: list[tuple] = []  # (key path, value, how it was written)
     simple = {"seed": "seed", "fps": "fps", "duration": "duration", "device": "render.device", "precision": "render.precision"}
     for flag, key in simple.items():
         value = getattr(args, flag, None)
         if value is not None:
-            out.append((key, _yaml_value(value, f"--{flag}")))
+            out.append((key, _yaml_value(value, f"--{flag}"), f"--{flag} {value}"))
     if getattr(args, "size", None):
         m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", args.size)
         if not m:
             raise UsageError(f"--size {args.size}: write WIDTHxHEIGHT, e.g. 1280x720")
-        out.append(("size", [int(m.group(1)), int(m.group(2))]))
+        out.append(("size", [int(m.group(1)), int(m.group(2))], f"--size {args.size}"))
     for item in getattr(args, "set", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set {item}: write KEY=VALUE, e.g. --set network.activation=sin")
-        out.append((key.strip(), _yaml_value(value, f"--set {key}")))
+        out.append((key.strip(), _yaml_value(value, f"--set {key}"), f"--set {item}"))
     return out
 
 
@@ -237,7 +237,9 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
-def render_video(scene: scenes.Scene, fmt: str, path: Path, start: int = 0, stop: int | None = None, quiet: bool = True, preset: str | None = None) -> int:
+def render_video(
+    scene: scenes.Scene, fmt: str, path: Path, start: int = 0, stop: int | None = None, quiet: bool = True, preset: str | None = None, colors: int = 256
+) -> int:
     """Render frames start..stop-1 of a scene into one output; returns the number of frames."""
     scene.check_output(fmt)
     stop = scene.frame_count if stop is None else stop
@@ -251,6 +253,7 @@ def render_video(scene: scenes.Scene, fmt: str, path: Path, start: int = 0, stop
         preset=preset or scene.output.preset,
         provenance=scene.resolved_yaml(),
         first_index=start,
+        colors=colors,
     )
     encode.check_output(spec)
     motion, renderer = _renderer(scene)
@@ -349,10 +352,14 @@ def cmd_previews(args) -> int:
         began = time.perf_counter()
         small = preview_scene(scene)
         gif = out / f"{scene.name}.gif"
-        count = render_video(small, "gif", gif)
-        while gif.stat().st_size > PREVIEW_MAX_BYTES and small.fps > 5:  # keep the page light: fewer frames
-            small = _replace(small, fps=max(5.0, round(small.fps * 0.8, 2)))
-            count = render_video(small, "gif", gif)
+        colors = 256
+        count = render_video(small, "gif", gif, colors=colors)
+        while gif.stat().st_size > PREVIEW_MAX_BYTES and small.fps > 5:  # keep the page light
+            if colors > 64:  # smooth gradients cost GIF's LZW dearly: fewer colours first,
+                colors //= 2
+            else:  # then fewer frames per second
+                small = _replace(small, fps=max(5.0, round(small.fps * 0.8, 2)))
+            count = render_video(small, "gif", gif, colors=colors)
         entries.append(gallery.Entry(scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, count, gif.stat().st_size))
         motion, renderer = _renderer(_replace(small, size=_fit(scene.size, 160)))
         stills.append(sheet.Cell(renderer.render(motion.at(scene.duration / 2)), scene.name))

@@ -53,6 +53,7 @@ class VideoSpec:
     preset: str = "medium"
     provenance: str = ""  # the resolved scene, recorded in the file
     first_index: int = 0  # png: number of the first frame written
+    colors: int = 256  # gif: palette size (fewer colours, smaller file)
 
 
 def output_path(template: str, name: str, fmt: str, explicit: bool = False) -> Path:
@@ -287,7 +288,7 @@ def _run_ffmpeg(args: list[str], stdin) -> subprocess.Popen:
 
 def _make_palette(frames: list[np.ndarray], spec: VideoSpec, palette: Path) -> None:
     """One 256-colour palette for the whole GIF, from a sample of its frames."""
-    args = _input_args(spec.width, spec.height, spec.fps) + ["-vf", "palettegen=stats_mode=full:max_colors=256", "-frames:v", "1", str(palette)]
+    args = _input_args(spec.width, spec.height, spec.fps) + ["-vf", f"palettegen=stats_mode=full:max_colors={spec.colors}", "-frames:v", "1", str(palette)]
     sink = _Ffmpeg(palette, spec, None, args=args)
     _pipeline(frames, sink)
 

@@ -293,10 +293,10 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
         raise SceneError(source, f"a scene must be a mapping of keys, not {_show(doc.data)}", "", line, col)
     data = doc.data
     applied: dict = {}
-    for key, value in overrides:
+    for key, value, *label in overrides:
         steps = _override_path(key, source)
         data = _set_path(data, steps, value, source, key)
-        applied[steps] = f"--set {key}={_short(str(value))}" if not isinstance(value, str) else f"--set {key}={_short(value)}"
+        applied[steps] = label[0] if label else f"--set {key}={_short(str(value))}"
     try:
         scene = Scene.model_validate(data)
     except ValidationError as e:
@@ -329,6 +329,9 @@ def _check_rules(scene: Scene, data: dict) -> None:
             ("network", "activation"),
             f"{len(raw_activation)} activations for depth {net.depth}: give one name, or exactly {net.depth}",
         )
+    for i, name in enumerate(net.inputs):
+        if name in net.inputs[:i]:
+            raise scene.error(("network", "inputs", i), f"input '{name}' is listed twice")
     if scene.frame_count < 1:
         raise scene.error(("duration",), f"duration {scene.duration:g} s at {scene.fps:g} fps makes no frame")
     traj = scene.trajectory
