@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", action="store_true", help=f"a small fast GIF (long side {PREVIEW_LONG_SIDE}, <= {PREVIEW_MAX_FPS} fps)")
     p.add_argument("--preset", help="x264 preset for mp4 (default: output.preset, medium)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
+    g = p.add_argument_group("segmented renders (mp4, webm, png)")
+    g.add_argument("--workers", type=int, metavar="N", help="render segments on a local Dask cluster of N worker processes")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    g.add_argument("--resume", action="store_true", help="render in segments and reuse the finished segments of an interrupted render")
 
     p = sub.add_parser("still", parents=[common], help="one frame as PNG, at any size")
     p.add_argument("scene")
@@ -230,11 +234,51 @@ def cmd_render(args) -> int:
         raise UsageError(f"--preset {args.preset}: use one of {', '.join(presets)}")
     start, stop = _frame_range(args.frames, scene.frame_count)
     began = time.perf_counter()
-    count = render_video(scene, fmt, path, start, stop, args.quiet, args.preset)
+    if args.workers is not None or args.scheduler or args.resume:
+        count = _render_segmented(scene, fmt, path, start, stop, args)
+    else:
+        count = render_video(scene, fmt, path, start, stop, args.quiet, args.preset)
     if not args.quiet:
         took = time.perf_counter() - began
         print(f"wrote {path} ({count} frames, {scene.width}x{scene.height}, {fmt}) in {took:.1f} s", file=sys.stderr)
     return EXIT_OK
+
+
+def _render_segmented(scene: scenes.Scene, fmt: str, path: Path, start: int, stop: int, args) -> int:
+    """--workers / --scheduler / --resume: segments rendered apart and joined without re-encoding."""
+    from . import distribute
+
+    if fmt == "gif":
+        raise UsageError("gif cannot be rendered in segments: one palette spans the whole animation; use mp4, webm or png")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: at least 1")
+    if (args.workers is not None or args.scheduler) and not _has_dask():
+        raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
+    scene.check_output(fmt)
+    spec = encode.VideoSpec(
+        path=path, format=fmt, width=scene.width, height=scene.height, fps=scene.fps, crf=scene.output.crf,
+        preset=args.preset or scene.output.preset, provenance=scene.resolved_yaml(), first_index=start,
+    )  # fmt: skip
+    encode.check_output(spec)
+    if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
+        print(f"cppn-anim: warning: {scene.width}x{scene.height} has an odd side; the video is padded to even sides", file=sys.stderr)
+    bar = _progress(None, stop - start, args.quiet)
+    try:
+        distribute.render(
+            scene, spec, start, stop, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+            progress=bar.update, note=lambda m: (bar.write(f"cppn-anim: {m}", file=sys.stderr) if not args.quiet else None),
+        )  # fmt: skip
+    finally:
+        bar.close()
+    return stop - start
+
+
+def _has_dask() -> bool:
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def render_video(

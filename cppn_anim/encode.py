@@ -54,6 +54,7 @@ class VideoSpec:
     provenance: str = ""  # the resolved scene, recorded in the file
     first_index: int = 0  # png: number of the first frame written
     colors: int = 256  # gif: palette size (fewer colours, smaller file)
+    segment: bool = False  # a piece of a segmented render: mp4 -> H.264 in MPEG-TS, no metadata
 
 
 def output_path(template: str, name: str, fmt: str, explicit: bool = False) -> Path:
@@ -258,14 +259,20 @@ def _input_args(width: int, height: int, fps: float) -> list[str]:
     return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", _rate(fps), "-i", "pipe:0"]
 
 
+def _metadata(spec: VideoSpec) -> list[str]:
+    return ["-metadata", f"comment=cppn-anim {__version__}\n{spec.provenance}", "-metadata", f"encoder_tool=cppn-anim {__version__}"]
+
+
 def _codec_args(spec: VideoSpec) -> list[str]:
-    meta = ["-metadata", f"comment=cppn-anim {__version__}\n{spec.provenance}", "-metadata", f"encoder_tool=cppn-anim {__version__}"]
+    meta = _metadata(spec)
     bt709 = [
         "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
         "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
     ]  # fmt: skip
     crf = str(spec.crf if spec.crf is not None else DEFAULT_CRF.get(spec.format, 0))
+    if spec.format == "mp4" and spec.segment:  # MPEG-TS joins cleanly; metadata and faststart come at the join
+        return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-f", "mpegts"]
     if spec.format == "mp4":
         return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-movflags", "+faststart"] + meta
     if spec.format == "webm":
@@ -296,7 +303,7 @@ def _make_palette(frames: list[np.ndarray], spec: VideoSpec, palette: Path) -> N
 class _Ffmpeg:
     """One ffmpeg process fed raw RGB frames on stdin."""
 
-    def __init__(self, out: Path, spec: VideoSpec, palette: Path | None, args: list[str] | None = None):
+    def __init__(self, out: Path, spec: VideoSpec, palette: Path | None, args: list[str] | None = None, stdin=subprocess.PIPE):
         self.out, self.spec = out, spec
         self.pad = spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2)
         w, h = even_size(spec.width, spec.height) if self.pad else (spec.width, spec.height)
@@ -309,7 +316,7 @@ class _Ffmpeg:
                 ]  # fmt: skip
             else:
                 args = _input_args(w, h, spec.fps) + _codec_args(spec) + [str(out)]
-        self.proc = _run_ffmpeg(args, subprocess.PIPE)
+        self.proc = _run_ffmpeg(args, stdin)
         self.errors: deque[str] = deque(maxlen=STDERR_LINES)
         self.reader = threading.Thread(target=self._read_errors, daemon=True)
         self.reader.start()
@@ -329,7 +336,8 @@ class _Ffmpeg:
 
     def finish(self) -> None:
         try:
-            self.proc.stdin.close()
+            if self.proc.stdin:
+                self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
         code = self._wait()
@@ -342,7 +350,8 @@ class _Ffmpeg:
         if self.proc.poll() is None:
             self.proc.kill()
         try:
-            self.proc.stdin.close()
+            if self.proc.stdin:
+                self.proc.stdin.close()
         except (BrokenPipeError, OSError):
             pass
         self._wait()
@@ -382,6 +391,55 @@ def write_bytes(data: bytes, path: Path) -> Path:
     target = _Target(path, folder=False)
     try:
         target.temp.write_bytes(data)
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+    return path
+
+
+def concat(listing: Path, spec: VideoSpec) -> Path:
+    """Join segments listed in an ffmpeg concat file into spec.path without re-encoding."""
+    target = _Target(spec.path, folder=False)
+    try:
+        args = ["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *_metadata(spec)]
+        if spec.format == "mp4":
+            args += ["-movflags", "+faststart"]
+        proc = _Ffmpeg(target.temp, spec, None, args=args + ["-f", spec.format, str(target.temp)], stdin=subprocess.DEVNULL)
+        proc.finish()
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+    return spec.path
+
+
+def pack_files(paths: list[Path]) -> bytes:
+    """Several small files as one bytes object (name length, name, size, data; repeated)."""
+    out = bytearray()
+    for path in paths:
+        name, data = path.name.encode(), path.read_bytes()
+        out += len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data
+    return bytes(out)
+
+
+def unpack_files(blob: bytes) -> list[tuple[str, bytes]]:
+    files, at = [], 0
+    while at < len(blob):
+        n = int.from_bytes(blob[at : at + 4], "big")
+        name = blob[at + 4 : at + 4 + n].decode()
+        size = int.from_bytes(blob[at + 4 + n : at + 12 + n], "big")
+        files.append((Path(name).name, blob[at + 12 + n : at + 12 + n + size]))  # .name: never a path outside
+        at += 12 + n + size
+    return files
+
+
+def write_folder(files: list[tuple[str, bytes]], path: Path) -> Path:
+    """A folder of finished files, atomically."""
+    target = _Target(path, folder=True)
+    try:
+        for name, data in files:
+            (target.temp / name).write_bytes(data)
         target.commit()
     except BaseException:
         target.discard()

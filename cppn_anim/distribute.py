@@ -1,0 +1,206 @@
+"""Segmented renders: split the frames, render and encode each segment anywhere, join without re-encoding.
+
+Render farms work by segments, and so do we. A segment is a run of frames encoded on its
+own (so it starts with a keyframe): H.264 in MPEG-TS for mp4 (TS joins cleanly), VP9 in
+WebM for webm, PNG bytes for png. Segments come back to the client as bytes (a worker on
+another machine cannot write to our disk); the client keeps finished ones beside the
+target, and ffmpeg's concat demuxer joins them with `-c copy`, muxed once with +faststart.
+
+Where segments run:
+- in this process, one after another (`--resume` alone): an interrupted render keeps its
+  finished segments and `--resume` picks them up;
+- on a Dask cluster: a local one with `--workers N`, or an existing one with
+  `--scheduler ADDRESS`. Dask reschedules the segments of a lost worker elsewhere.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import encode
+from .scene import Scene
+
+SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".pngs"}
+MAX_SEGMENT_SECONDS = 2.0  # a segment is at most this long (or MIN_SEGMENT frames): an interruption loses little
+MIN_SEGMENT = 8  # frames
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.start:06d}-{self.stop:06d}"
+
+
+def plan(start: int, stop: int, fps: float, workers: int) -> list[Segment]:
+    """Cut frames start..stop-1 into segments of equal length (+-1): about 4 per worker, none over
+    2 seconds, none under MIN_SEGMENT frames (x264's B-frame delay needs a few frames: a 2-frame
+    segment joins with a timestamp glitch)."""
+    count = stop - start
+    size = max(MIN_SEGMENT, min(math.ceil(count / (4 * max(1, workers))), round(MAX_SEGMENT_SECONDS * fps)))
+    pieces = max(1, min(math.ceil(count / size), count // MIN_SEGMENT))
+    bounds = [start + count * i // pieces for i in range(pieces + 1)]
+    return [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop: int) -> bytes:
+    """Runs on a worker: render frames start..stop-1 of the scene and return the encoded bytes."""
+    from . import network, render, scene as scenes, trajectory
+
+    scene = scenes.parse(scene_yaml, "<segment>")
+    if os.environ.get("CPPN_ANIM_THREADS"):
+        import torch
+
+        torch.set_num_threads(int(os.environ["CPPN_ANIM_THREADS"]))
+    motion = trajectory.Motion(scene)
+    renderer = render.Renderer(
+        network.build(scene.network, scene.seed), scene.width, scene.height, scene.render.supersample, scene.render.device, scene.render.precision
+    )
+    frames = (renderer.render(motion.at(t)) for t in trajectory.frame_times(scene, start, stop))
+    with tempfile.TemporaryDirectory(prefix="cppn-anim-segment-") as tmp:
+        if fmt == "png":
+            folder = Path(tmp) / "frames"
+            encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start))
+            return encode.pack_files(sorted(folder.iterdir()))
+        out = Path(tmp) / f"segment{SEGMENT_SUFFIX[fmt]}"
+        spec = encode.VideoSpec(out, fmt, scene.width, scene.height, scene.fps, crf=crf, preset=preset, segment=True)
+        encode.write(frames, spec)
+        return out.read_bytes()
+
+
+class SegmentStore:
+    """Finished segments beside the target, valid only for the same scene and settings."""
+
+    def __init__(self, target: Path, key: str):
+        self.folder = target.parent / f".{target.name}.segments"
+        self.key = key
+
+    def open(self, resume: bool) -> None:
+        manifest = self.folder / "manifest.json"
+        if self.folder.exists() and not (resume and manifest.exists() and json.loads(manifest.read_text()).get("key") == self.key):
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps({"key": self.key}))
+
+    def path(self, segment: Segment, fmt: str) -> Path:
+        return self.folder / f"{segment.name}{SEGMENT_SUFFIX[fmt]}"
+
+    def done(self, segment: Segment, fmt: str) -> bool:
+        return self.path(segment, fmt).exists()
+
+    def save(self, segment: Segment, fmt: str, data: bytes) -> None:
+        final = self.path(segment, fmt)
+        part = final.with_name(final.name + ".part")
+        part.write_bytes(data)
+        os.replace(part, final)  # a segment is there whole or not at all
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def settings_key(scene: Scene, fmt: str, crf, preset: str, segments: list[Segment]) -> str:
+    text = json.dumps([scene.resolved_yaml(), fmt, crf, preset, [(s.start, s.stop) for s in segments]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def render(
+    scene: Scene,
+    spec: encode.VideoSpec,
+    start: int,
+    stop: int,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: Callable[[int], None] = lambda frames: None,
+    note: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Render frames start..stop-1 in segments and join them at spec.path."""
+    fmt = spec.format
+    scene_yaml = scene.resolved_yaml()
+    segments = plan(start, stop, scene.fps, workers or 1)
+    store = SegmentStore(spec.path, settings_key(scene, fmt, spec.crf, spec.preset, segments))
+    store.open(resume)
+    todo = [s for s in segments if not store.done(s, fmt)]
+    kept = len(segments) - len(todo)
+    if kept:
+        note(f"resuming: {kept} of {len(segments)} segments already rendered")
+        progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
+    args = (scene_yaml, fmt, spec.crf, spec.preset)
+    try:
+        if workers or scheduler:
+            _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)
+        else:
+            for segment in todo:
+                store.save(segment, fmt, render_segment(*args, segment.start, segment.stop))
+                progress(segment.stop - segment.start)
+        _join([store.path(s, fmt) for s in segments], spec)
+    except KeyboardInterrupt:
+        done = sum(store.done(s, fmt) for s in segments)
+        if done:
+            note(f"kept {done} finished segments in {store.folder}: run again with --resume to continue")
+        else:
+            store.remove()
+        raise
+    except BaseException:
+        store.remove()
+        raise
+    store.remove()
+    return spec.path
+
+
+def _client(workers: int | None, scheduler: str | None):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout=30), None
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["CPPN_ANIM_THREADS"] = str(threads)  # workers inherit it: cores shared, not oversubscribed
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50)
+    return Client(cluster), cluster
+
+
+def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str, workers, scheduler, progress) -> None:
+    from dask.distributed import as_completed
+
+    client, cluster = _client(workers, scheduler)
+    futures = {}
+    try:
+        for segment in todo:
+            future = client.submit(render_segment, *args, segment.start, segment.stop, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
+            futures[future] = segment
+        for future in as_completed(futures):
+            segment = futures[future]
+            if future.status == "error":
+                raise encode.EncodeError(f"segment {segment.start}..{segment.stop - 1} failed: {future.exception()}")
+            store.save(segment, fmt, future.result())
+            progress(segment.stop - segment.start)
+    finally:
+        for future in futures:
+            future.cancel()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _join(paths: list[Path], spec: encode.VideoSpec) -> None:
+    """Segments -> the target, atomically: concat without re-encoding, or unpack PNGs."""
+    if spec.format == "png":
+        encode.write_folder([(name, data) for path in paths for name, data in encode.unpack_files(path.read_bytes())], spec.path)
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
+        for path in paths:
+            listing.write(f"file '{path.resolve()}'\n")
+    try:
+        encode.concat(Path(listing.name), spec)
+    finally:
+        os.unlink(listing.name)
