@@ -329,7 +329,11 @@ def cmd_still(args) -> int:
     encode.check_output(encode.VideoSpec(path, "gif", scene.width, scene.height, scene.fps))
     motion, renderer = _renderer(scene)
     began = time.perf_counter()
-    frame = renderer.render(motion.at(t))
+    bar = _progress(None, scene.height, args.quiet, "row")
+    try:
+        frame = renderer.render(motion.at(t), rows_done=bar.update)
+    finally:
+        bar.close()
     encode.write_still(frame, path, scene.resolved_yaml())
     if not args.quiet:
         print(f"wrote {path} ({scene.width}x{scene.height}, t={t:g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
@@ -556,7 +560,20 @@ COMMANDS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as cleanly as for Ctrl-C (ffmpeg stopped, temporary files removed)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -566,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     except encode.EncodeError as e:
         print(f"cppn-anim: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except Terminated:
+        print("cppn-anim: terminated", file=sys.stderr)
+        return 128 + 15
     except KeyboardInterrupt:
         print("cppn-anim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

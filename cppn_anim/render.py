@@ -1,7 +1,7 @@
 """Frames: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
 
 How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic):
-- pixels are evaluated in fixed-size chunks that stay in cache (CHUNK samples);
+- pixels are evaluated in fixed-size chunks that stay in cache (CHUNK samples on a CPU);
 - the view (zoom, rotation, centre) is an affine map of the pixel grid, so it folds into
   the first layer's weights, and z's part of the first layer is one bias per frame;
 - tanh(a) = 2 sigmoid(2a) - 1 and torch's sigmoid is several times faster than its tanh:
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ import torch
 from .network import Weights, channels
 from .trajectory import FrameParams
 
-CHUNK = 16384  # samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
+CHUNK = 16384  # CPU samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
+GPU_CHUNK = 1 << 20  # on a GPU, big chunks keep the device busy between kernel launches
 BAND_SAMPLES = 1 << 20  # samples per band of rows: bounds the float memory of one frame
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -97,6 +98,7 @@ class Renderer:
         self.device = pick_device(device)
         self.dtype = DTYPES[precision]
         self.precision = precision
+        self.chunk = CHUNK if self.device.type == "cpu" else GPU_CHUNK  # fixed per device: exactness
         self.channels = channels(weights.color)
         samples_per_row = width * supersample * supersample
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
@@ -160,14 +162,14 @@ class Renderer:
         bufs = getattr(self._local, "bufs", None)
         if bufs is None:
             width = self.weights.first.shape[1]
-            make = lambda n: torch.empty((CHUNK, n), device=self.device, dtype=self.dtype)  # noqa: E731
+            make = lambda n: torch.empty((self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
             bufs = self._local.bufs = (make(width), make(width), make(self.channels), make(3))
         return bufs
 
     def _chunk(self, start: int, frame: tuple) -> torch.Tensor:
         """Samples start..start+CHUNK-1 of one frame -> (CHUNK, channels) in [0, 1], float32."""
         first_w, first_b, view, center = frame
-        x, y = sample_grid(self.width, self.height, self.k, start, start + CHUNK)
+        x, y = sample_grid(self.width, self.height, self.k, start, start + self.chunk)
         xv = view[0, 0] * x + view[0, 1] * y + center[0]
         yv = view[1, 0] * x + view[1, 1] * y + center[1]
         feats = np.stack([x, y, np.sqrt(xv * xv + yv * yv)], axis=1)  # (CHUNK, 3) float64
@@ -190,13 +192,15 @@ class Renderer:
         first_w, first_b, view = self._first_layer(p)
         return first_w, first_b, view, p.center
 
-    def render(self, p: FrameParams) -> np.ndarray:
-        """One frame -> (H, W, 3) uint8."""
+    def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None) -> np.ndarray:
+        """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band (progress of big stills)."""
         frame = self._frame_inputs(p)
         out = np.empty((self.height, self.width, 3), dtype=np.uint8)
         for r0 in range(0, self.height, self.band_rows):
             r1 = min(self.height, r0 + self.band_rows)
             out[r0:r1] = self._band(frame, r0, r1)
+            if rows_done:
+                rows_done(r1 - r0)
         return out
 
     def frames(self, params: Iterable[FrameParams]) -> Iterator[np.ndarray]:
@@ -208,7 +212,7 @@ class Renderer:
         """Output rows r0..r1-1 -> (r1-r0, W, 3) uint8."""
         k, gw = self.k, self.width * self.k
         first, last = k * r0 * gw, k * r1 * gw  # sample range of these rows
-        starts = range(first - first % CHUNK, last, CHUNK)  # chunks sit on multiples of CHUNK
+        starts = range(first - first % self.chunk, last, self.chunk)  # chunks sit on multiples of the chunk size
         pieces = [self._chunk(s, frame).clone() for s in starts]
         values = torch.cat(pieces)[first - starts[0] : last - starts[0]]  # (samples, channels)
         values = values.reshape(r1 - r0, k, self.width, k, self.channels)

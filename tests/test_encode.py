@@ -53,6 +53,15 @@ def test_gif_loops_forever_with_exact_delays(tiny, tmp_path):
     assert abs(sum(delays) - 2000) <= 10  # but they add up
 
 
+def test_crf_out_of_the_codec_range_is_refused_at_its_line(tmp_path):
+    from conftest import TINY
+
+    scene = write_scene(tmp_path, TINY + "output: {crf: 60}\n")
+    r = run_cli("render", scene, "-o", tmp_path / "a.mp4")
+    assert r.returncode == 2 and f"{scene}:11:15:" in r.stderr and "output.crf" in r.stderr and "0..51" in r.stderr
+    assert run_cli("render", scene, "-o", tmp_path / "a.webm", "--quiet").returncode == 0  # VP9 goes to 63
+
+
 def test_gif_above_50_fps_is_refused(tiny, tmp_path):
     r = run_cli("render", tiny, "-o", tmp_path / "a.gif", "--fps", 60)
     assert r.returncode == 2 and "fps" in r.stderr and not (tmp_path / "a.gif").exists()
@@ -124,7 +133,8 @@ def _our_ffmpegs(marker: str) -> list[int]:
     return found
 
 
-def test_ctrl_c_exits_130_and_leaves_nothing_behind(tmp_path):
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+def test_interrupt_leaves_nothing_behind(tmp_path, how, code):
     scene = write_scene(tmp_path, "duration: 60\nfps: 30\nsize: [320, 180]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 30, z: random}]}\n")
     out = tmp_path / "movie.mp4"
     out.write_bytes(b"old video")
@@ -135,9 +145,12 @@ def test_ctrl_c_exits_130_and_leaves_nothing_behind(tmp_path):
         time.sleep(0.1)
     assert _our_ffmpegs(str(tmp_path)), "ffmpeg never started"
     sent = time.time()
-    os.killpg(proc.pid, signal.SIGINT)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert time.time() - sent < 5
     assert b"Traceback" not in err
     assert out.read_bytes() == b"old video"
