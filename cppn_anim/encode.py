@@ -173,50 +173,55 @@ def write(
 
 
 def _pipeline(frames: Iterable[np.ndarray], sink) -> None:
-    """Render (this thread, by pulling `frames`) while `sink` writes (a writer thread)."""
+    """Render (this thread, by pulling `frames`) while `sink` writes (a writer thread).
+
+    Both sides wait with short timeouts and check the other's state, rather than trusting
+    the queue alone: a Ctrl-C can land inside the queue's own locking, and must still end
+    both threads within moments.
+    """
     pending: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     failure: list[BaseException] = []
-    stop = object()
+    finished = object()
+    cancelled = threading.Event()
 
     def writer():
         try:
-            while True:
-                frame = pending.get()
-                if frame is stop:
+            while not cancelled.is_set():
+                try:
+                    frame = pending.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if frame is finished:
                     return
                 sink.write(frame)
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             failure.append(e)
-            while pending.get() is not stop:  # keep draining so the producer never blocks
-                pass
+
+    def hand_over(item) -> None:
+        while not failure:
+            try:
+                pending.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if not thread.is_alive():
+                    break
+        raise failure[0] if failure else EncodeError("the writer thread stopped")
 
     thread = threading.Thread(target=writer, name="cppn-anim-writer", daemon=True)
     thread.start()
     try:
         for frame in frames:
-            if failure:
-                break
-            pending.put(frame)
-        pending.put(stop)
+            hand_over(frame)
+        hand_over(finished)
         thread.join()
         if failure:
             raise failure[0]
         sink.finish()
     except BaseException:
+        cancelled.set()
         sink.abort()
-        if thread.is_alive():
-            _drain_and_stop(pending, stop)
-            thread.join(timeout=5)
+        thread.join(timeout=5)
         raise
-
-
-def _drain_and_stop(pending: queue.Queue, stop) -> None:
-    try:
-        while True:
-            pending.get_nowait()
-    except queue.Empty:
-        pass
-    pending.put(stop)
 
 
 # ------------------------------------------------------------------ sinks
