@@ -304,7 +304,7 @@ def render_video(
     from .trajectory import frame_times
 
     times = frame_times(scene, start, stop)
-    frames = _progress((renderer.render(motion.at(t)) for t in times), len(times), quiet)
+    frames = _progress(renderer.frames(motion.at(t) for t in times), len(times), quiet)
 
     def palette_frames():
         return [renderer.render(motion.at(times[i])) for i in encode.sample_indices(len(times))]

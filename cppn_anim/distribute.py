@@ -66,7 +66,7 @@ def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop
     renderer = render.Renderer(
         network.build(scene.network, scene.seed), scene.width, scene.height, scene.render.supersample, scene.render.device, scene.render.precision
     )
-    frames = (renderer.render(motion.at(t)) for t in trajectory.frame_times(scene, start, stop))
+    frames = renderer.frames(motion.at(t) for t in trajectory.frame_times(scene, start, stop))
     with tempfile.TemporaryDirectory(prefix="cppn-anim-segment-") as tmp:
         if fmt == "png":
             folder = Path(tmp) / "frames"

@@ -18,10 +18,11 @@ import shutil
 import subprocess
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -130,6 +131,18 @@ class _Target:
                 pass
 
 
+@contextmanager
+def _atomic(path: Path, folder: bool = False) -> Iterator[Path]:
+    """Yields a temporary path beside `path`; moved into place if the block succeeds, removed if not."""
+    target = _Target(path, folder)
+    try:
+        yield target.temp
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+
+
 def check_output(spec: VideoSpec) -> None:
     """Refuse a path that cannot be written before any rendering starts."""
     target = _Target(spec.path, spec.format == "png")
@@ -143,29 +156,25 @@ def write(
     warn: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Encode frames (H, W, 3) uint8 into spec.path; returns the path. Atomic: all or nothing."""
-    target = _Target(spec.path, spec.format == "png")
-    try:
+    with _atomic(spec.path, folder=spec.format == "png") as temp:
         if spec.format == "png":
-            _pipeline(frames, _PngSink(target.temp, spec))
-        else:
-            if spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2):
-                warn(
-                    f"{spec.width}x{spec.height} has an odd side; {spec.format} (yuv420p) needs even sides,"
-                    f" so the video is {'x'.join(map(str, even_size(spec.width, spec.height)))} with the edge repeated"
-                )
-            palette = None
-            if spec.format == "gif":
-                palette = target.temp.parent / f"{target.temp.name}.palette.png"
+            _pipeline(frames, _PngSink(temp, spec))
+            return spec.path
+        if spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2):
+            warn(
+                f"{spec.width}x{spec.height} has an odd side; {spec.format} (yuv420p) needs even sides,"
+                f" so the video is {'x'.join(map(str, even_size(spec.width, spec.height)))} with the edge repeated"
+            )
+        palette = None
+        if spec.format == "gif":
+            palette = temp.parent / f"{temp.name}.palette.png"
+        try:
+            if palette is not None:
                 _make_palette(palette_frames() if palette_frames else [], spec, palette)
-            try:
-                _pipeline(frames, _Ffmpeg(target.temp, spec, palette))
-            finally:
-                if palette is not None:
-                    palette.unlink(missing_ok=True)
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
+            _pipeline(frames, _Ffmpeg(temp, spec, palette))
+        finally:
+            if palette is not None:
+                palette.unlink(missing_ok=True)
     return spec.path
 
 
@@ -380,42 +389,25 @@ def sample_indices(count: int, samples: int = PALETTE_SAMPLES) -> list[int]:
 
 def write_still(frame: np.ndarray, path: Path, provenance: str = "") -> Path:
     """One PNG, atomically, with the provenance in a text chunk."""
-    target = _Target(path, folder=False)
-    try:
-        sink = _PngSink(target.temp.parent, VideoSpec(path, "png", frame.shape[1], frame.shape[0], 1, provenance=provenance))
-        sink.save(frame, target.temp)
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
+    with _atomic(path) as temp:
+        _PngSink(temp.parent, VideoSpec(path, "png", frame.shape[1], frame.shape[0], 1, provenance=provenance)).save(frame, temp)
     return path
 
 
 def write_bytes(data: bytes, path: Path) -> Path:
     """A finished file's bytes, atomically."""
-    target = _Target(path, folder=False)
-    try:
-        target.temp.write_bytes(data)
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
+    with _atomic(path) as temp:
+        temp.write_bytes(data)
     return path
 
 
 def concat(listing: Path, spec: VideoSpec) -> Path:
     """Join segments listed in an ffmpeg concat file into spec.path without re-encoding."""
-    target = _Target(spec.path, folder=False)
-    try:
+    with _atomic(spec.path) as temp:
         args = ["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *_metadata(spec)]
         if spec.format == "mp4":
             args += ["-movflags", "+faststart"]
-        proc = _Ffmpeg(target.temp, spec, None, args=args + ["-f", spec.format, str(target.temp)], stdin=subprocess.DEVNULL)
-        proc.finish()
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
+        _Ffmpeg(temp, spec, None, args=args + ["-f", spec.format, str(temp)], stdin=subprocess.DEVNULL).finish()
     return spec.path
 
 
@@ -441,12 +433,7 @@ def unpack_files(blob: bytes) -> list[tuple[str, bytes]]:
 
 def write_folder(files: list[tuple[str, bytes]], path: Path) -> Path:
     """A folder of finished files, atomically."""
-    target = _Target(path, folder=True)
-    try:
+    with _atomic(path, folder=True) as temp:
         for name, data in files:
-            (target.temp / name).write_bytes(data)
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
+            (temp / name).write_bytes(data)
     return path
