@@ -168,16 +168,14 @@ def cmd_schema(args) -> int:
 
 def preview_scene(scene: scenes.Scene) -> scenes.Scene:
     """The same scene, small and light: long side 256 px, at most 15 fps, as a GIF."""
-    w, h = scene.size
-    factor = PREVIEW_LONG_SIDE / max(w, h)
-    size = [max(1, round(w * factor)), max(1, round(h * factor))]
-    return _replace(scene, size=size, fps=min(scene.fps, PREVIEW_MAX_FPS))
+    return scenes.changed(scene, size=_fit(scene.size, PREVIEW_LONG_SIDE), fps=min(scene.fps, PREVIEW_MAX_FPS))
 
 
-def _replace(scene: scenes.Scene, **changes) -> scenes.Scene:
-    new = scene.model_copy(update=changes)
-    new._source, new._doc, new._overrides = scene._source, scene._doc, scene._overrides
-    return new
+def _fit(size, long_side: int) -> list[int]:
+    """A size scaled so that its long side is `long_side`, keeping the aspect ratio."""
+    w, h = size
+    f = long_side / max(w, h)
+    return [max(1, round(w * f)), max(1, round(h * f))]
 
 
 def _format_for(args, scene: scenes.Scene) -> str:
@@ -254,14 +252,9 @@ def _render_segmented(scene: scenes.Scene, fmt: str, path: Path, start: int, sto
         raise UsageError(f"--workers {args.workers}: at least 1")
     if (args.workers is not None or args.scheduler) and not _has_dask():
         raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
-    scene.check_output(fmt)
-    spec = encode.VideoSpec(
-        path=path, format=fmt, width=scene.width, height=scene.height, fps=scene.fps, crf=scene.output.crf,
-        preset=args.preset or scene.output.preset, provenance=scene.resolved_yaml(), first_index=start,
-    )  # fmt: skip
-    encode.check_output(spec)
+    spec = _video_spec(scene, fmt, path, start, args.preset)
     if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
-        print(f"cppn-anim: warning: {scene.width}x{scene.height} has an odd side; the video is padded to even sides", file=sys.stderr)
+        _warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
     bar = _progress(None, stop - start, args.quiet)
     try:
         distribute.render(
@@ -285,8 +278,24 @@ def render_video(
     scene: scenes.Scene, fmt: str, path: Path, start: int = 0, stop: int | None = None, quiet: bool = True, preset: str | None = None, colors: int = 256
 ) -> int:
     """Render frames start..stop-1 of a scene into one output; returns the number of frames."""
-    scene.check_output(fmt)
     stop = scene.frame_count if stop is None else stop
+    spec = _video_spec(scene, fmt, path, start, preset, colors)
+    motion, renderer = _renderer(scene)
+    from .trajectory import frame_times
+
+    times = frame_times(scene, start, stop)
+    frames = _progress(renderer.frames(motion.at(t) for t in times), len(times), quiet)
+
+    def palette_frames():
+        return [renderer.render(motion.at(times[i])) for i in encode.sample_indices(len(times))]
+
+    encode.write(frames, spec, palette_frames=palette_frames, warn=_warn)
+    return len(times)
+
+
+def _video_spec(scene: scenes.Scene, fmt: str, path: Path, start: int, preset: str | None, colors: int = 256) -> encode.VideoSpec:
+    """What to write, checked before any rendering: format rules, a writable path."""
+    scene.check_output(fmt)
     spec = encode.VideoSpec(
         path=path,
         format=fmt,
@@ -300,17 +309,11 @@ def render_video(
         colors=colors,
     )
     encode.check_output(spec)
-    motion, renderer = _renderer(scene)
-    from .trajectory import frame_times
+    return spec
 
-    times = frame_times(scene, start, stop)
-    frames = _progress(renderer.frames(motion.at(t) for t in times), len(times), quiet)
 
-    def palette_frames():
-        return [renderer.render(motion.at(times[i])) for i in encode.sample_indices(len(times))]
-
-    encode.write(frames, spec, palette_frames=palette_frames, warn=lambda m: print(f"cppn-anim: warning: {m}", file=sys.stderr))
-    return len(times)
+def _warn(message: str) -> None:
+    print(f"cppn-anim: warning: {message}", file=sys.stderr)
 
 
 def cmd_still(args) -> int:
@@ -406,10 +409,10 @@ def cmd_previews(args) -> int:
             if colors > 64:  # smooth gradients cost GIF's LZW dearly: fewer colours first,
                 colors //= 2
             else:  # then fewer frames per second
-                small = _replace(small, fps=max(5.0, round(small.fps * 0.8, 2)))
+                small = scenes.changed(small, fps=max(5.0, round(small.fps * 0.8, 2)))
             count = render_video(small, "gif", gif, colors=colors)
         entries.append(gallery.Entry(scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, count, gif.stat().st_size))
-        motion, renderer = _renderer(_replace(small, size=_fit(scene.size, 160)))
+        motion, renderer = _renderer(scenes.changed(small, size=_fit(scene.size, 160)))
         stills.append(sheet.Cell(renderer.render(motion.at(scene.duration / 2)), scene.name))
         if not args.quiet:
             print(f"{gif} ({count} frames, {gif.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
@@ -421,12 +424,6 @@ def cmd_previews(args) -> int:
     if not args.quiet:
         print(f"wrote {index} ({len(entries)} scenes, {len(errors)} refused)", file=sys.stderr)
     return EXIT_BAD_INPUT if errors else EXIT_OK
-
-
-def _fit(size, long_side: int) -> list[int]:
-    w, h = size
-    f = long_side / max(w, h)
-    return [max(1, round(w * f)), max(1, round(h * f))]
 
 
 def _split_values(text: str) -> list[str]:

@@ -303,10 +303,16 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
         raise _first_error(e, source, doc, applied, data) from None
     scene._source, scene._doc, scene._overrides = source, doc, applied
     if scene.name is None:
-        scene = scene.model_copy(update={"name": default_name})
-        scene._source, scene._doc, scene._overrides = source, doc, applied
+        scene = changed(scene, name=default_name)
     _check_rules(scene, data)
     return scene
+
+
+def changed(scene: Scene, **changes) -> Scene:
+    """A copy with some values replaced (already valid ones: a preview's size and fps), same file for errors."""
+    new = scene.model_copy(update=changes)
+    new._source, new._doc, new._overrides = scene._source, scene._doc, scene._overrides
+    return new
 
 
 def read_value(text: str) -> Any:
