@@ -120,3 +120,12 @@ def test_mutations_through_the_command_exit_0_or_2(tmp_path, text):
     assert code in (0, 2)
     if code == 2:
         assert re.match(re.escape(str(path)) + r":\d+:\d+: ", err.getvalue()) and err.getvalue().count("\n") == 1
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenes())
+def test_the_resolved_scene_reads_back_as_the_same_scene(data):
+    """Workers of a segmented render get the resolved YAML: it must mean exactly the same scene."""
+    original = scene.parse(yaml.safe_dump(data, sort_keys=False), default_name="gen")
+    again = scene.parse(original.resolved_yaml())
+    assert again.model_dump() == original.model_dump()
