@@ -175,6 +175,8 @@ def write(
         finally:
             if palette is not None:
                 palette.unlink(missing_ok=True)
+        if spec.format == "gif" and spec.provenance:
+            _add_gif_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}")
     return spec.path
 
 
@@ -263,6 +265,22 @@ class _PngSink:
 
     def abort(self) -> None:
         pass
+
+
+def _add_gif_comment(path: Path, text: str) -> None:
+    """Insert a GIF comment extension (the provenance) after the global colour table, streaming."""
+    data = text.encode("utf-8")
+    blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
+    comment = b"\x21\xfe" + blocks + b"\x00"
+    staged = path.with_name(path.name + ".c")
+    with open(path, "rb") as src, open(staged, "wb") as dst:
+        head = src.read(13)  # header (6) + logical screen descriptor (7)
+        if len(head) < 13 or not head.startswith(b"GIF8"):
+            raise EncodeError("ffmpeg wrote something that is not a GIF")
+        table = 3 * 2 ** ((head[10] & 0x07) + 1) if head[10] & 0x80 else 0
+        dst.write(head + src.read(table) + comment)
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(staged, path)
 
 
 def _rate(fps: float) -> str:

@@ -51,6 +51,10 @@ def test_gif_loops_forever_with_exact_delays(tiny, tmp_path):
         delays.append(gif.info["duration"])
     assert set(delays) <= {30, 40}  # 33.3 ms is not a whole number of centiseconds
     assert abs(sum(delays) - 2000) <= 10  # but they add up
+    gif.seek(0)
+    assert b"seed: 4" in Image.open(out).info["comment"]  # provenance
+    frames = np.asarray(Image.open(out).convert("RGB"))
+    assert frames.std() > 10  # a picture, not a blank
 
 
 def test_crf_out_of_the_codec_range_is_refused_at_its_line(tmp_path):
