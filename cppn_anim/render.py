@@ -32,6 +32,7 @@ from .trajectory import FrameParams
 CHUNK = 16384  # CPU samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
 GPU_CHUNK = 1 << 20  # on a GPU, big chunks keep the device busy between kernel launches
 BAND_SAMPLES = 1 << 20  # samples per band of rows: bounds the float memory of one frame
+GRID_CACHE_SAMPLES = 1 << 23  # frames up to this many samples keep their base coordinates (64 MB)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -104,6 +105,8 @@ class Renderer:
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
         self._plan()
         self._local = threading.local()
+        self._grids: dict[int, torch.Tensor] = {}
+        self._cache_grid = width * height * supersample**2 <= GRID_CACHE_SAMPLES
 
     # ------------------------------------------------------------ the folded network
 
@@ -158,39 +161,51 @@ class Renderer:
     # ------------------------------------------------------------ one chunk
 
     def _buffers(self):
-        """Per-thread preallocated activations: (CHUNK, width) twice, ping-pong."""
+        """Per-thread preallocated activations: (chunk, width) twice, ping-pong."""
         bufs = getattr(self._local, "bufs", None)
         if bufs is None:
             width = self.weights.first.shape[1]
             make = lambda n: torch.empty((self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
-            bufs = self._local.bufs = (make(width), make(width), make(self.channels), make(3))
+            bufs = self._local.bufs = (make(width), make(width), make(self.channels))
         return bufs
 
-    def _chunk(self, start: int, frame: tuple) -> torch.Tensor:
-        """Samples start..start+CHUNK-1 of one frame -> (CHUNK, channels) in [0, 1], float32."""
+    def _grid(self, start: int) -> torch.Tensor:
+        """Base coordinates of the chunk at `start`: (chunk, 2) float32 on the device, cached for small frames."""
+        grid = self._grids.get(start)
+        if grid is None:
+            x, y = sample_grid(self.width, self.height, self.k, start, start + self.chunk)
+            grid = torch.from_numpy(np.stack([x, y], axis=1)).to(self.device, torch.float32)
+            if self._cache_grid:
+                self._grids[start] = grid
+        return grid
+
+    def _chunk(self, start: int, frame: tuple, out: torch.Tensor) -> None:
+        """Samples start..start+chunk-1 of one frame -> `out` (chunk, channels), in [0, 1]."""
         first_w, first_b, view, center = frame
-        x, y = sample_grid(self.width, self.height, self.k, start, start + self.chunk)
-        xv = view[0, 0] * x + view[0, 1] * y + center[0]
-        yv = view[1, 0] * x + view[1, 1] * y + center[1]
-        feats = np.stack([x, y, np.sqrt(xv * xv + yv * yv)], axis=1)  # (CHUNK, 3) float64
-        feats = torch.from_numpy(feats).to(self.device, self.dtype)
-        a, b, out, _ = self._buffers()
-        torch.addmm(first_b, feats, first_w, out=a)  # (CHUNK, width)
+        grid = self._grid(start)  # (chunk, 2) base x, y
+        moved = torch.addmm(center, grid, view)  # (chunk, 2) x', y': the view applied
+        r = torch.linalg.vector_norm(moved, dim=1, keepdim=True)  # (chunk, 1)
+        feats = torch.cat([grid, r], dim=1).to(self.dtype)  # (chunk, 3): x, y, r'
+        a, b, last_out = self._buffers()
+        torch.addmm(first_b, feats, first_w, out=a)  # (chunk, width)
         _activate(a, self._first_act)
         for layer in self._layers[:-1]:
             torch.addmm(layer.bias, a, layer.weight, out=b)
             _activate(b, layer.activation)
             a, b = b, a
         last = self._layers[-1]
-        torch.addmm(last.bias, a, last.weight, out=out)  # (CHUNK, channels)
+        if out.dtype == self.dtype:
+            torch.addmm(last.bias, a, last.weight, out=out)  # (chunk, channels)
+        else:
+            out.copy_(torch.addmm(last.bias, a, last.weight, out=last_out))
         torch.sigmoid_(out)
-        return out.float()
 
     # ------------------------------------------------------------ frames
 
     def _frame_inputs(self, p: FrameParams) -> tuple:
         first_w, first_b, view = self._first_layer(p)
-        return first_w, first_b, view, p.center
+        as_device = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).to(self.device)  # noqa: E731
+        return first_w, first_b, as_device(view.T), as_device(p.center)  # view.T: rows of (x, y) times A^T
 
     def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None) -> np.ndarray:
         """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band (progress of big stills)."""
@@ -213,8 +228,10 @@ class Renderer:
         k, gw = self.k, self.width * self.k
         first, last = k * r0 * gw, k * r1 * gw  # sample range of these rows
         starts = range(first - first % self.chunk, last, self.chunk)  # chunks sit on multiples of the chunk size
-        pieces = [self._chunk(s, frame).clone() for s in starts]
-        values = torch.cat(pieces)[first - starts[0] : last - starts[0]]  # (samples, channels)
+        values = torch.empty((len(starts) * self.chunk, self.channels), device=self.device)  # float32
+        for i, start in enumerate(starts):
+            self._chunk(start, frame, values[i * self.chunk : (i + 1) * self.chunk])
+        values = values[first - starts[0] : last - starts[0]]  # (samples, channels)
         values = values.reshape(r1 - r0, k, self.width, k, self.channels)
         total = values[:, 0, :, 0]
         for i in range(k):  # a fixed summation order, so the average is the same however we band
