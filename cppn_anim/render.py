@@ -99,7 +99,10 @@ class Renderer:
         self.device = pick_device(device)
         self.dtype = DTYPES[precision]
         self.precision = precision
-        self.chunk = CHUNK if self.device.type == "cpu" else GPU_CHUNK  # fixed per device: exactness
+        # Fixed for a device and frame size, whatever the band size: exactness. A small frame
+        # gets a smaller chunk rather than one mostly made of padding.
+        samples = width * height * supersample * supersample
+        self.chunk = min(CHUNK if self.device.type == "cpu" else GPU_CHUNK, -(-samples // 256) * 256)
         self.channels = channels(weights.color)
         samples_per_row = width * supersample * supersample
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
