@@ -19,7 +19,6 @@ are kept, so a 16K still needs its uint8 frame plus a few MB.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -31,7 +30,8 @@ from .trajectory import FrameParams
 
 CHUNK = 16384  # CPU samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
 GPU_CHUNK = 1 << 20  # on a GPU, big chunks keep the device busy between kernel launches
-BAND_SAMPLES = 1 << 20  # samples per band of rows: bounds the float memory of one frame
+BAND_SAMPLES = 1 << 20  # samples per band of rows: bounds the float memory of one frame (CPU)
+GPU_BAND_SAMPLES = 1 << 23  # on a GPU: fewer bands, fewer waits for the copy back (100 MB of floats)
 GRID_CACHE_SAMPLES = 1 << 23  # frames up to this many samples keep their base coordinates (64 MB)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -93,23 +93,23 @@ class Renderer:
         supersample: int = 1,
         device: str = "auto",
         precision: str = "fp32",
-        band_samples: int = BAND_SAMPLES,
+        band_samples: int | None = None,
     ):
         self.weights, self.width, self.height, self.k = weights, width, height, supersample
         self.device = pick_device(device)
         self.dtype = DTYPES[precision]
-        self.precision = precision
         # Fixed for a device and frame size, whatever the band size: exactness. A small frame
         # gets a smaller chunk rather than one mostly made of padding.
         samples = width * height * supersample * supersample
         self.chunk = min(CHUNK if self.device.type == "cpu" else GPU_CHUNK, -(-samples // 256) * 256)
         self.channels = channels(weights.color)
         samples_per_row = width * supersample * supersample
+        band_samples = band_samples or (BAND_SAMPLES if self.device.type == "cpu" else GPU_BAND_SAMPLES)
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
         self._plan()
-        self._local = threading.local()
+        self._bufs: tuple | None = None
         self._grids: dict[int, torch.Tensor] = {}
-        self._cache_grid = width * height * supersample**2 <= GRID_CACHE_SAMPLES
+        self._cache_grid = samples <= GRID_CACHE_SAMPLES
 
     # ------------------------------------------------------------ the folded network
 
@@ -163,14 +163,13 @@ class Renderer:
 
     # ------------------------------------------------------------ one chunk
 
-    def _buffers(self):
-        """Per-thread preallocated activations: (chunk, width) twice, ping-pong."""
-        bufs = getattr(self._local, "bufs", None)
-        if bufs is None:
+    def _buffers(self) -> tuple:
+        """Preallocated activations: (chunk, width) twice, ping-pong, and (chunk, channels)."""
+        if self._bufs is None:
             width = self.weights.first.shape[1]
             make = lambda n: torch.empty((self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
-            bufs = self._local.bufs = (make(width), make(width), make(self.channels))
-        return bufs
+            self._bufs = (make(width), make(width), make(self.channels))
+        return self._bufs
 
     def _grid(self, start: int) -> torch.Tensor:
         """Base coordinates of the chunk at `start`: (chunk, 2) float32 on the device, cached for small frames."""

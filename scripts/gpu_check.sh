@@ -21,7 +21,7 @@ for t in (0.0, 1.7, 3.3):
     worst = max(worst, int(np.abs(cpu - gpu).max()))
 print(f"CPU vs GPU, fp32, 640x360, 3 frames: largest pixel difference {worst} (must be <= 2)")
 assert worst <= 2
-a = Renderer(w, 1920, 1080, device="cuda", band_samples=1 << 18).render(m.at(1.0))
+a = Renderer(w, 1920, 1080, device="cuda", band_samples=1 << 18).render(m.at(1.0))  # many bands
 b = Renderer(w, 1920, 1080, device="cuda", band_samples=1 << 22).render(m.at(1.0))
 print("GPU band size independence:", "identical" if np.array_equal(a, b) else "DIFFERENT")
 print(f"{'size':>10} {'precision':>9} {'MP/s':>9} {'frames/s':>9}")
