@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import seeding
 from .scene import Network as NetworkSpec
 
 WEIGHT_STREAM = 0x57  # keeps the weights' random stream apart from z's for the same seed
@@ -59,7 +60,7 @@ def build(spec: NetworkSpec, seed: int) -> Weights:
     otherwise push every output into saturation), and the output layer is scaled to a
     fixed spread, so every activation and seed draws with similar contrast.
     """
-    rng = np.random.RandomState([WEIGHT_STREAM, seed])
+    rng = seeding.generator(WEIGHT_STREAM, seed)
     s, w = spec.weight_scale, spec.width
     n_in = len(spec.inputs)
     acts = spec.activations()

@@ -100,7 +100,7 @@ class _Model(BaseModel):
 
 
 class SeedZ(_Model):
-    seed: int = Field(ge=0, le=2**32 - 1, description="z drawn from this seed alone")
+    seed: int = Field(ge=0, le=2**64 - 1, description="z drawn from this seed alone")
 
 
 ZSpec = Annotated[
@@ -202,7 +202,7 @@ class Output(_Model):
     path: Annotated[str, Field(min_length=1)] = Field(
         "out/{name}.{ext}", description="{name}, {ext}, {format} are filled in; png: a folder (default out/{name}_frames)"
     )
-    crf: Optional[int] = Field(None, description="null: x264 18, VP9 31")
+    crf: Optional[int] = Field(None, ge=0, le=63, description="null: x264 18, VP9 31 (x264 0..51, VP9 0..63)")
     preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
     ] = Field("medium", description="x264 speed/size trade-off (mp4 only); an addition to the contract")
@@ -211,7 +211,7 @@ class Output(_Model):
 class Scene(_Model):
     version: Literal[1] = 1
     name: Optional[Annotated[str, Field(pattern=r"^[^/\\\x00]+$")]] = Field(None, description="default: the file's stem")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**64 - 1)
     duration: Finite = Field(4.0, gt=0, description="seconds")
     fps: Finite = Field(30.0, gt=0, le=240)
     size: Annotated[list[Annotated[int, Field(ge=1, le=16384)]], Field(min_length=2, max_length=2)] = [1280, 720]
@@ -517,7 +517,9 @@ def _message(err: dict, path: tuple, data: Any) -> str:
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
     if kind in bounds:
         limit = ctx.get(kind.replace("greater_than_equal", "ge").replace("greater_than", "gt").replace("less_than_equal", "le").replace("less_than", "lt"))
-        return f"must be {bounds[kind]} {limit:g}, got {_show(value)}" if limit is not None else err["msg"]
+        if limit is None:
+            return err["msg"]
+        return f"must be {bounds[kind]} {limit if isinstance(limit, int) else format(limit, 'g')}, got {_show(value)}"
     if kind in ("too_short", "too_long"):
         lo, hi = _length_bounds(path)
         want = f"exactly {lo}" if lo == hi else (f"at least {lo}" if kind == "too_short" else f"at most {hi}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import easing
+from . import easing, seeding
 from .scene import Scene
 
 # Fixed tags keep the random streams of z and of the weights apart for the same seed.
@@ -41,11 +41,11 @@ def latent_vector(scene_seed: int, index: int, spec, latent_dim: int) -> np.ndar
     on every machine and every numpy version.
     """
     if isinstance(spec, str):  # "random"
-        rng = np.random.RandomState([Z_RANDOM_STREAM, scene_seed, index])
+        rng = seeding.generator(Z_RANDOM_STREAM, scene_seed, index)
     elif isinstance(spec, list):
         return np.asarray(spec, dtype=np.float64)
     else:
-        rng = np.random.RandomState([Z_SEED_STREAM, spec.seed])
+        rng = seeding.generator(Z_SEED_STREAM, spec.seed)
     return rng.standard_normal(latent_dim)
 
 

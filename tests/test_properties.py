@@ -33,7 +33,7 @@ def scenes(draw) -> dict:
         keyframes.append(key)
     activation = draw(st.one_of(st.sampled_from(scene.ACTIVATIONS), st.lists(st.sampled_from(scene.ACTIVATIONS), min_size=depth, max_size=depth)))
     data = {
-        "seed": draw(st.integers(0, 2**32 - 1)),
+        "seed": draw(st.integers(0, 2**64 - 1)),
         "duration": duration,
         "fps": draw(st.sampled_from([1, 12, 24, 30, 60, 29.97])),
         "size": [draw(st.integers(1, 4000)), draw(st.integers(1, 4000))],

@@ -39,6 +39,12 @@ def test_pinned_weights():
     assert all(np.array_equal(a, b) for a, b in zip(w.hidden[0], again.hidden[0]))
 
 
+def test_seeds_past_32_bits_are_their_own():
+    s = scene.parse("network: {width: 4, depth: 1}\ntrajectory: {keyframes: [{at: 0, z: random}]}")
+    small, big = network.build(s.network, 5), network.build(s.network, 2**32 + 5)
+    assert not np.array_equal(small.first, big.first)
+
+
 PINNED_FIRST_ROW = [-2.7357612506686286, 0.7093390991091207, 1.3044715895378882]
 
 
