@@ -82,3 +82,37 @@ def test_contract_examples():
         pytest.skip("the shared contract checker or .venv is not there")
     r = subprocess.run([str(checker), str(cli)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout
+
+
+def _stderr_on_a_terminal(*args) -> str:
+    """Run the command with stderr on a pseudo-terminal and return what it showed there."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import CLI
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the other side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    scene = tmp_path / "s.yaml"
+    scene.write_text("duration: 2\nfps: 30\nsize: [160, 90]\ntrajectory: {keyframes: [{at: 0, z: random}]}\n")
+    shown = _stderr_on_a_terminal("render", scene, "-o", tmp_path / "a.mp4")
+    assert "frame/s" in shown and "/60" in shown and "<" in shown  # count, rate, ETA
+    assert "frame/s" not in _stderr_on_a_terminal("render", scene, "-o", tmp_path / "b.mp4", "--quiet")
+    assert "frame/s" not in run_cli("render", scene, "-o", tmp_path / "c.mp4").stderr  # not a terminal
