@@ -212,11 +212,14 @@ def _renderer(scene: scenes.Scene, width: int | None = None, height: int | None 
 
 def _progress(iterable, total: int, quiet: bool, what: str = "frame"):
     """A bar with count, rate and ETA on a terminal; nothing with --quiet or without a terminal."""
-    import shutil
+    import os
 
     from tqdm import tqdm
 
-    sized = shutil.get_terminal_size((0, 0)).columns > 0  # a pty of size 0 x 0 (`script`, some CI) would hide the bar
+    try:  # a terminal of size 0 x 0 (`script`, some CI) would hide tqdm's bar
+        sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (OSError, ValueError):
+        sized = False
     return tqdm(
         iterable, total=total, unit=what, disable=quiet or not sys.stderr.isatty(), leave=False,
         dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24,
