@@ -10,8 +10,12 @@ How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic
 - torch's own threads share each matmul and activation among the cores.
 
 How it is exact: every chunk has the same shape and covers the same samples whatever the
-tile size or number of frames per call, so matrix kernels (chosen by shape) compute every
-pixel the same way; a frame rendered alone equals the same frame in a video.
+band size, and a batch always holds the device's fixed number of frames (padded), so
+matrix kernels (chosen by shape) compute every pixel the same way; a frame rendered alone
+equals the same frame in a video.
+
+On a GPU, frames go through GPU_BATCH at a time (batched matmuls), weights stay on the
+device, pixels are quantised to uint8 there, and only uint8 is copied back.
 
 Memory stays bounded: a frame is computed a band of rows at a time and only uint8 pixels
 are kept, so a 16K still needs its uint8 frame plus a few MB.
@@ -29,9 +33,10 @@ from .network import Weights, channels
 from .trajectory import FrameParams
 
 CHUNK = 16384  # CPU samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
-GPU_CHUNK = 1 << 20  # on a GPU, big chunks keep the device busy between kernel launches
-BAND_SAMPLES = 1 << 20  # samples per band of rows: bounds the float memory of one frame (CPU)
-GPU_BAND_SAMPLES = 1 << 23  # on a GPU: fewer bands, fewer waits for the copy back (100 MB of floats)
+GPU_CHUNK = 1 << 18  # on a GPU: chunks of GPU_BATCH frames at once keep the device busy between launches
+GPU_BATCH = 8  # frames per batch on a GPU (a CPU is busy with one: its batch is 1)
+BAND_SAMPLES = 1 << 20  # samples per band of rows and frame: bounds the float memory (CPU)
+GPU_BAND_SAMPLES = 1 << 21  # on a GPU: fewer bands, fewer waits for the copy back
 GRID_CACHE_SAMPLES = 1 << 23  # frames up to this many samples keep their base coordinates (64 MB)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -94,6 +99,7 @@ class Renderer:
         device: str = "auto",
         precision: str = "fp32",
         band_samples: int | None = None,
+        batch: int | None = None,
     ):
         self.weights, self.width, self.height, self.k = weights, width, height, supersample
         self.device = pick_device(device)
@@ -102,6 +108,7 @@ class Renderer:
         # gets a smaller chunk rather than one mostly made of padding.
         samples = width * height * supersample * supersample
         self.chunk = min(CHUNK if self.device.type == "cpu" else GPU_CHUNK, -(-samples // 256) * 256)
+        self.batch = batch or (1 if self.device.type == "cpu" else GPU_BATCH)  # fixed per device: exactness
         self.channels = channels(weights.color)
         samples_per_row = width * supersample * supersample
         band_samples = band_samples or (BAND_SAMPLES if self.device.type == "cpu" else GPU_BAND_SAMPLES)
@@ -138,11 +145,12 @@ class Renderer:
         self._first_z = to(w.first_z)
         self._first_bias = to(w.first_bias)
 
-    def _first_layer(self, p: FrameParams) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    def _first_layer(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
 
         With A the view's 2x2 map and c its centre, (x', y') = A (x, y) + c, so
         [x', y'] @ W_xy = (x, y) @ (A^T W_xy) + c @ W_xy. r' = |(x', y')| is computed per sample.
+        Returns float64 (3, width) weights, (width,) bias and A^T (2, 2).
         """
         w = self.weights
         theta = math.radians(p.rotation)
@@ -158,16 +166,28 @@ class Renderer:
         w_r = first[names.index("r")] if "r" in names else np.zeros(first.shape[1])
         matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
         bias = p.center @ w_xy + p.z @ w.first_z + w.first_bias
-        s = self._first_scale
-        return torch.as_tensor(matrix * s).to(self.device, self.dtype), torch.as_tensor(bias * s).to(self.device, self.dtype), a
+        return matrix * self._first_scale, bias * self._first_scale, a.T
+
+    def _batch_inputs(self, group: list[FrameParams]) -> tuple:
+        """Per-frame tensors of a batch, padded to self.batch frames (fixed shapes: exactness)."""
+        group = group + [group[-1]] * (self.batch - len(group))
+        parts = [self._first_layer(p) for p in group]
+        stack = lambda i, dtype: torch.as_tensor(np.stack([part[i] for part in parts])).to(self.device, dtype)  # noqa: E731
+        centers = torch.as_tensor(np.stack([p.center for p in group])[:, None, :]).to(self.device, torch.float32)
+        return (
+            stack(0, self.dtype),  # (B, 3, width)
+            stack(1, self.dtype)[:, None, :],  # (B, 1, width)
+            stack(2, torch.float32),  # (B, 2, 2): rows of (x, y) times A^T
+            centers,  # (B, 1, 2)
+        )
 
     # ------------------------------------------------------------ one chunk
 
     def _buffers(self) -> tuple:
-        """Preallocated activations: (chunk, width) twice, ping-pong, and (chunk, channels)."""
+        """Preallocated activations: (B, chunk, width) twice, ping-pong, and (B, chunk, channels)."""
         if self._bufs is None:
             width = self.weights.first.shape[1]
-            make = lambda n: torch.empty((self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
+            make = lambda n: torch.empty((self.batch, self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
             self._bufs = (make(width), make(width), make(self.channels))
         return self._bufs
 
@@ -181,67 +201,76 @@ class Renderer:
                 self._grids[start] = grid
         return grid
 
-    def _chunk(self, start: int, frame: tuple, out: torch.Tensor) -> None:
-        """Samples start..start+chunk-1 of one frame -> `out` (chunk, channels), in [0, 1]."""
-        first_w, first_b, view, center = frame
-        grid = self._grid(start)  # (chunk, 2) base x, y
-        moved = torch.addmm(center, grid, view)  # (chunk, 2) x', y': the view applied
-        r = torch.linalg.vector_norm(moved, dim=1, keepdim=True)  # (chunk, 1)
-        feats = torch.cat([grid, r], dim=1).to(self.dtype)  # (chunk, 3): x, y, r'
+    def _chunk(self, start: int, inputs: tuple, out: torch.Tensor) -> None:
+        """Samples start..start+chunk-1 of every frame of a batch -> `out` (B, chunk, channels), in [0, 1].
+
+        Every matmul is a batched one over frames: each frame's product has the same shape
+        whatever the batch, so its pixels do not depend on the batch size.
+        """
+        first_w, first_b, view, center = inputs
+        grid = self._grid(start).expand(self.batch, -1, -1)  # (B, chunk, 2) base x, y
+        moved = torch.baddbmm(center, grid, view)  # (B, chunk, 2) x', y': the view applied
+        r = torch.linalg.vector_norm(moved, dim=2, keepdim=True)  # (B, chunk, 1)
+        feats = torch.cat([grid, r], dim=2).to(self.dtype)  # (B, chunk, 3): x, y, r'
         a, b, last_out = self._buffers()
-        torch.addmm(first_b, feats, first_w, out=a)  # (chunk, width)
+        torch.baddbmm(first_b, feats, first_w, out=a)  # (B, chunk, width)
         _activate(a, self._first_act)
         for layer in self._layers[:-1]:
-            torch.addmm(layer.bias, a, layer.weight, out=b)
+            torch.baddbmm(layer.bias, a, layer.weight.expand(self.batch, -1, -1), out=b)
             _activate(b, layer.activation)
             a, b = b, a
         last = self._layers[-1]
+        weight = last.weight.expand(self.batch, -1, -1)
         if out.dtype == self.dtype:
-            torch.addmm(last.bias, a, last.weight, out=out)  # (chunk, channels)
+            torch.baddbmm(last.bias, a, weight, out=out)  # (B, chunk, channels)
         else:
-            out.copy_(torch.addmm(last.bias, a, last.weight, out=last_out))
+            out.copy_(torch.baddbmm(last.bias, a, weight, out=last_out))
         torch.sigmoid_(out)
 
     # ------------------------------------------------------------ frames
 
-    def _frame_inputs(self, p: FrameParams) -> tuple:
-        first_w, first_b, view = self._first_layer(p)
-        as_device = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).to(self.device)  # noqa: E731
-        return first_w, first_b, as_device(view.T), as_device(p.center)  # view.T: rows of (x, y) times A^T
-
     def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None) -> np.ndarray:
         """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band (progress of big stills)."""
-        frame = self._frame_inputs(p)
-        out = np.empty((self.height, self.width, 3), dtype=np.uint8)
-        for r0 in range(0, self.height, self.band_rows):
-            r1 = min(self.height, r0 + self.band_rows)
-            out[r0:r1] = self._band(frame, r0, r1)
-            if rows_done:
-                rows_done(r1 - r0)
-        return out
+        return self._render_batch([p], rows_done)[0]
 
     def frames(self, params: Iterable[FrameParams]) -> Iterator[np.ndarray]:
-        """Frames in order, one (H, W, 3) uint8 array each."""
+        """Frames in order, one (H, W, 3) uint8 array each, computed `batch` frames at a time."""
+        group: list[FrameParams] = []
         for p in params:
-            yield self.render(p)
+            group.append(p)
+            if len(group) == self.batch:
+                yield from self._render_batch(group)
+                group = []
+        if group:
+            yield from self._render_batch(group)
 
-    def _band(self, frame: tuple, r0: int, r1: int) -> np.ndarray:
-        """Output rows r0..r1-1 -> (r1-r0, W, 3) uint8."""
+    def _render_batch(self, group: list[FrameParams], rows_done: Callable[[int], None] | None = None) -> list[np.ndarray]:
+        inputs = self._batch_inputs(group)
+        out = np.empty((len(group), self.height, self.width, 3), dtype=np.uint8)
+        for r0 in range(0, self.height, self.band_rows):
+            r1 = min(self.height, r0 + self.band_rows)
+            out[:, r0:r1] = self._band(inputs, r0, r1)[: len(group)]
+            if rows_done:
+                rows_done(r1 - r0)
+        return list(out)
+
+    def _band(self, inputs: tuple, r0: int, r1: int) -> np.ndarray:
+        """Output rows r0..r1-1 of every frame of a batch -> (B, r1-r0, W, 3) uint8."""
         k, gw = self.k, self.width * self.k
         first, last = k * r0 * gw, k * r1 * gw  # sample range of these rows
         starts = range(first - first % self.chunk, last, self.chunk)  # chunks sit on multiples of the chunk size
-        values = torch.empty((len(starts) * self.chunk, self.channels), device=self.device)  # float32
+        values = torch.empty((self.batch, len(starts) * self.chunk, self.channels), device=self.device)  # float32
         for i, start in enumerate(starts):
-            self._chunk(start, frame, values[i * self.chunk : (i + 1) * self.chunk])
-        values = values[first - starts[0] : last - starts[0]]  # (samples, channels)
-        values = values.reshape(r1 - r0, k, self.width, k, self.channels)
-        total = values[:, 0, :, 0]
+            self._chunk(start, inputs, values[:, i * self.chunk : (i + 1) * self.chunk])
+        values = values[:, first - starts[0] : last - starts[0]]  # (B, samples, channels)
+        values = values.reshape(self.batch, r1 - r0, k, self.width, k, self.channels)
+        total = values[:, :, 0, :, 0]
         for i in range(k):  # a fixed summation order, so the average is the same however we band
             for j in range(k):
                 if i or j:
-                    total = total + values[:, i, :, j]
-        rgb = _to_rgb(total / (k * k), self.weights.color)  # (rows, W, 3)
-        return torch.clamp(rgb * 255 + 0.5, 0, 255).to(torch.uint8).cpu().numpy()
+                    total = total + values[:, :, i, :, j]
+        rgb = _to_rgb(total / (k * k), self.weights.color)  # (B, rows, W, 3)
+        return torch.clamp(rgb * 255 + 0.5, 0, 255).to(torch.uint8).cpu().numpy()  # only uint8 leaves the device
 
 
 def _activate(a: torch.Tensor, name: str) -> None:

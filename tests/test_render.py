@@ -131,3 +131,14 @@ def test_missing_device_is_a_clear_error():
     with pytest.raises(render.DeviceUnavailable, match="cuda"):
         render.pick_device("cuda")
     assert render.pick_device("auto").type in ("cpu", "mps")
+
+
+def test_pixels_do_not_depend_on_frames_per_batch():
+    """A GPU renders several frames per batch; the same code on the CPU shows batching changes no pixel."""
+    s = scene.parse(SCENE % ("hsv", 1.3, 0, "[0, 0]") + "duration: 1\nanimate:\n  view.rotation: [{at: 0, value: 0}, {at: 1, value: 90}]\n")
+    w, motion = network.build(s.network, s.seed), trajectory.Motion(s)
+    params = [motion.at(t) for t in np.linspace(0, 1, 7)]
+    one = list(Renderer(w, 45, 31, supersample=2, device="cpu", batch=1).frames(params))
+    three = list(Renderer(w, 45, 31, supersample=2, device="cpu", batch=3).frames(params))  # 3 + 3 + 1 padded
+    assert len(three) == 7 and all(np.array_equal(a, b) for a, b in zip(one, three))
+    assert not np.array_equal(one[0], one[3])  # the frames do differ
