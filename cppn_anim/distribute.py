@@ -30,6 +30,7 @@ from .scene import Scene
 SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".pngs"}
 MAX_SEGMENT_SECONDS = 2.0  # a segment is at most this long (or MIN_SEGMENT frames): an interruption loses little
 MIN_SEGMENT = 8  # frames
+MIN_SEGMENTS = 16  # a short render still has work for many workers
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class Segment:
         return f"{self.start:06d}-{self.stop:06d}"
 
 
-def plan(start: int, stop: int, fps: float, workers: int) -> list[Segment]:
-    """Cut frames start..stop-1 into segments of equal length (+-1): about 4 per worker, none over
-    2 seconds, none under MIN_SEGMENT frames (x264's B-frame delay needs a few frames: a 2-frame
-    segment joins with a timestamp glitch)."""
+def plan(start: int, stop: int, fps: float) -> list[Segment]:
+    """Cut frames start..stop-1 into segments of equal length (+-1): at least 16 (work for many
+    workers), none over 2 seconds (an interruption loses little), none under MIN_SEGMENT frames
+    (x264's B-frame delay needs a few frames: a 2-frame segment joins with a timestamp glitch).
+    The plan does not depend on the number of workers, so --resume works with any number."""
     count = stop - start
-    size = max(MIN_SEGMENT, min(math.ceil(count / (4 * max(1, workers))), round(MAX_SEGMENT_SECONDS * fps)))
+    size = max(MIN_SEGMENT, min(math.ceil(count / MIN_SEGMENTS), round(MAX_SEGMENT_SECONDS * fps)))
     pieces = max(1, min(math.ceil(count / size), count // MIN_SEGMENT))
     bounds = [start + count * i // pieces for i in range(pieces + 1)]
     return [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
@@ -126,8 +128,7 @@ def render(
 ) -> Path:
     """Render frames start..stop-1 in segments and join them at spec.path."""
     fmt = spec.format
-    scene_yaml = scene.resolved_yaml()
-    segments = plan(start, stop, scene.fps, workers or 1)
+    segments = plan(start, stop, scene.fps)
     store = SegmentStore(spec.path, settings_key(scene, fmt, spec.crf, spec.preset, segments))
     store.open(resume)
     todo = [s for s in segments if not store.done(s, fmt)]
@@ -135,7 +136,7 @@ def render(
     if kept:
         note(f"resuming: {kept} of {len(segments)} segments already rendered")
         progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
-    args = (scene_yaml, fmt, spec.crf, spec.preset)
+    args = (scene.resolved_yaml(), fmt, spec.crf, spec.preset)
     try:
         if workers or scheduler:
             _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)

@@ -41,7 +41,7 @@ def test_two_workers_mp4_joins_without_a_seam(tmp_path):
     step = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # step[i]: frame i -> i+1
     from cppn_anim import distribute
 
-    boundaries = [s.start - 1 for s in distribute.plan(0, 60, 15, 2)[1:]]
+    boundaries = [s.start - 1 for s in distribute.plan(0, 60, 15)[1:]]
     inside = np.delete(step, boundaries)
     assert len(boundaries) >= 3
     assert step[boundaries].max() <= inside.max()
@@ -98,3 +98,26 @@ def test_resume_keeps_finished_segments_after_ctrl_c(tmp_path):
     # the resumed frames are the frames a plain render makes
     assert run_cli("still", scene, "--frame", 199, "-o", tmp_path / "last.png", "--quiet").returncode == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "last.png")), np.asarray(Image.open(out / "frame_00199.png")))
+
+
+def test_an_existing_cluster_survives_a_lost_worker(tmp_path):
+    """--scheduler ADDRESS; a worker killed mid-render has its segments done elsewhere."""
+    from dask.distributed import LocalCluster
+
+    scene = write_scene(tmp_path, "seed: 3\nduration: 12\nfps: 10\nsize: [320, 180]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 12, z: random}]}\n")
+    out = tmp_path / "frames"
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50)
+    try:
+        proc = subprocess.Popen([*CLI, "render", str(scene), "-o", str(out), "--format", "png", "--scheduler", cluster.scheduler_address, "--quiet"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        segments = tmp_path / ".frames.segments"
+        deadline = time.time() + 90
+        while time.time() < deadline and len(list(segments.glob("*.pngs"))) < 1:
+            time.sleep(0.05)
+        victim = next(iter(cluster.workers.values()))
+        os.kill(victim.process.pid, signal.SIGKILL)  # the worker's process dies mid-render
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        assert len(list(out.iterdir())) == 120
+    finally:
+        cluster.close()
