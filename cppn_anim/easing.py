@@ -197,8 +197,6 @@ for _family, (_in, _out, _in_out) in {
     EASINGS[f"out_{_family}"] = _pinned(_out)
     EASINGS[f"in_out_{_family}"] = _pinned(_in_out)
 
-NAMES = sorted(EASINGS) + ["cubic_bezier(x1, y1, x2, y2)", "steps(n)"]
-
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 _BEZIER = re.compile(r"cubic_bezier\(" + ",".join([_NUMBER] * 4) + r"\)$")
 _STEPS = re.compile(r"steps\(\s*(\d+)\s*\)$")

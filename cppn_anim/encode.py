@@ -58,9 +58,9 @@ class VideoSpec:
     segment: bool = False  # a piece of a segmented render: mp4 -> H.264 in MPEG-TS, no metadata
 
 
-def output_path(template: str, name: str, fmt: str, explicit: bool = False) -> Path:
+def output_path(template: str, name: str, fmt: str) -> Path:
     """Fill {name}, {ext}, {format}. For png the path is a folder: the default names out/{name}_frames."""
-    if fmt == "png" and not explicit and template == "out/{name}.{ext}":
+    if fmt == "png" and template == "out/{name}.{ext}":
         template = "out/{name}_frames"
     try:
         path = Path(template.format(name=name, ext=EXTENSIONS[fmt], format=fmt))

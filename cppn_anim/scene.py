@@ -30,7 +30,7 @@ from pydantic import (
     create_model,
 )
 
-from . import easing, yamlread
+from . import easing, seeding, yamlread
 
 FORMAT_VERSION = 1
 ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", "abs", "elu")
@@ -100,7 +100,7 @@ class _Model(BaseModel):
 
 
 class SeedZ(_Model):
-    seed: int = Field(ge=0, le=2**64 - 1, description="z drawn from this seed alone")
+    seed: int = Field(ge=0, le=seeding.MAX_SEED, description="z drawn from this seed alone")
 
 
 ZSpec = Annotated[
@@ -211,7 +211,7 @@ class Output(_Model):
 class Scene(_Model):
     version: Literal[1] = 1
     name: Optional[Annotated[str, Field(pattern=r"^[^/\\\x00]+$")]] = Field(None, description="default: the file's stem")
-    seed: int = Field(0, ge=0, le=2**64 - 1)
+    seed: int = Field(0, ge=0, le=seeding.MAX_SEED)
     duration: Finite = Field(4.0, gt=0, description="seconds")
     fps: Finite = Field(30.0, gt=0, le=240)
     size: Annotated[list[Annotated[int, Field(ge=1, le=16384)]], Field(min_length=2, max_length=2)] = [1280, 720]
