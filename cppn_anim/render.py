@@ -125,12 +125,11 @@ class Renderer:
         w = self.weights
         to = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
         layers = []
-        prev_tanh = False  # did the previous layer store s = sigmoid(2a) instead of tanh(a)?
         mats = [(to(m), to(b)) for m, b in w.hidden] + [(to(w.out), to(w.out_bias))]
         acts = list(w.activations[1:]) + ["sigmoid"]
         first_tanh = w.activations[0] == "tanh"
         self._first_scale = 2.0 if first_tanh else 1.0
-        prev_tanh = first_tanh
+        prev_tanh = first_tanh  # did the previous layer store s = sigmoid(2a) instead of tanh(a)?
         for (m, b), act in zip(mats, acts):
             if prev_tanh:  # h = 2s - 1:  h @ m + b = s @ (2m) + (b - colsum(m))
                 m, b = 2 * m, b - m.sum(dim=0)
@@ -141,9 +140,9 @@ class Renderer:
             prev_tanh = this_tanh
         self._layers = layers
         self._first_act = "sigmoid" if first_tanh else w.activations[0]
-        self._first = to(w.first)  # (n_in, width)
-        self._first_z = to(w.first_z)
-        self._first_bias = to(w.first_bias)
+        # the first layer's rows for x, y and r (zero where an input is not used): (3, width)
+        rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
+        self._first_xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
 
     def _first_layer(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
@@ -157,13 +156,7 @@ class Renderer:
         cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
         # x' = x cos + y sin, y' = -x sin + y cos (rotate by minus `rotation`), then + centre
         a = np.array([[cos, sin], [-sin, cos]])
-        names = list(w.inputs)
-        first = self._first.numpy()
-        w_xy = np.zeros((2, first.shape[1]))
-        for axis, name in enumerate("xy"):
-            if name in names:
-                w_xy[axis] = first[names.index(name)]
-        w_r = first[names.index("r")] if "r" in names else np.zeros(first.shape[1])
+        w_xy, w_r = self._first_xyr[:2], self._first_xyr[2]
         matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
         bias = p.center @ w_xy + p.z @ w.first_z + w.first_bias
         return matrix * self._first_scale, bias * self._first_scale, a.T
