@@ -2,7 +2,8 @@
 #   make scene=spiral          render scenes/spiral.yaml to out/spiral.mp4
 #   make preview scene=spiral  out/spiral.preview.gif
 #   make previews              every scene to out/previews/*.gif + index.html + contact sheet
-#   make test                  the test suite
+#   make test                  the fast tests (at most 60 s of CPU)
+#   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
 #   make bench                 benchmarks, side by side with the baseline
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
 #
@@ -18,7 +19,7 @@ scene  ?= spiral
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.installed
 
-.PHONY: render preview previews test bench watch clean
+.PHONY: render preview previews test check bench watch clean
 
 render: $(STAMP)
 	$(BIN)/cppn-anim render scenes/$(scene).yaml -o out/$(scene).mp4
@@ -30,7 +31,10 @@ previews: $(STAMP)
 	$(BIN)/cppn-anim previews scenes -o out/previews
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m 'not slow'
+
+check: test
+	$(BIN)/python -m pytest -m slow; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]  # 5: no slow test collected
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
