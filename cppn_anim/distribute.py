@@ -46,9 +46,11 @@ class Segment:
 
 
 def plan(start: int, stop: int, fps: float) -> list[Segment]:
-    """Cut frames start..stop-1 into segments of equal length (+-1): at least 16 (work for many
-    workers), none over 2 seconds (an interruption loses little), none under MIN_SEGMENT frames
-    (x264's B-frame delay needs a few frames: a 2-frame segment joins with a timestamp glitch).
+    """Cut frames start..stop-1 into segments of equal length (+-1), none under MIN_SEGMENT frames
+    (x264's B-frame delay needs a few frames: a 2-frame segment joins with a timestamp glitch),
+    none over 2 seconds unless MIN_SEGMENT frames are longer (an interruption loses little);
+    at least MIN_SEGMENTS of them once there are MIN_SEGMENTS * MIN_SEGMENT frames (work for
+    many workers), else one per MIN_SEGMENT frames.
     The plan does not depend on the number of workers, so --resume works with any number."""
     count = stop - start
     size = max(MIN_SEGMENT, min(math.ceil(count / MIN_SEGMENTS), round(MAX_SEGMENT_SECONDS * fps)))

@@ -269,9 +269,16 @@ class Scene(_Model):
 
     def resolved_yaml(self) -> str:
         """The scene with every default filled in, as YAML: what made an output."""
-        import yaml  # pyyaml: plain, stable dumping of plain data
+        import io
 
-        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False, width=100)
+        from ruamel.yaml import YAML
+
+        out = io.StringIO()
+        writer = YAML(typ="safe", pure=True)  # plain data, block style, keys in model order
+        writer.default_flow_style, writer.width = False, 100
+        writer.representer.sort_base_mapping_type_on_output = False
+        writer.dump(self.model_dump(mode="json", by_alias=True), out)
+        return out.getvalue()
 
 
 # ---------------------------------------------------------------- loading
