@@ -131,7 +131,7 @@ def test_make_names_the_scenes_and_renders_in_the_scenes_format(tmp_path):
     scenes = tmp_path / "myscenes"
     scenes.mkdir()
     write_scene(scenes, TINY + "output: {format: gif}\n", "looping.yaml")
-    make = ["make", "-s", "-f", str(ROOT / "Makefile"), f"VENV={ROOT / '.venv'}", f"SCENES={scenes}"]
+    make = ["make", "-s", "-f", str(ROOT / "Makefile"), f"VENV={ROOT / '.venv'}", "STAMP=", f"SCENES={scenes}"]  # .venv is there: no set-up
     r = subprocess.run([*make, "scene=loopnig"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and f"did you mean {scenes}/looping.yaml?" in r.stderr and not (tmp_path / "out").exists()
     r = subprocess.run([*make, "scene=looping"], capture_output=True, text=True, cwd=tmp_path)
