@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, encode, scene as scenes
+from . import __version__, encode, scene as scenes, studio  # studio loads its web stack only when it runs
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 PREVIEW_LONG_SIDE = 256
@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scene")
     p.add_argument("-o", "--output", help="default out/NAME.preview.gif")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
+
+    studio.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
 
     p = sub.add_parser("bench", parents=[common], help="render-only throughput (no encoding)")
     p.add_argument("scene", nargs="?")
@@ -564,6 +566,7 @@ COMMANDS = {
     "explore": cmd_explore,
     "previews": cmd_previews,
     "watch": cmd_watch,
+    "studio": lambda args: studio.run(args, _overrides(args)),
 }
 
 
