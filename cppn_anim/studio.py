@@ -72,9 +72,9 @@ def load_path(path: Path, overrides: list = ()) -> scenes.Scene:
 
 
 def preview_of(scene: scenes.Scene) -> scenes.Scene:
-    """The same scene at preview size (long side 320 px) and at most 30 fps."""
+    """The same scene at preview size (long side 320 px, never larger than the scene) and at most 30 fps."""
     w, h = scene.size
-    f = PREVIEW_LONG_SIDE / max(w, h)
+    f = min(1.0, PREVIEW_LONG_SIDE / max(w, h))
     size = [max(1, round(w * f)), max(1, round(h * f))]
     return scenes.changed(scene, size=size, fps=min(scene.fps, PREVIEW_MAX_FPS))
 
