@@ -332,6 +332,14 @@ def test_frame_cache_key_is_the_content_not_the_name():
     assert studio.content_key(a) == studio.content_key(b) != studio.content_key(c)
 
 
+def test_it_listens_on_loopback_only():
+    sock = studio.bind(0)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
+    finally:
+        sock.close()
+
+
 def test_lru_keeps_its_byte_budget():
     cache = studio.LRU(10, size=len)
     for i in range(6):

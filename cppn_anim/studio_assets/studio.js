@@ -17,6 +17,7 @@ let frames = new Map();  // index -> ImageBitmap, for scene.key only
 let pos = 0, playing = true, lastStep = 0, shown = -1;
 let sliderDefs = [];
 let draws = [], pendingEdit = false;
+const stats = (window.studioStats = { drawn: 0 });  // for benchmarks/studio.py
 
 // ---------------------------------------------------------------- connection
 
@@ -162,6 +163,7 @@ function draw() {
   if (!bitmap) return;
   ctx.drawImage(bitmap, 0, 0);
   shown = pos;
+  stats.drawn++;
   draws.push(performance.now());
 }
 
