@@ -187,11 +187,13 @@ function setPlaying(on) {
 }
 
 function tick(now) {
-  if (scene && playing && now - lastStep >= 1000 / scene.fps) {
+  const interval = 1000 / (scene ? scene.fps : 30);
+  if (scene && playing && now - lastStep >= interval) {
     const next = (pos + 1) % scene.count;
     if (frames.has(next)) {  // not rendered yet: hold the picture rather than show a gap
       pos = next;
-      lastStep = now;
+      // keep the scene's pace on a display whose refresh is not a multiple of it; after a stall, restart the clock
+      lastStep = now - lastStep > 3 * interval ? now : lastStep + interval;
       draw();
       showTime();
     }
