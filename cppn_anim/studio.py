@@ -518,7 +518,10 @@ class Session:
             self.send(self._hello())
             while True:
                 message = await self.ws.receive_text()
-                self.handle(json.loads(message))
+                try:
+                    self.handle(json.loads(message))
+                except (ValueError, KeyError, TypeError) as e:  # a malformed message: say so, keep the page
+                    self.send({"type": "notice", "message": f"bad message: {e!r}"[:200]})
         finally:
             studio.sessions.discard(self)
             for task in tasks:
