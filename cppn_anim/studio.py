@@ -136,7 +136,12 @@ def render_full(scene: scenes.Scene, progress: Callable[[int, int], None], cance
             progress(i + 1, len(times))
 
     def palette_frames():
-        return [renderer.render(motion.at(times[i])) for i in encode.sample_indices(len(times))]
+        out = []
+        for i in encode.sample_indices(len(times)):
+            if cancel.is_set():
+                raise Cancelled()
+            out.append(renderer.render(motion.at(times[i])))
+        return out
 
     encode.write(frames(), spec, palette_frames=palette_frames)
     return path
@@ -309,7 +314,7 @@ class Studio:
 
     def __post_init__(self):
         self.frames = LRU(FRAME_CACHE_BYTES, size=len)  # (key, index) -> PNG bytes
-        self.compiled = LRU(COMPILED_KEEP)  # text -> Compiled
+        self.compiled = LRU(COMPILED_KEEP)  # (file, text) -> Compiled
         self.stills = LRU(16)  # key -> Compiled, for /still.png of what the page shows
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-preview")
         self.sessions: set = set()
@@ -405,11 +410,11 @@ class Studio:
 
     def compile(self, text: str) -> Compiled:
         """The editor's text, overrides applied, validated (SceneError otherwise)."""
-        hit = self.compiled.get(text)
+        hit = self.compiled.get((self.source(), text))
         if hit is None:
             fresh = Compiled(load_text(text, self.source(), self.overrides))
             hit = self.stills.get(fresh.key) or fresh  # same content: keep the one with a renderer
-            self.compiled.put(text, hit)
+            self.compiled.put((self.source(), text), hit)
         self.stills.put(hit.key, hit)
         return hit
 
@@ -526,6 +531,7 @@ class Session:
             studio.sessions.discard(self)
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)  # a send to a closed page fails quietly
 
     def _hello(self) -> dict:
         s = self.studio
