@@ -316,7 +316,10 @@ class Studio:
         self.frames = LRU(FRAME_CACHE_BYTES, size=len)  # (key, index) -> PNG bytes
         self.compiled = LRU(COMPILED_KEEP)  # (file, text) -> Compiled
         self.stills = LRU(16)  # key -> Compiled, for /still.png of what the page shows
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-preview")
+        # frames ahead of the playhead in one thread; the playhead's frame after an edit or a seek in
+        # another, so it never waits behind a frame of the scene as it was a keystroke ago
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ahead")
+        self.urgent_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-playhead")
         self.sessions: set = set()
         self.disk_text: str | None = None
         self.disk_stamp = None
@@ -499,6 +502,7 @@ class Studio:
         if self.render_thread is not None:
             self.render_thread.join(timeout=30)
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.urgent_pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Session:
@@ -510,6 +514,7 @@ class Session:
         self.compiled: Compiled | None = None
         self.position = 0
         self.sent: set = set()
+        self.urgent = False  # the next frame is the playhead's, after an edit or a seek
         self.wake = asyncio.Event()
 
     def send(self, message: dict) -> None:
@@ -548,6 +553,7 @@ class Session:
             self.edit(m["text"])
         elif kind == "seek":
             self.position = int(m["index"])
+            self.urgent = True
             self.wake.set()
         elif kind == "set":
             try:
@@ -583,7 +589,7 @@ class Session:
             self.send({"type": "error", "message": str(e), "line": e.line, "col": e.col})
             return
         if self.compiled is None or compiled.key != self.compiled.key:
-            self.compiled, self.sent = compiled, set()
+            self.compiled, self.sent, self.urgent = compiled, set(), True
             self.send(compiled.info())
         else:
             self.send({"type": "valid"})
@@ -608,9 +614,11 @@ class Session:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
+            pool = self.studio.urgent_pool if self.urgent else self.studio.pool
+            self.urgent = False
             png = frames.get((compiled.key, index))
             if png is None:
-                png = await loop.run_in_executor(self.studio.pool, compiled.frame_png, index)
+                png = await loop.run_in_executor(pool, compiled.frame_png, index)
                 frames.put((compiled.key, index), png)
             if compiled is self.compiled:
                 self.sent.add(index)
