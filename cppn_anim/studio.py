@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from . import __version__, encode
+from . import __version__, encode, pipeline
 from . import scene as scenes
 
 PREVIEW_LONG_SIDE = 320  # 320x180 for 16:9: ~58k pixels, a frame in tens of ms on a laptop CPU
@@ -54,8 +54,9 @@ SLIDERS = [
 ]
 
 
-# ==================================================================== the pipeline adapter
-# Every call into the rendering stages goes through here (until pipeline.py lands).
+# ==================================================================== the pipeline
+# Every call into the rendering stages goes through pipeline.py, as `watch`, `still` and
+# `render` do: the same scene rules, the same pixels.
 
 
 class Cancelled(Exception):
@@ -64,87 +65,34 @@ class Cancelled(Exception):
 
 def load_text(text: str, source: str, overrides: list = ()) -> scenes.Scene:
     """A scene from the editor's text (errors name `source`, the file being edited)."""
-    return scenes.parse(text, source, list(overrides), default_name=Path(source).stem)
-
-
-def load_path(path: Path, overrides: list = ()) -> scenes.Scene:
-    return scenes.load(path, list(overrides))
+    return pipeline.parse(text, source, list(overrides), default_name=Path(source).stem)
 
 
 def preview_of(scene: scenes.Scene) -> scenes.Scene:
     """The same scene at preview size (long side 320 px, never larger than the scene) and at most 30 fps."""
-    w, h = scene.size
-    f = min(1.0, PREVIEW_LONG_SIDE / max(w, h))
-    size = [max(1, round(w * f)), max(1, round(h * f))]
+    size = pipeline.fit(scene.size, PREVIEW_LONG_SIDE) if max(scene.size) > PREVIEW_LONG_SIDE else list(scene.size)
     return scenes.changed(scene, size=size, fps=min(scene.fps, PREVIEW_MAX_FPS))
 
 
-def renderer_for(scene: scenes.Scene):
-    """(motion, renderer) for a scene at its own size: what `still` and `render` use."""
-    from . import network, render, trajectory
-
-    try:
-        device = render.pick_device(scene.render.device)
-    except render.DeviceUnavailable as e:
-        raise scene.error(("render", "device"), str(e)) from None
-    weights = network.build(scene.network, scene.seed)
-    renderer = render.Renderer(
-        weights, scene.width, scene.height, supersample=scene.render.supersample, device=str(device), precision=scene.render.precision
-    )
-    return trajectory.Motion(scene), renderer
-
-
-def frame_times(scene: scenes.Scene):
-    from .trajectory import frame_times as times
-
-    return times(scene)
-
-
-def still(scene: scenes.Scene, t: float):
-    """The frame at time t as `cppn-anim still` renders it: (H, W, 3) uint8."""
-    motion, renderer = renderer_for(scene)
-    return renderer.render(motion.at(t))
-
-
-def output_target(scene: scenes.Scene) -> tuple[str, Path]:
-    """Format and path of a full render, by the scene's output rules (refused before any work)."""
-    fmt = scene.output.format
-    path = encode.output_path(scene.output.path, scene.name, fmt)
-    inside = not path.is_absolute() and ".." not in path.parts
-    if not inside:
+def output_target(scene: scenes.Scene) -> Path:
+    """Where a full render goes, by the scene's output rules (refused before any work)."""
+    path = pipeline.default_path(scene, pipeline.output_format(scene))
+    if path.is_absolute() or ".." in path.parts:  # a scene from elsewhere must not write outside this folder
         raise scene.error(("output", "path"), f"'{scene.output.path}' leads outside the current folder (write a path inside it, e.g. out/{{name}}.{{ext}})")
-    scene.check_output(fmt)
-    return fmt, path
+    return path
 
 
 def render_full(scene: scenes.Scene, progress: Callable[[int, int], None], cancel: threading.Event) -> Path:
     """The whole scene to its output, as `cppn-anim render` does; progress(done, total) per frame."""
-    fmt, path = output_target(scene)
-    spec = encode.VideoSpec(
-        path=path, format=fmt, width=scene.width, height=scene.height, fps=scene.fps,
-        crf=scene.output.crf, preset=scene.output.preset, provenance=scene.resolved_yaml(),
-    )  # fmt: skip
-    encode.check_output(spec)
-    motion, renderer = renderer_for(scene)
-    times = frame_times(scene)
+    path, total, done = output_target(scene), scene.frame_count, [0]
 
-    def frames():
-        for i, frame in enumerate(renderer.frames(motion.at(t) for t in times)):
-            if cancel.is_set():
-                raise Cancelled()
-            yield frame
-            progress(i + 1, len(times))
+    def counted(n):
+        if cancel.is_set():
+            raise Cancelled()  # inside the frame loop: the encoder discards its temporary file
+        done[0] += n
+        progress(done[0], total)
 
-    def palette_frames():
-        out = []
-        for i in encode.sample_indices(len(times)):
-            if cancel.is_set():
-                raise Cancelled()
-            out.append(renderer.render(motion.at(times[i])))
-        return out
-
-    encode.write(frames(), spec, palette_frames=palette_frames)
-    return path
+    return pipeline.render(scene, path, progress=counted).path
 
 
 # ==================================================================== helpers
@@ -278,16 +226,15 @@ class Compiled:
         self.preview = preview_of(scene)
         self.key = content_key(self.preview)
         self.count = self.preview.frame_count
-        self._renderer = None
+        self._prepared = None  # weights, motion, renderer: made in the worker thread
         self._lock = threading.Lock()
 
     def frame_png(self, index: int) -> bytes:
         """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in the worker thread."""
         with self._lock:  # the renderer reuses its buffers
-            if self._renderer is None:
-                self._renderer = renderer_for(self.preview)
-            motion, renderer = self._renderer
-            frame = renderer.render(motion.at(index / self.preview.fps))
+            if self._prepared is None:
+                self._prepared = pipeline.prepare(self.preview)
+            frame = self._prepared.still(index / self.preview.fps)
         return png_bytes(frame)
 
     def info(self) -> dict:
@@ -427,13 +374,11 @@ class Studio:
             raise scenes.SceneError("<studio>", "no scene is open (pick one in the page)")
         overrides = list(self.overrides)
         if width is not None or height is not None:
-            size = load_path(self.path, overrides).size if width is None or height is None else (width, height)
+            size = pipeline.load(self.path, overrides).size if width is None or height is None else (width, height)
             w, h = width or size[0], height or size[1]
             overrides.append(("size", [w, h], f"--size {w}x{h}"))
-        scene = load_path(self.path, overrides)
-        if not 0 <= t <= scene.duration:
-            raise ValueError(f"t={t:g}: the scene runs from 0 to {scene.duration:g} s")
-        return png_bytes(still(scene, t), scene.resolved_yaml())
+        scene = pipeline.load(self.path, overrides)
+        return png_bytes(pipeline.still(scene, t), scene.resolved_yaml())  # UsageError (a ValueError): t outside
 
     def still_of(self, key: str, t: float, width: int, height: int) -> tuple[str, bytes]:
         """A still of what the page shows (its unsaved text), at any size."""
@@ -441,9 +386,7 @@ class Studio:
         if compiled is None:
             raise LookupError("that scene is no longer in the editor")
         scene = scenes.changed(compiled.scene, size=[width, height])
-        if not 0 <= t <= scene.duration:
-            raise ValueError(f"t={t:g}: the scene runs from 0 to {scene.duration:g} s")
-        return f"{scene.name}_t{t:g}_{width}x{height}.png", png_bytes(still(scene, t), scene.resolved_yaml())
+        return f"{scene.name}_t{t:g}_{width}x{height}.png", png_bytes(pipeline.still(scene, t), scene.resolved_yaml())
 
     # ---------------------------------------------------------- pages
 
@@ -454,7 +397,7 @@ class Studio:
     def start_render(self, text: str) -> Path:
         """The full render of the page's scene in a thread; progress goes to every page."""
         scene = self.compile(text).scene
-        _, path = output_target(scene)
+        path = output_target(scene)
         if not self.render_lock.acquire(blocking=False):
             raise RuntimeError("a render is already running")
         loop = self.loop
@@ -477,7 +420,7 @@ class Studio:
                 tell({"type": "rendered", "path": str(path), "url": f"/result?v={time.time_ns()}"})
             except Cancelled:
                 pass
-            except (scenes.SceneError, encode.OutputPathError) as e:
+            except (scenes.SceneError, encode.OutputPathError, pipeline.UsageError) as e:
                 tell({"type": "render_error", "message": str(e)})
             except Exception as e:  # noqa: BLE001 - ffmpeg, disk, memory: one line to the page
                 tell({"type": "render_error", "message": f"cppn-anim: {e}"})
@@ -825,7 +768,8 @@ def run(args, overrides: list) -> int:
     threadpool_limits(1)
     path = Path(args.scene) if args.scene else None
     if path is not None and not path.is_file():  # a bad scene opens, to be fixed in the page; a missing one cannot
-        raise scenes.SceneError(str(path), "no such file")
+        pipeline.load(path, overrides)  # "no such file (did you mean ...)"
+        raise scenes.SceneError(str(path), "not a file")
     try:
         sock = bind(args.port)
     except OSError as e:
