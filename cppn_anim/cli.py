@@ -340,7 +340,7 @@ def cmd_still(args) -> int:
     if args.frame is not None:
         if not 0 <= args.frame < scene.frame_count:
             raise UsageError(f"--frame {args.frame}: the scene has frames 0..{scene.frame_count - 1}")
-        t = args.frame / scene.fps
+        t = scene.frame_time(args.frame)
     else:
         if not 0 <= args.time <= scene.duration:
             raise UsageError(f"--time {args.time:g}: the scene runs from 0 to {scene.duration:g} s")
@@ -358,7 +358,7 @@ def cmd_still(args) -> int:
         bar.close()
     encode.write_still(frame, path, scene.resolved_yaml())
     if not args.quiet:
-        print(f"wrote {path} ({scene.width}x{scene.height}, t={t:g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 

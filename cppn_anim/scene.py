@@ -16,6 +16,7 @@ import math
 import os
 import re
 import stat
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -245,10 +246,14 @@ class Scene(_Model):
     def height(self) -> int:
         return self.size[1]
 
+    def frame_time(self, i: int) -> Fraction:
+        """t = i / fps, exactly."""
+        return i / exact(self.fps)
+
     @property
     def frame_count(self) -> int:
-        """N = round(duration * fps), halves rounded up."""
-        return int(math.floor(self.duration * self.fps + 0.5))
+        """N = round(duration * fps), halves rounded up, computed exactly (see `exact`)."""
+        return math.floor(exact(self.duration) * exact(self.fps) + Fraction(1, 2))
 
     def error(self, path: tuple, message: str, at_key: bool = False) -> SceneError:
         """A SceneError located at `path` in this scene's file (or its --set override)."""
@@ -272,6 +277,23 @@ class Scene(_Model):
         import yaml  # pyyaml: plain, stable dumping of plain data
 
         return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False, width=100)
+
+
+# ---------------------------------------------------------------- exact times
+
+
+def exact(x) -> Fraction:
+    """The number a scene means by x, as an exact fraction: the decimal as written.
+
+    YAML's 0.1 is a binary float a little above 1/10. Timing decisions (which segment a
+    frame is in, whether a step has been reached) are made on exact fractions instead:
+    a float stands for the shortest decimal that reads back as it (Python's repr), which
+    is the decimal written in the file for any number of up to 15 digits, so `at: 0.1`
+    at 10 fps is exactly frame 1, and 29.97 fps is 2997/100. Ints and Fractions stay.
+    """
+    if isinstance(x, (int, Fraction)):
+        return Fraction(x)
+    return Fraction(repr(float(x)))
 
 
 # ---------------------------------------------------------------- loading
