@@ -446,6 +446,7 @@ def _override_path(key: str, source: str) -> tuple:
 def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> dict:
     """A copy of data with the value at steps replaced; SceneError when steps do not fit the data."""
     root = node = dict(data)
+    created = False  # whether node is a mapping made up for the path (not in the file)
     for depth, step in enumerate(steps):
         where = _dotted(steps[:depth])
         if isinstance(node, list):
@@ -456,11 +457,14 @@ def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> di
                 have = "no items" if not node else f"{len(node)} item{'s' if len(node) > 1 else ''} ({'index 0' if len(node) == 1 else f'indices 0..{len(node) - 1}'})"
                 raise SceneError(source, f"--set {key}: there is no {item} {step}: {where} has {have}")
         elif isinstance(step, int):
-            raise SceneError(source, f"--set {key}: {where} is not a list in this scene (set the whole list, e.g. --set '{where}=[...]')")
+            if created:
+                raise SceneError(source, f"--set {key}: {where} is not in the scene (set the whole list, e.g. --set '{where}=[...]')")
+            raise SceneError(source, f"--set {key}: {where} is a mapping, not a list (write {where}.KEY)")
         if depth == len(steps) - 1:
             node[step] = value
             break
-        child = node[step] if _has(node, step) else {}
+        created = not _has(node, step)
+        child = {} if created else node[step]
         if isinstance(child, dict):
             child = dict(child)
         elif isinstance(child, list):
@@ -518,7 +522,13 @@ def _first_error(e: ValidationError, source: str, doc, overrides: dict, data: An
     raw = e.errors(include_url=False)
     # a misspelt key also makes the key it was meant to be "missing": report the typo
     typo_parents = {_clean_loc(tuple(err["loc"]), data)[0][:-1] for err in raw if err["type"] == "extra_forbidden"}
-    raw = [err for err in raw if not (err["type"] == "missing" and _clean_loc(tuple(err["loc"]), data)[0] in typo_parents)]
+    # ... and a key written at the wrong indentation is "missing" where it belongs: report where it is
+    extra_keys = {_clean_loc(tuple(err["loc"]), data)[0][-1:] for err in raw if err["type"] == "extra_forbidden"}
+    raw = [
+        err
+        for err in raw
+        if not (err["type"] == "missing" and (_clean_loc(tuple(err["loc"]), data)[0] in typo_parents or tuple(err["loc"][-1:]) in extra_keys))
+    ]
     for err in raw:
         path, last = _clean_loc(tuple(err["loc"]), data)
         at_key = err["type"] == "extra_forbidden"
@@ -547,6 +557,9 @@ def _message(err: dict, path: tuple, data: Any) -> str:
         known = _known_keys(path[:-1], data)
         close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
+        homes = [] if close else _homes(str(path[-1]))
+        if homes:  # a known key at the wrong level: a misindented line, most likely
+            hint = f"'{path[-1]}' is a key of {' and '.join(homes[:2])}: check the indentation"
         return f"unknown key '{_short(str(path[-1]))}' ({hint})"
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'|(\d+)", ctx.get("expected", ""))
@@ -633,6 +646,23 @@ def _known_keys(parent: tuple, data: Any) -> list[str]:
     if model in TRACK_MODELS.values() and parent and isinstance(parent[-1], int):
         keys = list(model.model_fields["keyframes"].annotation.__args__[0].model_fields)
     return keys
+
+
+def _homes(key: str) -> list[str]:
+    """The mappings of a scene where `key` is a key ('network', 'trajectory.keyframes', 'the top level')."""
+    found: list[str] = []
+
+    def walk(model, where: str) -> None:
+        for name, f in model.model_fields.items():
+            k = f.alias or name
+            if k == key:
+                found.append(where or "the scene's top level")
+            inner = _model_in(f.annotation, None)
+            if inner is not None and inner is not model:
+                walk(inner, f"{where}.{k}" if where else k)
+
+    walk(Scene, "")
+    return found
 
 
 def _model_in(annotation, fallback):
