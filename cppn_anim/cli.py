@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
     g = p.add_argument_group("segmented renders (mp4, webm, png)")
     g.add_argument("--workers", type=int, metavar="N", help="render segments on a local Dask cluster of N worker processes")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    g.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler_address, help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     g.add_argument("--resume", action="store_true", help="render in segments and reuse the finished segments of an interrupted render")
 
     p = sub.add_parser("still", parents=[common], help="one frame as PNG, at any size")
@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     return parser
+
+
+def _scheduler_address(text: str) -> str:
+    from . import distribute
+
+    try:
+        return distribute.scheduler_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _overrides(args) -> list[tuple]:
@@ -219,7 +228,7 @@ def cmd_still(args) -> int:
     if args.frame is not None:
         if not 0 <= args.frame < scene.frame_count:
             raise UsageError(f"--frame {args.frame}: the scene has frames 0..{scene.frame_count - 1}")
-        t = args.frame / scene.fps
+        t = scene.frame_time(args.frame)
     else:
         if not 0 <= args.time <= scene.duration:
             raise UsageError(f"--time {args.time:g}: the scene runs from 0 to {scene.duration:g} s")
@@ -233,7 +242,7 @@ def cmd_still(args) -> int:
     finally:
         bar.close()
     if not args.quiet:
-        print(f"wrote {path} ({scene.width}x{scene.height}, t={t:g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 
