@@ -6,6 +6,7 @@
 #   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
 #   make bench                 benchmarks, side by side with the baseline
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
+#   make studio scene=spiral   the live editor in the browser (without scene=: pick one in the page)
 #
 # torch: with an NVIDIA driver (nvidia-smi found) we install the newest torch (a CUDA
 # build); without one, torch==2.13.0, which is the CPU build where a CPU wheel is at hand
@@ -20,7 +21,7 @@ SCENES ?= scenes
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.installed
 
-.PHONY: render preview previews test check bench watch clean
+.PHONY: render preview previews test check bench watch studio clean
 
 # The CLI picks the format and path from the scene (output.format, output.path), says where
 # the file went, and names the scenes there are when $(scene) is not one of them (exit 2).
@@ -41,9 +42,13 @@ check: test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/studio.py
 
 watch: $(STAMP)
 	$(BIN)/cppn-anim watch $(SCENES)/$(scene).yaml
+
+studio: $(STAMP)
+	$(BIN)/cppn-anim studio $(if $(filter file,$(origin scene)),,$(SCENES)/$(scene).yaml)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

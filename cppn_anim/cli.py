@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, encode, pipeline, scene as scenes
+from . import __version__, encode, pipeline, scene as scenes, studio  # studio loads its web stack only when it runs
 from .pipeline import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
     g = p.add_argument_group("segmented renders (mp4, webm, png)")
     g.add_argument("--workers", type=int, metavar="N", help="render segments on a local Dask cluster of N worker processes")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    g.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler_address, help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     g.add_argument("--resume", action="store_true", help="render in segments and reuse the finished segments of an interrupted render")
 
     p = sub.add_parser("still", parents=[common], help="one frame as PNG, at any size")
@@ -92,11 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="default out/NAME.preview.gif")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
 
+    studio.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
+
     p = sub.add_parser("bench", parents=[common], help="render-only throughput (no encoding)")
     p.add_argument("scene", nargs="?")
     p.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     return parser
+
+
+def _scheduler_address(text: str) -> str:
+    from . import distribute
+
+    try:
+        return distribute.scheduler_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _overrides(args) -> list[tuple]:
@@ -217,7 +228,7 @@ def cmd_still(args) -> int:
     if args.frame is not None:
         if not 0 <= args.frame < scene.frame_count:
             raise UsageError(f"--frame {args.frame}: the scene has frames 0..{scene.frame_count - 1}")
-        t = args.frame / scene.fps
+        t = scene.frame_time(args.frame)
     else:
         if not 0 <= args.time <= scene.duration:
             raise UsageError(f"--time {args.time:g}: the scene runs from 0 to {scene.duration:g} s")
@@ -231,7 +242,7 @@ def cmd_still(args) -> int:
     finally:
         bar.close()
     if not args.quiet:
-        print(f"wrote {path} ({scene.width}x{scene.height}, t={t:g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 
@@ -342,6 +353,7 @@ COMMANDS = {
     "explore": cmd_explore,
     "previews": cmd_previews,
     "watch": cmd_watch,
+    "studio": lambda args: studio.run(args, _overrides(args)),
 }
 
 

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -33,6 +34,27 @@ SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".tar"}
 MAX_SEGMENT_SECONDS = 2.0  # a segment is at most this long (or MIN_SEGMENT frames): an interruption loses little
 MIN_SEGMENT = 8  # frames
 MIN_SEGMENTS = 16  # a short render still has work for many workers
+
+
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})")
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")  # Dask's network transports; no scheme means tcp
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler address as Dask reads it, [SCHEME://]HOST:PORT; ValueError says what is wrong.
+
+    Checked before any work: Dask itself would refuse a bad one only when the render
+    starts, with a traceback.
+    """
+    m = _ADDRESS.fullmatch(text.strip())
+    example = "write tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+    if not m:
+        raise ValueError(f"'{text[:60]}' is not a scheduler address ({example})")
+    if m["scheme"] and m["scheme"] not in SCHEMES:
+        raise ValueError(f"'{text[:60]}': unknown transport '{m['scheme']}://' ({', '.join(s + '://' for s in SCHEMES)})")
+    if not 1 <= int(m["port"]) <= 65535:
+        raise ValueError(f"'{text[:60]}': port {int(m['port'])} is not 1..65535 ({example})")
+    return text.strip()
 
 
 @dataclass(frozen=True)
@@ -191,7 +213,10 @@ def _client(workers: int | None, scheduler: str | None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler, timeout=30), None
+        try:
+            return Client(scheduler, timeout=30), None
+        except MemoryError:  # something else answers there: Dask read its bytes as a message length
+            raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
     threads = max(1, (os.cpu_count() or 1) // workers)
     os.environ["CPPN_ANIM_THREADS"] = str(threads)  # workers inherit it: cores shared, not oversubscribed
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50)
