@@ -43,11 +43,22 @@ GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anythi
 
 
 class SceneError(Exception):
-    """A scene that breaks the format: where, which key, what is wrong."""
+    """A scene that breaks the format: where, which key, what is wrong.
+
+    source: the file (for an override: the file and the --set that was wrong); line, col:
+    1-based as in FILE:LINE:COL, None for an override or a file that cannot be read;
+    key_path: e.g. 'network.depth' ('' when the whole file is wrong); message: what is
+    wrong. str(): the one line the CLI prints.
+    """
 
     def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
         self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
         super().__init__(str(self))
+
+    @property
+    def key_path(self) -> str:
+        """The dotted key path of the wrong value (the same as .path, kept for older callers)."""
+        return self.path
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"

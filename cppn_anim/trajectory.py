@@ -29,7 +29,6 @@ PARALLEL_SIN = 1e-6  # below this sin(angle), slerp falls back to linear
 
 @dataclass(frozen=True)
 class FrameParams:
-    t: float
     z: np.ndarray  # (latent_dim,) float64
     zoom: float
     rotation: float  # degrees
@@ -169,7 +168,6 @@ class Motion:
             return self.view[name].at(t) if name in self.view else np.asarray(fixed, dtype=np.float64)
 
         return FrameParams(
-            t=float(t),
             z=self.z.at(t),
             zoom=float(view("view.zoom", [self.static.zoom])[0]),
             rotation=float(view("view.rotation", [self.static.rotation])[0]),
