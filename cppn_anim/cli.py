@@ -262,7 +262,7 @@ def _render_segmented(scene: scenes.Scene, fmt: str, path: Path, start: int, sto
         raise UsageError(f"--workers {args.workers}: at least 1")
     if (args.workers is not None or args.scheduler) and not _has_dask():
         raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
-    spec = _video_spec(scene, fmt, path, start, args.preset)
+    spec = _video_spec(scene, fmt, path, start, args.preset, stop=stop)
     if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
         _warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
     bar = _progress(None, stop - start, args.quiet)
@@ -289,7 +289,7 @@ def render_video(
 ) -> int:
     """Render frames start..stop-1 of a scene into one output; returns the number of frames."""
     stop = scene.frame_count if stop is None else stop
-    spec = _video_spec(scene, fmt, path, start, preset, colors)
+    spec = _video_spec(scene, fmt, path, start, preset, colors, stop=stop)
     motion, renderer = _renderer(scene)
     from .trajectory import frame_times
 
@@ -303,7 +303,7 @@ def render_video(
     return len(times)
 
 
-def _video_spec(scene: scenes.Scene, fmt: str, path: Path, start: int, preset: str | None, colors: int = 256) -> encode.VideoSpec:
+def _video_spec(scene: scenes.Scene, fmt: str, path: Path, start: int, preset: str | None, colors: int = 256, stop: int | None = None) -> encode.VideoSpec:
     """What to write, checked before any rendering: format rules, a writable path."""
     scene.check_output(fmt)
     spec = encode.VideoSpec(
@@ -317,6 +317,7 @@ def _video_spec(scene: scenes.Scene, fmt: str, path: Path, start: int, preset: s
         provenance=scene.resolved_yaml(),
         first_index=start,
         colors=colors,
+        stop=None if (start, stop) == (0, scene.frame_count) else stop,  # png: a full render removes its stale frames
     )
     encode.check_output(spec)
     return spec
@@ -339,7 +340,7 @@ def cmd_still(args) -> int:
     path = Path(args.output)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
-    encode.check_output(encode.VideoSpec(path, "gif", scene.width, scene.height, scene.fps))
+    encode.check_file(path)
     motion, renderer = _renderer(scene)
     began = time.perf_counter()
     bar = _progress(None, scene.height, args.quiet, "row")
@@ -493,7 +494,7 @@ def cmd_explore(args) -> int:
     path = Path(args.output) if args.output else Path(f"out/{first.name}.explore.png")
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a sheet is a PNG; name it *.png")
-    encode.check_output(encode.VideoSpec(path, "gif", 1, 1, 1))
+    encode.check_file(path)
     cells = []
     for label, cell_scene in _progress(loaded, len(loaded), args.quiet, "still"):
         varies_size = any(k == "size" for _, choices in axes for _, os_ in choices for k, _ in os_)
