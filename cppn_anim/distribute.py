@@ -20,7 +20,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -75,7 +77,7 @@ def render_segment(scene_yaml: str, fmt: str, crf, preset: str, key: str, start:
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{key}-") as tmp:
         if fmt == "png":
             folder = Path(tmp) / "frames"
-            encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start))
+            encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start, segment=True))
             return encode.pack_files(sorted(folder.iterdir()))
         out = Path(tmp) / f"segment{SEGMENT_SUFFIX[fmt]}"
         spec = encode.VideoSpec(out, fmt, scene.width, scene.height, scene.fps, crf=crf, preset=preset, segment=True)
@@ -183,23 +185,56 @@ def _leftovers(key: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _client(workers: int | None, scheduler: str | None):
+def _client(workers: int | None, scheduler: str | None, key: str):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler, timeout=30), None
     threads = max(1, (os.cpu_count() or 1) // workers)
     os.environ["CPPN_ANIM_THREADS"] = str(threads)  # workers inherit it: cores shared, not oversubscribed
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50)
-    return Client(cluster), cluster
+    # A Ctrl-C or SIGTERM that comes while the cluster starts is raised once it has started,
+    # so that it is shut down, not left half made.
+    main = threading.current_thread() is threading.main_thread()
+    stopped: list[int] = []
+    if main:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        old_term = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+    try:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50,
+            local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
+            preload=[__name__],  # dask_setup below, in each worker (a restarted one too)
+        )  # fmt: skip
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old_term)
+    try:
+        if main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a Ctrl-C that came meanwhile is raised here
+            if stopped:
+                signal.raise_signal(signal.SIGTERM)
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def dask_setup(worker) -> None:
+    """Preloaded in each worker of our local cluster: Ctrl-C is ignored there. A terminal
+    sends SIGINT to the whole process group, and the interrupt is the client's to handle
+    (cancel, keep finished segments, shut the cluster down), not each worker's (a
+    traceback apiece)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str, workers, scheduler, progress) -> None:
     from dask.distributed import as_completed
 
-    client, cluster = _client(workers, scheduler)
+    client = cluster = None
     futures = {}
     try:
+        client, cluster = _client(workers, scheduler, store.key)
         for segment in todo:
             future = client.submit(render_segment, *args, segment.start, segment.stop, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
             futures[future] = segment
@@ -212,7 +247,8 @@ def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str
     finally:
         for future in futures:
             future.cancel()
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
         _leftovers(store.key)

@@ -30,7 +30,7 @@ import termios
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -72,7 +72,7 @@ class VideoSpec:
     provenance: str = ""  # the resolved scene, recorded in the file
     first_index: int = 0  # png: number of the first frame written
     colors: int = 256  # gif: palette size (fewer colours, smaller file)
-    segment: bool = False  # a piece of a segmented render: mp4 -> H.264 in MPEG-TS, no metadata
+    segment: bool = False  # a piece of a segmented render, in a scratch folder: mp4 -> H.264 in MPEG-TS, no metadata
     stop: int | None = None  # png --frames A:B: B; None = a full render, which also removes its stale frames past its end
 
 
@@ -245,8 +245,9 @@ def write(
     warn: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Encode frames (H, W, 3) uint8 into spec.path; returns the path. A video is all or
-    nothing; png frames are each whole. Holds the target's claim while writing."""
-    with claim_spec(spec):
+    nothing; png frames are each whole. Holds the target's claim while writing (not for a
+    segment: it is written into a scratch folder of its own)."""
+    with nullcontext() if spec.segment else claim_spec(spec):
         if spec.format == "png":
             frames_folder = PngFolder(spec.path, spec.provenance)
             _pipeline(frames, _PngSink(frames_folder, spec.first_index))

@@ -463,3 +463,30 @@ def _sleepers() -> list[int]:
         except (OSError, IndexError):
             continue
     return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+def test_an_interrupted_cluster_render_leaves_no_scratch_and_no_traceback_item6(tmp_path, how, code):
+    pytest.importorskip("dask.distributed")
+    systemp = tmp_path / "systemp"
+    systemp.mkdir()
+    scene = write_scene(tmp_path, "seed: 3\nduration: 60\nfps: 10\nsize: [320, 200]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 20, z: random}]}\n")
+    proc = subprocess.Popen([*CLI, "render", str(scene), "-o", str(tmp_path / "w.mp4"), "--workers", "2"], cwd=ROOT,
+                            env=dict(os.environ, TMPDIR=str(systemp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and not [p for p in systemp.glob("cppn-anim-segment-*") if "-dask-" not in p.name]:
+        time.sleep(0.1)  # until a worker is encoding a segment
+    assert list(systemp.glob("cppn-anim-segment-*")), "no segment started"
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert b"Traceback" not in err and err.decode().strip().splitlines()[-1] in ("cppn-anim: interrupted", "cppn-anim: terminated"), err
+    deadline = time.time() + 20
+    while time.time() < deadline and list(systemp.glob("cppn-anim-segment-*")):
+        time.sleep(0.2)
+    assert list(systemp.glob("cppn-anim-segment-*")) == []
+    assert not (tmp_path / "w.mp4").exists()
