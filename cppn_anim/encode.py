@@ -22,7 +22,6 @@ import hashlib
 import os
 import queue
 import re
-import secrets
 import signal
 import subprocess
 import tempfile
@@ -41,7 +40,6 @@ import numpy as np
 from . import __version__
 from .scene import fill_output_path
 
-EXTENSIONS = {"mp4": "mp4", "gif": "gif", "webm": "webm", "png": "png"}
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
 QUEUE_FRAMES = 8  # frames waiting for the encoder: enough to smooth out jitter, little memory
 PALETTE_SAMPLES = 24  # frames a GIF palette is built from
@@ -225,10 +223,10 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def check_output(spec: VideoSpec) -> None:
     """Refuse a path that cannot be written before any rendering starts (and create nothing)."""
-    if spec.format != "png" and spec.path.suffix.lower() != "." + EXTENSIONS[spec.format]:
+    if spec.format != "png" and spec.path.suffix.lower() != f".{spec.format}":
         raise OutputPathError(
-            f"{spec.path}: a {spec.format} file must end in .{EXTENSIONS[spec.format]}"
-            f" (name it {spec.path.with_suffix('.' + EXTENSIONS[spec.format]).name}, or choose the format that matches)"
+            f"{spec.path}: a {spec.format} file must end in .{spec.format}"
+            f" (name it {spec.path.with_suffix('.' + spec.format).name}, or choose the format that matches)"
         )
     _check_path(spec.path, spec.format == "png")
 
@@ -678,23 +676,3 @@ def concat(paths: list[Path], spec: VideoSpec, frames: int) -> Path:
     finally:
         os.unlink(listing)
     return spec.path
-
-
-def pack_files(paths: list[Path]) -> bytes:
-    """Several small files as one bytes object (name length, name, size, data; repeated)."""
-    out = bytearray()
-    for path in paths:
-        name, data = path.name.encode(), path.read_bytes()
-        out += len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data
-    return bytes(out)
-
-
-def unpack_files(blob: bytes) -> list[tuple[str, bytes]]:
-    files, at = [], 0
-    while at < len(blob):
-        n = int.from_bytes(blob[at : at + 4], "big")
-        name = blob[at + 4 : at + 4 + n].decode()
-        size = int.from_bytes(blob[at + 4 + n : at + 12 + n], "big")
-        files.append((Path(name).name, blob[at + 12 + n : at + 12 + n + size]))  # .name: never a path outside
-        at += 12 + n + size
-    return files

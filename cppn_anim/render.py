@@ -218,7 +218,7 @@ class Renderer:
             torch.baddbmm(last.bias, a, weight, out=out)  # (B, chunk, channels)
         else:
             out.copy_(torch.baddbmm(last.bias, a, weight, out=last_out))
-        torch.sigmoid_(out)
+        _activate(out, last.activation)  # sigmoid: colour channels in [0, 1]
 
     # ------------------------------------------------------------ frames
 
