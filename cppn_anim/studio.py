@@ -233,7 +233,7 @@ class Compiled:
         with self._lock:  # the renderer reuses its buffers
             if self._prepared is None:
                 self._prepared = pipeline.prepare(self.preview)
-            frame = self._prepared.still(index / self.preview.fps)
+            frame = self._prepared.still(self.preview.frame_time(index))  # exactly the video's frame
         return png_bytes(frame)
 
     def info(self) -> dict:
