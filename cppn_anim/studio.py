@@ -229,11 +229,11 @@ class Compiled:
         self._lock = threading.Lock()
 
     def frame_png(self, index: int) -> bytes:
-        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in the worker thread."""
+        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in a worker thread."""
         with self._lock:  # the renderer reuses its buffers
             if self._prepared is None:
                 self._prepared = pipeline.prepare(self.preview)
-            frame = self._prepared.still(index / self.preview.fps)
+            frame = self._prepared.still(self.preview.frame_time(index))  # exactly as `render` times frame i
         return png_bytes(frame)
 
     def info(self) -> dict:
