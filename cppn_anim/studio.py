@@ -229,11 +229,11 @@ class Compiled:
         self._lock = threading.Lock()
 
     def frame_png(self, index: int) -> bytes:
-        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in the worker thread."""
+        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in a worker thread."""
         with self._lock:  # the renderer reuses its buffers
             if self._prepared is None:
                 self._prepared = pipeline.prepare(self.preview)
-            frame = self._prepared.still(self.preview.frame_time(index))  # exactly the video's frame
+            frame = self._prepared.still(self.preview.frame_time(index))  # exactly as `render` times frame i
         return png_bytes(frame)
 
     def info(self) -> dict:
@@ -262,6 +262,7 @@ class Studio:
         self.frames = LRU(FRAME_CACHE_BYTES, size=len)  # (key, index) -> PNG bytes
         self.compiled = LRU(COMPILED_KEEP)  # (file, text) -> Compiled
         self.stills = LRU(16)  # key -> Compiled, for /still.png of what the page shows
+        self.saved = LRU(COMPILED_KEEP)  # (file text, w, h) -> scene, renderer, lock, provenance: /frame.png
         # frames ahead of the playhead in one thread; the playhead's frame after an edit or a seek in
         # another, so it never waits behind a frame of the scene as it was a keystroke ago
         from concurrent.futures import ThreadPoolExecutor
@@ -315,8 +316,8 @@ class Studio:
         try:
             stat = self.path.stat()
             self.disk_stamp = (stat.st_mtime_ns, stat.st_size)
-            return self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            return scenes.read_text(self.path)  # never blocks on a FIFO, refuses a huge file
+        except (OSError, scenes.SceneError):
             self.disk_stamp = None
             return None
 
@@ -370,16 +371,27 @@ class Studio:
         return hit
 
     def frame_from_disk(self, t: float, width: int | None, height: int | None) -> bytes:
-        """GET /frame.png: the saved scene at time t as `cppn-anim still --time T --size WxH` draws it."""
+        """GET /frame.png: the saved scene at time t as `cppn-anim still --time T --size WxH` draws it.
+
+        The file is read every time; its scene and renderer are kept while its text stays the same.
+        """
         if self.path is None:
             raise scenes.SceneError("<studio>", "no scene is open (pick one in the page)")
-        overrides = list(self.overrides)
-        if width is not None or height is not None:
-            size = pipeline.load(self.path, overrides).size if width is None or height is None else (width, height)
-            w, h = width or size[0], height or size[1]
-            overrides.append(("size", [w, h], f"--size {w}x{h}"))
-        scene = pipeline.load(self.path, overrides)
-        return png_bytes(pipeline.still(scene, t), scene.resolved_yaml())  # UsageError (a ValueError): t outside
+        text = scenes.read_text(self.path)
+        entry = self.saved.get((text, width, height))
+        if entry is None:
+            parse = lambda extra=(): pipeline.parse(text, str(self.path), [*self.overrides, *extra], default_name=self.path.stem)  # noqa: E731
+            scene = parse()
+            if width is not None or height is not None:
+                w, h = width or scene.width, height or scene.height
+                scene = parse([("size", [w, h], f"--size {w}x{h}")])
+            entry = (scene, pipeline.prepare(scene), threading.Lock(), scene.resolved_yaml())
+            self.saved.put((text, width, height), entry)
+        scene, prepared, lock, provenance = entry
+        t = pipeline.check_time(scene, t)  # UsageError (a ValueError): a time outside the scene
+        with lock:  # a renderer reuses its buffers
+            frame = prepared.still(t)
+        return png_bytes(frame, provenance)
 
     def still_of(self, key: str, t: float, width: int, height: int) -> tuple[str, bytes]:
         """A still of what the page shows (its unsaved text), at any size."""
