@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from .network import Weights, channels
+from .network import SIN_HIGH, SIN_LOW, Weights, channels
 from .trajectory import FrameParams
 
 CHUNK = 16384  # CPU samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
@@ -121,12 +121,19 @@ class Renderer:
     # ------------------------------------------------------------ the folded network
 
     def _plan(self) -> None:
-        """Turn the weights into the layers we run: tanh folded into sigmoid, on the device."""
+        """Turn the weights into the layers we run: tanh folded into sigmoid, on the device.
+
+        The hidden layers are fixed; the first and last are made per frame (`_batch_inputs`):
+        the view, input_scale and z_scale fold into the first, contrast into the last.
+        With bf16 or fp16 the first and last layers still run in fp32 (they are cheap: 3
+        inputs, 1 or 3 outputs), which keeps the coordinates and the output's large
+        spread exact; only the hidden layers round.
+        """
         w = self.weights
         to = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
         layers = []
         mats = [(to(m), to(b)) for m, b in w.hidden] + [(to(w.out), to(w.out_bias))]
-        acts = list(w.activations[1:]) + ["sigmoid"]
+        acts = list(w.activations[1:]) + [None]
         first_tanh = w.activations[0] == "tanh"
         self._first_scale = 2.0 if first_tanh else 1.0
         prev_tanh = first_tanh  # did the previous layer store s = sigmoid(2a) instead of tanh(a)?
@@ -136,19 +143,27 @@ class Renderer:
             this_tanh = act == "tanh"
             if this_tanh:  # store sigmoid(2a)
                 m, b = 2 * m, 2 * b
-            layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), "sigmoid" if this_tanh else act))
+            if act is None:  # the output layer: contrast scales it per frame
+                self._last = (m.numpy(), b.numpy())
+            else:
+                layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), "sigmoid" if this_tanh else act))
             prev_tanh = this_tanh
         self._layers = layers
         self._first_act = "sigmoid" if first_tanh else w.activations[0]
-        # the first layer's rows for x, y and r (zero where an input is not used): (3, width)
+        # the first layer's rows for x, y and r (zero where an input is not used), times the
+        # style's coordinate gain; the offsets' share is a bias: (3, width) and (width,)
         rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
-        self._first_xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
+        xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
+        self._first_xyr = xyr * w.coords[0][:, None]
+        self._first_offset = w.coords[1] @ xyr
+        self._palette = None if w.palette is None else torch.as_tensor(w.palette, dtype=torch.float32, device=self.device)
 
     def _first_layer(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
 
         With A the view's 2x2 map and c its centre, (x', y') = A (x, y) + c, so
         [x', y'] @ W_xy = (x, y) @ (A^T W_xy) + c @ W_xy. r' = |(x', y')| is computed per sample.
+        input_scale multiplies the coordinate rows, z_scale the z term.
         Returns float64 (3, width) weights, (width,) bias and A^T (2, 2).
         """
         w = self.weights
@@ -156,32 +171,37 @@ class Renderer:
         cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
         # x' = x cos + y sin, y' = -x sin + y cos (rotate by minus `rotation`), then + centre
         a = np.array([[cos, sin], [-sin, cos]])
-        w_xy, w_r = self._first_xyr[:2], self._first_xyr[2]
+        w_xy, w_r = self._first_xyr[:2] * p.input_scale, self._first_xyr[2] * p.input_scale
         matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
-        bias = p.center @ w_xy + p.z @ w.first_z + w.first_bias
+        bias = p.center @ w_xy + p.input_scale * self._first_offset + p.z_scale * (p.z @ w.first_z) + w.first_bias
         return matrix * self._first_scale, bias * self._first_scale, a.T
 
     def _batch_inputs(self, group: list[FrameParams]) -> tuple:
         """Per-frame tensors of a batch, padded to self.batch frames (fixed shapes: exactness)."""
         group = group + [group[-1]] * (self.batch - len(group))
         parts = [self._first_layer(p) for p in group]
-        stack = lambda i, dtype: torch.as_tensor(np.stack([part[i] for part in parts])).to(self.device, dtype)  # noqa: E731
-        centers = torch.as_tensor(np.stack([p.center for p in group])[:, None, :]).to(self.device, torch.float32)
+        f32 = lambda a: torch.as_tensor(np.asarray(a)).to(self.device, torch.float32)  # noqa: E731
+        contrast = np.array([p.contrast for p in group])[:, None, None]
         return (
-            stack(0, self.dtype),  # (B, 3, width)
-            stack(1, self.dtype)[:, None, :],  # (B, 1, width)
-            stack(2, torch.float32),  # (B, 2, 2): rows of (x, y) times A^T
-            centers,  # (B, 1, 2)
+            f32([part[0] for part in parts]),  # (B, 3, width)
+            f32([part[1] for part in parts])[:, None, :],  # (B, 1, width)
+            f32([part[2] for part in parts]),  # (B, 2, 2): rows of (x, y) times A^T
+            f32([p.center for p in group])[:, None, :],  # (B, 1, 2)
+            f32(contrast * self._last[0][None]),  # (B, width, channels): the output layer, contrast folded in
+            f32(contrast * self._last[1][None, None]),  # (B, 1, channels)
+            f32([p.palette_shift - math.floor(p.palette_shift) for p in group])[:, None, None],  # (B, 1, 1)
         )
 
     # ------------------------------------------------------------ one chunk
 
     def _buffers(self) -> tuple:
-        """Preallocated activations: (B, chunk, width) twice, ping-pong, and (B, chunk, channels)."""
+        """Preallocated activations: (B, chunk, width) twice, ping-pong, in the working precision;
+        with a low precision also (B, chunk, width) fp32 for the first and last layers."""
         if self._bufs is None:
             width = self.weights.first.shape[1]
-            make = lambda n: torch.empty((self.batch, self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
-            self._bufs = (make(width), make(width), make(self.channels))
+            make = lambda n, dtype: torch.empty((self.batch, self.chunk, n), device=self.device, dtype=dtype)  # noqa: E731
+            wide = make(width, torch.float32) if self.dtype != torch.float32 else None
+            self._bufs = (make(width, self.dtype), make(width, self.dtype), wide)
         return self._bufs
 
     def _grid(self, start: int) -> torch.Tensor:
@@ -195,30 +215,33 @@ class Renderer:
         return grid
 
     def _chunk(self, start: int, inputs: tuple, out: torch.Tensor) -> None:
-        """Samples start..start+chunk-1 of every frame of a batch -> `out` (B, chunk, channels), in [0, 1].
+        """Samples start..start+chunk-1 of every frame of a batch -> `out` (B, chunk, channels) fp32, in [0, 1].
 
         Every matmul is a batched one over frames: each frame's product has the same shape
         whatever the batch, so its pixels do not depend on the batch size.
         """
-        first_w, first_b, view, center = inputs
+        first_w, first_b, view, center, last_w, last_b, _ = inputs
         grid = self._grid(start).expand(self.batch, -1, -1)  # (B, chunk, 2) base x, y
         moved = torch.baddbmm(center, grid, view)  # (B, chunk, 2) x', y': the view applied
         r = torch.linalg.vector_norm(moved, dim=2, keepdim=True)  # (B, chunk, 1)
-        feats = torch.cat([grid, r], dim=2).to(self.dtype)  # (B, chunk, 3): x, y, r'
-        a, b, last_out = self._buffers()
-        torch.baddbmm(first_b, feats, first_w, out=a)  # (B, chunk, width)
-        _activate(a, self._first_act)
-        for layer in self._layers[:-1]:
+        feats = torch.cat([grid, r], dim=2)  # (B, chunk, 3): x, y, r', fp32
+        a, b, wide = self._buffers()
+        first = wide if wide is not None else a
+        torch.baddbmm(first_b, feats, first_w, out=first)  # (B, chunk, width)
+        _activate(first, self._first_act)
+        if wide is not None:
+            a.copy_(wide)
+        for layer in self._layers:
             torch.baddbmm(layer.bias, a, layer.weight.expand(self.batch, -1, -1), out=b)
             _activate(b, layer.activation)
             a, b = b, a
-        last = self._layers[-1]
-        weight = last.weight.expand(self.batch, -1, -1)
-        if out.dtype == self.dtype:
-            torch.baddbmm(last.bias, a, weight, out=out)  # (B, chunk, channels)
+        if wide is not None:
+            a = wide.copy_(a)
+        torch.baddbmm(last_b, a, last_w, out=out)  # (B, chunk, channels)
+        if self.weights.output == "sin":  # sigmoid(sin), stretched from [s(-1), s(1)] to [0, 1]
+            torch.sigmoid_(out.sin_()).sub_(SIN_LOW).mul_(1 / (SIN_HIGH - SIN_LOW)).clamp_(0, 1)
         else:
-            out.copy_(torch.baddbmm(last.bias, a, weight, out=last_out))
-        torch.sigmoid_(out)
+            torch.sigmoid_(out)
 
     # ------------------------------------------------------------ frames
 
@@ -256,14 +279,29 @@ class Renderer:
         for i, start in enumerate(starts):
             self._chunk(start, inputs, values[:, i * self.chunk : (i + 1) * self.chunk])
         values = values[:, first - starts[0] : last - starts[0]]  # (B, samples, channels)
-        values = values.reshape(self.batch, r1 - r0, k, self.width, k, self.channels)
-        total = values[:, :, 0, :, 0]
+        if self._palette is not None:  # each sample's colour, then the average (anti-aliasing in colour)
+            colours = _lookup(values[..., 0], self._palette, inputs[6])  # (B, samples, 3)
+        else:
+            colours = _to_rgb(values, self.weights.color)
+        colours = colours.reshape(self.batch, r1 - r0, k, self.width, k, 3)
+        total = colours[:, :, 0, :, 0]
         for i in range(k):  # a fixed summation order, so the average is the same however we band
             for j in range(k):
                 if i or j:
-                    total = total + values[:, :, i, :, j]
-        rgb = _to_rgb(total / (k * k), self.weights.color)  # (B, rows, W, 3)
+                    total = total + colours[:, :, i, :, j]
+        rgb = total / (k * k)  # (B, rows, W, 3)
         return torch.clamp(rgb * 255 + 0.5, 0, 255).to(torch.uint8).cpu().numpy()  # only uint8 leaves the device
+
+
+def _lookup(v: torch.Tensor, table: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """(B, S) values in [0, 1] -> (B, S, 3) colours, as network.lookup; shift (B, 1, 1) already in [0, 1)."""
+    t = v + shift[:, :, 0]
+    t = torch.where(t > 1, t - 1, t).clamp_(0, 1)
+    pos = t * (len(table) - 1)
+    i = pos.floor().clamp_(0, len(table) - 2)
+    f = (pos - i)[..., None]
+    i = i.long()
+    return table[i] * (1 - f) + table[i + 1] * f
 
 
 def _activate(a: torch.Tensor, name: str) -> None:
