@@ -39,17 +39,24 @@ WEIGHT_STREAM = {"cppn-anim": 0x57, "hardmaru": 0x48, "guibas": 0x47}
 # z ~ N(0, 1): this first-layer spread gives a few smooth bands across the frame; hidden
 # layers at gain / sqrt(width) keep tanh layers partly saturated, which draws the classic
 # CPPN contours without turning into noise.
-INPUT_STD = 1.6
-LATENT_STD = 0.6
+INPUT_STD = 2.0
+LATENT_STD = 0.3
 BIAS_STD = 0.5
-# Spread of the output layer before its sigmoid (times contrast): at 4 a third of the
-# picture lies beyond sigmoid's 5%/95%, which is what makes the look crisp and glossy.
-OUTPUT_STD = 4.0
+FIRST_BIAS = 0.8  # the first layer's bias spread, relative to its weights
+# The middle half of the output layer's values (on the probe) spans +-OUTPUT_SPREAD before
+# the sigmoid (times contrast): with the tails beyond sigmoid's 5%/95%, a good share of
+# the picture is pure black or white, which is what makes the look crisp and glossy.
+OUTPUT_SPREAD = 2.5
 PROBE = 24  # the probe grid is PROBE x PROBE points
+PROBE_STREAM = 0x50
 # Gain of the hidden and output layers after each activation, so that every activation
 # draws with similar contrast: bounded ones saturate a little, unbounded ones keep variance.
-HIDDEN_GAIN = {"tanh": 3.0, "sin": 1.3, "cos": 1.3, "sigmoid": 8.0, "relu": 1.7, "softplus": 1.7,
-               "gaussian": 1.5, "abs": 1.1, "elu": 1.6}
+HIDDEN_GAIN = {"tanh": 2.3, "sin": 1.3, "cos": 1.3, "sigmoid": 8.0, "relu": 2.0, "softplus": 2.2,
+               "gaussian": 1.5, "abs": 1.1, "elu": 1.8}
+# Gain of the first layer per activation: saturating ones get steep ridges, so that even one
+# layer draws crisp edges instead of a blur.
+FIRST_GAIN = {"tanh": 2.0, "sin": 1.0, "cos": 1.0, "sigmoid": 4.0, "relu": 1.0, "softplus": 1.0,
+              "gaussian": 1.0, "abs": 1.0, "elu": 1.0}
 # guibas: pixel units times 0.1 of a 256-pixel image: the frame's [-1, 1] becomes [0, 25.6]
 GUIBAS_HALF = 12.8
 IDENTITY_COORDS = np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])  # gain, offset of x, y, r
@@ -100,12 +107,17 @@ def _cppn_anim(spec: NetworkSpec, seed: int) -> tuple:
     s, w = spec.weight_scale, spec.width
     n_in = len(spec.inputs)
     acts = spec.activations()
-    first = rng.standard_normal((n_in, w)) * (INPUT_STD * s)
+    first = rng.standard_normal((n_in, w)) * (INPUT_STD * FIRST_GAIN[acts[0]] * s)
     first_z = rng.standard_normal((spec.latent_dim, w)) * (LATENT_STD * s)
-    first_bias = rng.standard_normal(w) * (BIAS_STD * s)
+    # a bias as spread as the weights puts each unit's ridge anywhere in the frame (a small
+    # one would run every ridge through the centre: a starburst)
+    first_bias = rng.standard_normal(w) * (INPUT_STD * FIRST_GAIN[acts[0]] * FIRST_BIAS * s)
     probe = np.linspace(-1.5, 1.5, PROBE)
     px, py = (a.ravel() for a in np.meshgrid(probe, probe))
-    h = ACTIVATIONS[acts[0]](features(px, py, tuple(spec.inputs)) @ first + first_bias)  # (PROBE^2, width)
+    # every probe point gets its own z, drawn as generated z are: the statistics are those of
+    # typical frames, whatever z a frame shows (a stream of its own: the weights' stay as drawn)
+    pz = seeding.generator(PROBE_STREAM, seed).standard_normal((len(px), spec.latent_dim))
+    h = ACTIVATIONS[acts[0]](features(px, py, tuple(spec.inputs)) @ first + pz @ first_z + first_bias)  # (PROBE^2, width)
     hidden = []
     for act, next_act in zip(acts[:-1], acts[1:]):  # this layer reads the output of `act`
         weight = rng.standard_normal((w, w)) * (HIDDEN_GAIN[act] * s / np.sqrt(w))
@@ -114,12 +126,15 @@ def _cppn_anim(spec: NetworkSpec, seed: int) -> tuple:
         h = ACTIVATIONS[next_act](h @ weight + bias)
     c = channels(spec.color)
     out = rng.standard_normal((w, c))
-    pre = h @ out
-    spread = pre.std(axis=0)
-    gain = OUTPUT_STD / np.where(spread > 1e-12, spread, 1.0)
-    if spec.output == "sin":  # sin wraps: a spread of a few radians draws its bands, not noise
-        gain = gain * (np.pi / 2 / OUTPUT_STD)
-    return first, first_z, first_bias, tuple(hidden), out * gain, -pre.mean(axis=0) * gain
+    pre = h @ out  # (PROBE^2, channels)
+    # the median goes to sigmoid's middle (half the probe dark, half light: no flat fields) and
+    # the middle half of the values to +-OUTPUT_SPREAD: the tails beyond are near pure black or white
+    low, mid, high = np.quantile(pre, [0.25, 0.5, 0.75], axis=0)
+    half = (high - low) / 2
+    gain = OUTPUT_SPREAD / np.where(half > 1e-12, half, 1.0)
+    if spec.output == "sin":  # sin wraps: its middle half to +-pi/2 draws bands, not noise
+        gain = gain * (np.pi / 2 / OUTPUT_SPREAD)
+    return first, first_z, first_bias, tuple(hidden), out * gain, -mid * gain
 
 
 def _hardmaru(spec: NetworkSpec, seed: int) -> tuple:
