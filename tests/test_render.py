@@ -12,10 +12,19 @@ network: {latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaus
 view: {zoom: %s, rotation: %s, center: %s}
 trajectory: {keyframes: [{at: 0, z: random}]}
 """
+STYLES = ["cppn-anim", "hardmaru", "guibas"]
+# each style at its defaults, and one with every look key away from its default
+LOOKS = {style: f"{{style: {style}}}" for style in STYLES} | {
+    "look": "{style: guibas, z_scale: 0.7, input_scale: 1.3, contrast: 2.5, output: sigmoid, palette: twilight, palette_shift: 0.4}"
+}
 
 
-def setup(color="rgb", zoom=1.0, rotation=0.0, center="[0, 0]", **extra):
-    s = scene.parse(SCENE % (color, zoom, rotation, center))
+def setup(color="rgb", zoom=1.0, rotation=0.0, center="[0, 0]", look=None):
+    text = SCENE % (color, zoom, rotation, center)
+    if look:  # the style's own network: latent 4, width 16, the style's depth and activation
+        text = text.replace("{latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: %s}" % color,
+                            "{latent_dim: 4, width: 16, %s%s}" % (LOOKS[look][1:-1], "" if "palette" in LOOKS[look] else f", color: {color}"))
+    s = scene.parse(text)
     w = network.build(s.network, s.seed)
     return w, trajectory.Motion(s).at(0.0)
 
@@ -26,7 +35,7 @@ def reference(w, p, width, height) -> np.ndarray:
     th = math.radians(p.rotation)
     c, s = math.cos(th) / p.zoom, math.sin(th) / p.zoom
     xv, yv = c * x + s * y + p.center[0], -s * x + c * y + p.center[1]
-    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z)
+    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z, p.z_scale, p.input_scale, p.contrast, p.palette_shift)
     return np.clip(np.floor(rgb * 255 + 0.5), 0, 255).astype(np.uint8).reshape(height, width, 3)
 
 
@@ -48,13 +57,13 @@ def test_seeds_past_32_bits_are_their_own():
 PINNED_FIRST_ROW = [-6.839403126671571, 1.7733477477728017, 3.26117897384472]  # the same stream as before the look retune, times 2.5
 
 
-@pytest.mark.parametrize("color", ["rgb", "gray", "hsv"])
-def test_matches_the_float64_reference(color):
-    w, p = setup(color, zoom=1.7, rotation=33, center="[0.2, -0.4]")
+@pytest.mark.parametrize("color, look", [("rgb", None), ("gray", None), ("hsv", None), *[("rgb", k) for k in LOOKS], ("gray", "hardmaru")])
+def test_matches_the_float64_reference(color, look):
+    w, p = setup(color, zoom=1.7, rotation=33, center="[0.2, -0.4]", look=look)
     img = Renderer(w, 61, 37, device="cpu").render(p)
     assert img.shape == (37, 61, 3) and img.dtype == np.uint8
     assert np.abs(img.astype(int) - reference(w, p, 61, 37)).max() <= 1
-    if color == "gray":
+    if color == "gray" and look is None:
         assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
 
 
@@ -99,17 +108,18 @@ def test_odd_and_tiny_sizes(size):
     assert np.abs(img.astype(int) - reference(w, p, *size)).max() <= 1
 
 
-def test_resolution_independence_consequences():
-    w, p = setup()
+@pytest.mark.parametrize("look", [None, *LOOKS])
+def test_resolution_independence_consequences(look):
+    w, p = setup(look=look)
     r = lambda wd, ht, q=p: Renderer(w, wd, ht, device="cpu").render(q)  # noqa: E731
     small, big = r(20, 12), r(60, 36)
     assert np.abs(big[1::3, 1::3].astype(int) - small).max() <= 1  # 3x3 block centres
     wide = r(40, 12)
     assert np.abs(wide[:, 10:30].astype(int) - small).max() <= 1  # middle W columns of 2W x H
-    w2, zoomed = setup(zoom=2.0)
-    double = Renderer(w2, 40, 24, device="cpu").render(setup()[1])
+    w2, zoomed = setup(zoom=2.0, look=look)
+    double = Renderer(w2, 40, 24, device="cpu").render(setup(look=look)[1])
     assert np.abs(Renderer(w2, 20, 12, device="cpu").render(zoomed).astype(int) - double[6:18, 10:30]).max() <= 1
-    _, turned = setup(rotation=90.0)
+    _, turned = setup(rotation=90.0, look=look)
     square, rotated = r(24, 24), r(24, 24, turned)
     assert np.abs(rotated.astype(int) - np.rot90(square)).max() <= 1  # a quarter counter-clockwise
 
