@@ -156,7 +156,10 @@ class Renderer:
         xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
         self._first_xyr = xyr * w.coords[0][:, None]
         self._first_offset = w.coords[1] @ xyr
-        self._palette = None if w.palette is None else torch.as_tensor(w.palette, dtype=torch.float32, device=self.device)
+        self._palette = None
+        if w.palette is not None:  # (N - 1, 6): colour k and colour k+1 - colour k
+            steps = np.concatenate([w.palette[:-1], np.diff(w.palette, axis=0)], axis=1)
+            self._palette = torch.as_tensor(steps, dtype=torch.float32, device=self.device)
 
     def _first_layer(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
@@ -294,14 +297,16 @@ class Renderer:
 
 
 def _lookup(v: torch.Tensor, table: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """(B, S) values in [0, 1] -> (B, S, 3) colours, as network.lookup; shift (B, 1, 1) already in [0, 1)."""
+    """(B, S) values in [0, 1] -> (B, S, 3) colours, as network.lookup; shift (B, 1, 1) already in [0, 1).
+
+    `table` is (N - 1, 6): each entry's colour and the step to the next, so one gather per sample.
+    """
     t = v + shift[:, :, 0]
     t = torch.where(t > 1, t - 1, t).clamp_(0, 1)
-    pos = t * (len(table) - 1)
-    i = pos.floor().clamp_(0, len(table) - 2)
-    f = (pos - i)[..., None]
-    i = i.long()
-    return table[i] * (1 - f) + table[i + 1] * f
+    pos = t * len(table)  # in [0, N - 1]
+    i = pos.long().clamp_(max=len(table) - 1)  # pos >= 0: truncation is floor
+    entry = table.index_select(0, i.flatten()).view(*i.shape, 6)
+    return torch.addcmul(entry[..., :3], entry[..., 3:], (pos - i)[..., None])
 
 
 def _activate(a: torch.Tensor, name: str) -> None:
