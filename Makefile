@@ -5,6 +5,7 @@
 #   make test                  the fast tests (at most 60 s of CPU)
 #   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
 #   make bench                 benchmarks, side by side with the baseline
+#   make docs                  the README's pictures in docs/ (sheets and gallery), from the scenes
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
 #
 # torch: with an NVIDIA driver (nvidia-smi found) we install the newest torch (a CUDA
@@ -19,7 +20,7 @@ scene  ?= spiral
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.installed
 
-.PHONY: render preview previews test check bench watch clean
+.PHONY: render preview previews test check bench docs watch clean
 
 render: $(STAMP)
 	$(BIN)/cppn-anim render scenes/$(scene).yaml -o out/$(scene).mp4
@@ -38,6 +39,10 @@ check: test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/look.py
+
+docs: $(STAMP)
+	bash scripts/make_docs_images.sh
 
 watch: $(STAMP)
 	$(BIN)/cppn-anim watch scenes/$(scene).yaml
