@@ -1,7 +1,11 @@
 """Easings: plain functions from progress u in [0, 1] to eased progress.
 
 Every easing takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly
-(step_start alone jumps to 1 as soon as u > 0). `back` and `elastic` overshoot
+(step_start alone jumps to 1 as soon as u > 0). It also takes one exact progress, a
+`Fraction` (a frame's, from trajectory.py), and then returns a float: the step
+easings (step_start, step_end, steps(n)) decide their jumps on the exact value, so
+a jump that falls exactly on a frame is taken on that frame, never one frame late
+because of rounding; the smooth ones just use float(u). `back` and `elastic` overshoot
 on purpose. The formulas are Robert Penner's set; `cubic_bezier` is solved the way
 CSS solves it and `steps(n)` is CSS `steps(n, end)`.
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from fractions import Fraction
 from typing import Callable
 
 import numpy as np
@@ -24,17 +29,21 @@ _PI = math.pi
 
 
 def linear(u):
-    return np.asarray(u, dtype=np.float64)
+    return float(u) if isinstance(u, Fraction) else np.asarray(u, dtype=np.float64)
 
 
 def step_start(u):
     """1 as soon as u > 0."""
+    if isinstance(u, Fraction):
+        return 1.0 if u > 0 else 0.0
     u = np.asarray(u, dtype=np.float64)
     return np.where(u > 0, 1.0, 0.0)
 
 
 def step_end(u):
     """0 until u reaches 1."""
+    if isinstance(u, Fraction):
+        return 1.0 if u >= 1 else 0.0
     u = np.asarray(u, dtype=np.float64)
     return np.where(u >= 1, 1.0, 0.0)
 
@@ -167,13 +176,25 @@ def steps(n: int) -> Easing:
     """CSS steps(n, end): n equal jumps, each at the end of its step."""
     if n < 1:
         raise ValueError("steps(n) needs n >= 1")
-    return lambda u: np.floor(np.asarray(u, dtype=np.float64) * n) / n
+
+    def ease(u):
+        if isinstance(u, Fraction):  # exact: u = k/n lands on step k
+            return float(Fraction(math.floor(u * n), n))
+        return np.floor(np.asarray(u, dtype=np.float64) * n) / n
+
+    return ease
 
 
-def _pinned(f: Easing) -> Easing:
-    """Force exact ends: cos(pi/2) is not exactly 0 in floating point."""
+def _pinned(f: Easing, exact: bool = False) -> Easing:
+    """Force exact ends: cos(pi/2) is not exactly 0 in floating point.
+
+    An exact progress (a Fraction) goes to f as it is when f decides on it (`exact`),
+    else as a float.
+    """
 
     def eased(u):
+        if isinstance(u, Fraction):
+            return 0.0 if u <= 0 else 1.0 if u >= 1 else float(f(u if exact else float(u)))
         u = np.asarray(u, dtype=np.float64)
         return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
 
@@ -218,7 +239,7 @@ def parse(name: str) -> Easing:
         m = _STEPS.match(name)
         if not m or int(m.group(1)) < 1:
             raise ValueError(f"malformed '{_short(name)}': write steps(n) with a whole number n >= 1")
-        return _pinned(steps(int(m.group(1))))
+        return _pinned(steps(int(m.group(1))), exact=True)
     # people write CSS and JS spellings too: ease-in-out, easeInOutCubic, ease_in_out
     plain = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower().replace("-", "_")
     plain = re.sub(r"^ease_?", "", plain)

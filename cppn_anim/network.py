@@ -3,7 +3,8 @@
     features (x, y, r) + z  ->  depth x [linear -> activation]  ->  linear -> output -> colour
 
 Weights are drawn on the CPU with numpy's RandomState, whose output is fixed by its
-documentation, so a seed, a network shape and a style give the same weights everywhere.
+documentation, so the same seed and network settings (style included) give the same
+weights everywhere.
 `evaluate` is the plain float64 reference of the network; the renderer runs the
 same function faster and is tested against it.
 
@@ -85,7 +86,8 @@ def channels(color: str) -> int:
 
 
 def build(spec: NetworkSpec, seed: int) -> Weights:
-    """The weights for a seed, a network shape and a style."""
+    """The weights for a seed and the network settings (style, shape, activations, inputs,
+    color, weight_scale: the gains and corrections depend on the activations too)."""
     parts = {"cppn-anim": _cppn_anim, "hardmaru": _hardmaru, "guibas": _guibas}[spec.style](spec, seed)
     coords = np.array([[GUIBAS_HALF, -GUIBAS_HALF, GUIBAS_HALF], [GUIBAS_HALF, GUIBAS_HALF, 0.0]]) if spec.style == "guibas" else IDENTITY_COORDS
     palette = None
@@ -98,7 +100,7 @@ def build(spec: NetworkSpec, seed: int) -> Weights:
 
 def _cppn_anim(spec: NetworkSpec, seed: int) -> tuple:
     """Random normal weights, then two corrections measured on a fixed probe grid (so they
-    too depend only on seed and shape): each layer's bias absorbs the mean of the
+    too depend only on seed and settings): each layer's bias absorbs the mean of the
     activation before it (relu, sigmoid, abs... are all positive, and their sum would
     otherwise push every output into saturation), and the output layer is scaled to a
     fixed spread, so every activation and seed draws with similar contrast.

@@ -23,13 +23,11 @@ $CLI explore scenes/breath.yaml --vary network.contrast=0.3,0.6,1,2,4 --cell 160
 for path in scenes/*.yaml; do
   "$PY" - "$path" <<'PY'
 import sys
-from pathlib import Path
-from cppn_anim import cli, scene
+from cppn_anim import pipeline, scene
 
-path = Path(sys.argv[1])
-s = scene.load(path)
-small = scene.changed(s, size=cli._fit(s.size, 192), fps=min(s.fps, 10))
-cli.render_video(small, "gif", Path("docs/gallery") / f"{s.name}.gif", colors=64)
+s = pipeline.load(sys.argv[1])
+small = scene.changed(s, size=pipeline.fit(s.size, 192), fps=min(s.fps, 10))
+pipeline.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64)
 PY
 done
 ls -l docs docs/gallery

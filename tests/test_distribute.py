@@ -84,12 +84,12 @@ def test_resume_keeps_finished_segments_after_ctrl_c(tmp_path):
     proc = subprocess.Popen([*CLI, "render", str(scene), "-o", str(out), "--format", "png", "--resume"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
     deadline = time.time() + 90
-    while time.time() < deadline and len(list(segments.glob("*.pngs"))) < 2:
+    while time.time() < deadline and len(list(segments.glob("*.tar"))) < 2:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    kept = len(list(segments.glob("*.pngs")))
+    kept = len(list(segments.glob("*.tar")))
     assert kept >= 2 and not out.exists() and b"--resume" in err
     r = run_cli("render", scene, "-o", out, "--format", "png", "--resume")
     assert r.returncode == 0, r.stderr
@@ -112,7 +112,7 @@ def test_an_existing_cluster_survives_a_lost_worker(tmp_path):
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         segments = tmp_path / ".frames.segments"
         deadline = time.time() + 90
-        while time.time() < deadline and len(list(segments.glob("*.pngs"))) < 1:
+        while time.time() < deadline and len(list(segments.glob("*.tar"))) < 1:
             time.sleep(0.05)
         victim = next(iter(cluster.workers.values()))
         os.kill(victim.process.pid, signal.SIGKILL)  # the worker's process dies mid-render
