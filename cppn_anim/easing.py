@@ -1,7 +1,9 @@
 """Easings: plain functions from progress u in [0, 1] to eased progress.
 
-Every easing takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly
-(step_start alone jumps to 1 as soon as u > 0). `back` and `elastic` overshoot
+Every easing (each public function here, each name in EASINGS and what cubic_bezier and
+steps return) takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly; the
+formulas alone miss by a rounding error or, for expo and elastic, by 2**-11, so each is
+wrapped in `_exact_ends`. step_start jumps to 1 as soon as u > 0. `back` and `elastic` overshoot
 on purpose. The formulas are Robert Penner's set; `cubic_bezier` is solved the way
 CSS solves it and `steps(n)` is CSS `steps(n, end)`.
 
@@ -23,6 +25,18 @@ Easing = Callable[[np.ndarray], np.ndarray]
 _PI = math.pi
 
 
+def _exact_ends(f: Easing) -> Easing:
+    """Force exact ends: cos(pi/2) and 2**-10 are not exactly 0 in floating point."""
+
+    def eased(u):
+        u = np.asarray(u, dtype=np.float64)
+        return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
+
+    eased.__name__, eased.__doc__ = getattr(f, "__name__", "eased"), f.__doc__
+    return eased
+
+
+@_exact_ends
 def linear(u):
     return np.asarray(u, dtype=np.float64)
 
@@ -39,50 +53,59 @@ def step_end(u):
     return np.where(u >= 1, 1.0, 0.0)
 
 
+@_exact_ends
 def in_sine(u):
     return 1 - np.cos(u * _PI / 2)
 
 
+@_exact_ends
 def out_sine(u):
     return np.sin(u * _PI / 2)
 
 
+@_exact_ends
 def in_out_sine(u):
     return -(np.cos(_PI * u) - 1) / 2
 
 
 def _power_in(p):
-    return lambda u: u**p
+    return _exact_ends(lambda u: u**p)
 
 
 def _power_out(p):
-    return lambda u: 1 - (1 - u) ** p
+    return _exact_ends(lambda u: 1 - (1 - u) ** p)
 
 
 def _power_in_out(p):
-    return lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2)
+    return _exact_ends(lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2))
 
 
+@_exact_ends
 def in_expo(u):
     return np.where(u <= 0, 0.0, 2.0 ** (10 * u - 10))
 
 
+@_exact_ends
 def out_expo(u):
     return np.where(u >= 1, 1.0, 1 - 2.0 ** (-10 * u))
 
 
+@_exact_ends
 def in_out_expo(u):
     return np.where(u < 0.5, 2.0 ** (20 * u - 10) / 2, (2 - 2.0 ** (-20 * u + 10)) / 2)
 
 
+@_exact_ends
 def in_circ(u):
     return 1 - np.sqrt(np.clip(1 - u * u, 0, None))
 
 
+@_exact_ends
 def out_circ(u):
     return np.sqrt(np.clip(1 - (u - 1) ** 2, 0, None))
 
 
+@_exact_ends
 def in_out_circ(u):
     a = (1 - np.sqrt(np.clip(1 - (2 * u) ** 2, 0, None))) / 2
     b = (np.sqrt(np.clip(1 - (-2 * u + 2) ** 2, 0, None)) + 1) / 2
@@ -92,15 +115,18 @@ def in_out_circ(u):
 _BACK = 1.70158
 
 
+@_exact_ends
 def in_back(u):
     return (_BACK + 1) * u**3 - _BACK * u**2
 
 
+@_exact_ends
 def out_back(u):
     v = u - 1
     return 1 + (_BACK + 1) * v**3 + _BACK * v**2
 
 
+@_exact_ends
 def in_out_back(u):
     c = _BACK * 1.525
     a = (2 * u) ** 2 * ((c + 1) * 2 * u - c) / 2
@@ -108,20 +134,24 @@ def in_out_back(u):
     return np.where(u < 0.5, a, b)
 
 
+@_exact_ends
 def in_elastic(u):
     return -(2.0 ** (10 * u - 10)) * np.sin((10 * u - 10.75) * (2 * _PI / 3))
 
 
+@_exact_ends
 def out_elastic(u):
     return 2.0 ** (-10 * u) * np.sin((10 * u - 0.75) * (2 * _PI / 3)) + 1
 
 
+@_exact_ends
 def in_out_elastic(u):
     c = 2 * _PI / 4.5
     s = np.sin((20 * u - 11.125) * c)
     return np.where(u < 0.5, -(2.0 ** (20 * u - 10)) * s / 2, 2.0 ** (-20 * u + 10) * s / 2 + 1)
 
 
+@_exact_ends
 def out_bounce(u):
     n, d = 7.5625, 2.75
     return np.select(
@@ -131,10 +161,12 @@ def out_bounce(u):
     )
 
 
+@_exact_ends
 def in_bounce(u):
     return 1 - out_bounce(1 - u)
 
 
+@_exact_ends
 def in_out_bounce(u):
     return np.where(u < 0.5, (1 - out_bounce(1 - 2 * u)) / 2, (1 + out_bounce(2 * u - 1)) / 2)
 
@@ -160,24 +192,14 @@ def cubic_bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         return bezier((lo + hi) / 2, y1, y2)
 
-    return ease
+    return _exact_ends(ease)
 
 
 def steps(n: int) -> Easing:
     """CSS steps(n, end): n equal jumps, each at the end of its step."""
     if n < 1:
         raise ValueError("steps(n) needs n >= 1")
-    return lambda u: np.floor(np.asarray(u, dtype=np.float64) * n) / n
-
-
-def _pinned(f: Easing) -> Easing:
-    """Force exact ends: cos(pi/2) is not exactly 0 in floating point."""
-
-    def eased(u):
-        u = np.asarray(u, dtype=np.float64)
-        return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
-
-    return eased
+    return _exact_ends(lambda u: np.floor(np.asarray(u, dtype=np.float64) * n) / n)
 
 
 EASINGS: dict[str, Easing] = {"linear": linear, "step_start": step_start, "step_end": step_end}
@@ -193,9 +215,9 @@ for _family, (_in, _out, _in_out) in {
     "elastic": (in_elastic, out_elastic, in_out_elastic),
     "bounce": (in_bounce, out_bounce, in_out_bounce),
 }.items():
-    EASINGS[f"in_{_family}"] = _pinned(_in)
-    EASINGS[f"out_{_family}"] = _pinned(_out)
-    EASINGS[f"in_out_{_family}"] = _pinned(_in_out)
+    EASINGS[f"in_{_family}"] = _in
+    EASINGS[f"out_{_family}"] = _out
+    EASINGS[f"in_out_{_family}"] = _in_out
 
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 _BEZIER = re.compile(r"cubic_bezier\(" + ",".join([_NUMBER] * 4) + r"\)$")
@@ -213,12 +235,12 @@ def parse(name: str) -> Easing:
             quote = " (inside {...} or [...] YAML splits at commas: put it in quotes)" if ")" not in name else ""
             raise ValueError(f"malformed '{_short(name)}': write cubic_bezier(x1, y1, x2, y2) with four numbers{quote}")
         x1, y1, x2, y2 = (float(g) for g in m.groups())
-        return _pinned(cubic_bezier(x1, y1, x2, y2))
+        return cubic_bezier(x1, y1, x2, y2)
     if name.startswith("steps"):
         m = _STEPS.match(name)
         if not m or int(m.group(1)) < 1:
             raise ValueError(f"malformed '{_short(name)}': write steps(n) with a whole number n >= 1")
-        return _pinned(steps(int(m.group(1))))
+        return steps(int(m.group(1)))
     # people write CSS and JS spellings too: ease-in-out, easeInOutCubic, ease_in_out
     plain = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower().replace("-", "_")
     plain = re.sub(r"^ease_?", "", plain)
