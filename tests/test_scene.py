@@ -9,7 +9,7 @@ import yaml
 from cppn_anim import scene
 from cppn_anim.cli import main
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_main
 
 KEYS = "trajectory:\n  keyframes:\n    - {at: 0, z: random}\n"
 
@@ -159,10 +159,10 @@ def test_validate_many_files(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("netwrok: {}\n" + KEYS)
     missing = tmp_path / "missing.yaml"
-    r = run_cli("validate", good, bad, missing)
+    r = cli_main("validate", good, bad, missing)
     assert r.returncode == 2
     assert r.stdout.strip() == f"{good}: ok"
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{bad}:1:1: netwrok:") and lines[1].startswith(str(missing))
     assert "Traceback" not in r.stderr
-    assert run_cli("validate", good).returncode == 0
+    assert cli_main("validate", good).returncode == 0
