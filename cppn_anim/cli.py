@@ -1,7 +1,9 @@
 """The command line (the contract: shared cli.md). It only wires the stages together.
 
 Exit status: 0 done; 2 bad scene or arguments (one line, nothing written);
-1 a failure while working; 130 interrupted.
+1 a failure while working (ffmpeg, disk, memory: out of it while rendering, or refused
+before any work because the estimate does not fit the free memory; the scene is valid,
+another machine renders it); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from . import __version__, encode, scene as scenes
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+LONG_RENDER_SECONDS = 60  # a render estimated longer than this says so before it starts
 PREVIEW_LONG_SIDE = 256
 PREVIEW_MAX_FPS = 15
 
@@ -198,11 +201,13 @@ def _renderer(scene: scenes.Scene, width: int | None = None, height: int | None 
         device = render.pick_device(scene.render.device)
     except render.DeviceUnavailable as e:
         raise scene.error(("render", "device"), str(e)) from None
+    width, height = width or scene.width, height or scene.height
+    render.check_fits(scene.network, width, height, scene.render.supersample, str(device), scene.render.precision)  # before the weights
     weights = network.build(scene.network, scene.seed)
     renderer = render.Renderer(
         weights,
-        width or scene.width,
-        height or scene.height,
+        width,
+        height,
         supersample=scene.render.supersample,
         device=str(device),
         precision=scene.render.precision,
@@ -241,6 +246,7 @@ def cmd_render(args) -> int:
     if args.preset and args.preset not in presets:
         raise UsageError(f"--preset {args.preset}: use one of {', '.join(presets)}")
     start, stop = _frame_range(args.frames, scene.frame_count)
+    _say_if_long(scene, stop - start, args.quiet)
     began = time.perf_counter()
     if args.workers is not None or args.scheduler or args.resume:
         count = _render_segmented(scene, fmt, path, start, stop, args)
@@ -250,6 +256,28 @@ def cmd_render(args) -> int:
         took = time.perf_counter() - began
         print(f"wrote {path} ({count} frames, {scene.width}x{scene.height}, {fmt}) in {took:.1f} s", file=sys.stderr)
     return EXIT_OK
+
+
+def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool) -> None:
+    """One line before a long render starts (estimated over LONG_RENDER_SECONDS): frames and
+    time, so a huge job is no surprise. On a terminal or not (a log shows it too); not with
+    --quiet, which asks for no output but errors."""
+    from . import render
+
+    if quiet:
+        return
+    seconds = render.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
+    if seconds > LONG_RENDER_SECONDS:
+        what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
+        print(f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
 def _render_segmented(scene: scenes.Scene, fmt: str, path: Path, start: int, stop: int, args) -> int:
@@ -340,6 +368,7 @@ def cmd_still(args) -> int:
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
     encode.check_output(encode.VideoSpec(path, "gif", scene.width, scene.height, scene.fps))
+    _say_if_long(scene, 1, args.quiet)
     motion, renderer = _renderer(scene)
     began = time.perf_counter()
     bar = _progress(None, scene.height, args.quiet, "row")
@@ -596,8 +625,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cppn-anim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except MemoryError:
-        print("cppn-anim: out of memory (try a smaller size)", file=sys.stderr)
+    except (MemoryError, RuntimeError) as e:
+        from . import render  # loaded already if torch ran out; numpy's MemoryError: loads it now
+
+        if isinstance(e, render.OutOfMemory):  # refused from the estimate, before any work
+            print(f"cppn-anim: {e}", file=sys.stderr)
+            return EXIT_FAILED
+        ran_out = render.out_of_memory(e)
+        if ran_out is None:
+            raise
+        print(f"cppn-anim: out of {ran_out} while rendering; use a smaller --size, network.width or network.depth,"
+              " render.supersample, or render.precision bf16", file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     except OSError as e:
         print(f"cppn-anim: {e}", file=sys.stderr)

@@ -62,8 +62,9 @@ class DeviceUnavailable(Exception):
     pass
 
 
-class OutOfMemory(Exception):
-    """A render that cannot fit in this machine's free memory: one line saying what to change."""
+class OutOfMemory(MemoryError):
+    """A render that cannot fit in this machine's free memory (from the estimate, before any
+    work): one line saying what to change."""
 
 
 def chunk_size(net_width: int, samples: int, device_type: str, precision: str = "fp32") -> int:
@@ -111,8 +112,9 @@ def memory_needed(net, width: int, height: int, supersample: int = 1, device_typ
 
 
 def available_memory(device: torch.device) -> int | None:
-    """Free bytes for this render: RAM on a CPU (MemAvailable, within a cgroup's limit), the
-    free memory of a CUDA device; None where we cannot tell (the check is then skipped)."""
+    """Free bytes for this render: RAM on a CPU (MemAvailable, within a cgroup's limit and an
+    address-space limit), the free memory of a CUDA device; None where we cannot tell (the
+    check is then skipped)."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     if device.type != "cpu":
@@ -135,6 +137,15 @@ def available_memory(device: torch.device) -> int | None:
                 found.append(int(text) - int(open(used).read()))
         except (OSError, ValueError):
             pass
+    try:  # an address-space limit (ulimit -v) counts against what this process has mapped already
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            mapped = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+            found.append(limit - mapped)
+    except (ImportError, OSError, StopIteration, ValueError):
+        pass
     return min(found) if found else None
 
 
@@ -165,6 +176,22 @@ def out_of_memory(exc: BaseException) -> str | None:
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
         return "memory (RAM)"
     return None
+
+
+# Rough sustained arithmetic per second on each device, for estimates only (a 32-wide tanh
+# network runs ~50 GFLOP/s per core of the development machine; a GPU, some TFLOP/s).
+THROUGHPUT = {"cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU thread; per device
+
+
+def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str) -> float:
+    """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
+    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT. Encoding
+    is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
+    w, c = net.width, channels(net.color)
+    flop = 2 * (3 * w + (net.depth - 1) * w * w + w * c)
+    kind = pick_device(device).type
+    speed = THROUGHPUT.get(kind, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
+    return flop * width * height * supersample * supersample * frames / speed
 
 
 def _gb(n: int) -> str:

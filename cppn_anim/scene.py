@@ -349,11 +349,12 @@ def _check_rules(scene: Scene, data: dict) -> None:
                 f"z has {len(key.z)} numbers but network.latent_dim is {net.latent_dim}",
             )
     for name, track in scene.animate.tracks().items():
-        _check_times(scene, ("animate", name), [k.at for k in track.keyframes], track.loop)
+        listed = isinstance(getattr(scene.animate, name.split(".")[1]), list)  # written as a plain list of keyframes
+        _check_times(scene, ("animate", name), [k.at for k in track.keyframes], track.loop, listed)
 
 
-def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool) -> None:
-    at = lambda k: where + ("keyframes", k, "at")  # noqa: E731
+def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool, listed: bool = False) -> None:
+    at = lambda k: where + ((k, "at") if listed else ("keyframes", k, "at"))  # noqa: E731
     if times[0] != 0:
         raise scene.error(at(0), f"the first keyframe must be at 0, not {times[0]:g}")
     for k in range(1, len(times)):
