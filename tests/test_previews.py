@@ -96,3 +96,29 @@ def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
             proc.send_signal(signal.SIGINT)
             proc.wait()
     assert proc.returncode == 0 and "Traceback" not in log.read_text()
+
+
+def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
+    """The size loop really runs: fewer colours first (256, 128, 64), then fewer frames per
+    second, down to 5 fps; the page shows what was finally written."""
+    from cppn_anim import cli
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes, SCENE % (64, 36, 1), "heavy.yaml")
+    tries = []
+    real = cli.render_video
+
+    def counted(scene, fmt, path, *args, colors=256, **kwargs):
+        tries.append((scene.fps, colors))
+        return real(scene, fmt, path, *args, colors=colors, **kwargs)
+
+    monkeypatch.setattr(cli, "render_video", counted)
+    monkeypatch.setattr(cli, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
+    r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert tries == [(15, 256), (15, 128), (15, 64), (12.0, 64), (9.6, 64), (7.68, 64), (6.14, 64), (5.0, 64)]
+    gif = Image.open(tmp_path / "p" / "heavy.gif")
+    assert gif.n_frames == 5 and gif.size == (256, 144)  # 1 s at 5 fps
+    assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) <= 64
+    assert "preview: 5 frames" in (tmp_path / "p" / "index.html").read_text()
