@@ -1,11 +1,12 @@
 # cppn-anim: every target sets up .venv on first use.
-#   make scene=spiral          render scenes/spiral.yaml to out/spiral.mp4
+#   make scene=spiral          render scenes/spiral.yaml in its output.format (spiral: out/spiral.mp4)
 #   make preview scene=spiral  out/spiral.preview.gif
 #   make previews              every scene to out/previews/*.gif + index.html + contact sheet
 #   make test                  the fast tests (at most 60 s of CPU)
 #   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
 #   make bench                 benchmarks, side by side with the baseline
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
+#   make studio scene=spiral   the live editor in the browser (without scene=: pick one in the page)
 #
 # torch: with an NVIDIA driver (nvidia-smi found) we install the newest torch (a CUDA
 # build); without one, torch==2.13.0, which is the CPU build where a CPU wheel is at hand
@@ -16,19 +17,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 scene  ?= spiral
+SCENES ?= scenes
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.installed
 
-.PHONY: render preview previews test check bench watch clean
+.PHONY: render preview previews test check bench watch studio clean
 
+# The CLI picks the format and path from the scene (output.format, output.path), says where
+# the file went, and names the scenes there are when $(scene) is not one of them (exit 2).
 render: $(STAMP)
-	$(BIN)/cppn-anim render scenes/$(scene).yaml -o out/$(scene).mp4
+	$(BIN)/cppn-anim render $(SCENES)/$(scene).yaml
 
 preview: $(STAMP)
-	$(BIN)/cppn-anim render scenes/$(scene).yaml --preview
+	$(BIN)/cppn-anim render $(SCENES)/$(scene).yaml --preview
 
 previews: $(STAMP)
-	$(BIN)/cppn-anim previews scenes -o out/previews
+	$(BIN)/cppn-anim previews $(SCENES) -o out/previews
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
@@ -38,9 +42,13 @@ check: test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/studio.py
 
 watch: $(STAMP)
-	$(BIN)/cppn-anim watch scenes/$(scene).yaml
+	$(BIN)/cppn-anim watch $(SCENES)/$(scene).yaml
+
+studio: $(STAMP)
+	$(BIN)/cppn-anim studio $(if $(filter file,$(origin scene)),,$(SCENES)/$(scene).yaml)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

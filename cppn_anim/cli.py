@@ -1,9 +1,11 @@
-"""The command line (the contract: shared cli.md). It only wires the stages together.
+"""The command line (the contract: shared cli.md): parse arguments, call the pipeline, print.
 
-Exit status: 0 done; 2 bad scene or arguments (one line, nothing written);
-1 a failure while working (ffmpeg, disk, memory: out of it while rendering, or refused
-before any work because the estimate does not fit the free memory; the scene is valid,
-another machine renders it); 130 interrupted.
+All composition (load, render, encode, previews, explore, watch, bench) is in pipeline.py;
+this module only turns arguments into calls, shows progress bars, and maps exceptions to
+exit statuses: 0 done; 2 bad scene or arguments (one line, nothing written); 1 a failure
+while working (ffmpeg, disk, memory: out of it while rendering, or refused before any work
+because the estimate does not fit the free memory: the scene is valid, a machine with more
+memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 from __future__ import annotations
 
@@ -14,16 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, encode, scene as scenes
+from . import __version__, encode, pipeline, scene as scenes, studio  # studio loads its web stack only when it runs
+from .pipeline import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 LONG_RENDER_SECONDS = 60  # a render estimated longer than this says so before it starts
-PREVIEW_LONG_SIDE = 256
-PREVIEW_MAX_FPS = 15
-
-
-class UsageError(Exception):
-    """Bad arguments: exit 2 with this one line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,14 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", parents=[common], help="render a scene to mp4, gif, webm or png frames")
     p.add_argument("scene")
     p.add_argument("-o", "--output", help="output path (default: the scene's output.path)")
-    p.add_argument("--format", choices=encode.EXTENSIONS, help="default: from -o's extension, else output.format")
+    p.add_argument("--format", choices=scenes.FORMATS, help="default: from -o's extension, else output.format")
     p.add_argument("--frames", metavar="A:B", help="render frames A..B-1 only")
     p.add_argument("--preview", action="store_true", help=f"a small fast GIF (long side {PREVIEW_LONG_SIDE}, <= {PREVIEW_MAX_FPS} fps)")
     p.add_argument("--preset", help="x264 preset for mp4 (default: output.preset, medium)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
     g = p.add_argument_group("segmented renders (mp4, webm, png)")
     g.add_argument("--workers", type=int, metavar="N", help="render segments on a local Dask cluster of N worker processes")
-    g.add_argument("--scheduler", metavar="ADDRESS", help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
+    g.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler_address, help="render segments on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     g.add_argument("--resume", action="store_true", help="render in segments and reuse the finished segments of an interrupted render")
 
     p = sub.add_parser("still", parents=[common], help="one frame as PNG, at any size")
@@ -71,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--time", type=float, metavar="T", help="seconds")
     when.add_argument("--frame", type=int, metavar="I", help="the frame at t = I / fps")
-    p.add_argument("-o", "--output", required=True, help="PATH.png")
+    p.add_argument("-o", "--output", metavar="PATH.png", help="default out/NAME_tT.png, e.g. out/spiral_t1.000.png")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("validate", parents=[common], help="check scene files")
@@ -98,11 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="default out/NAME.preview.gif")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
 
+    studio.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
+
     p = sub.add_parser("bench", parents=[common], help="render-only throughput (no encoding)")
     p.add_argument("scene", nargs="?")
     p.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     return parser
+
+
+def _scheduler_address(text: str) -> str:
+    from . import distribute
+
+    try:
+        return distribute.scheduler_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _overrides(args) -> list[tuple]:
@@ -133,7 +141,7 @@ def _yaml_value(text: str, flag: str):
 
 
 def _load(path: str, args) -> scenes.Scene:
-    return scenes.load(path, _overrides(args))
+    return pipeline.load(path, _overrides(args))
 
 
 def _frame_range(spec: str | None, count: int) -> tuple[int, int]:
@@ -169,53 +177,7 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-def preview_scene(scene: scenes.Scene) -> scenes.Scene:
-    """The same scene, small and light: long side 256 px, at most 15 fps, as a GIF."""
-    return scenes.changed(scene, size=_fit(scene.size, PREVIEW_LONG_SIDE), fps=min(scene.fps, PREVIEW_MAX_FPS))
-
-
-def _fit(size, long_side: int) -> list[int]:
-    """A size scaled so that its long side is `long_side`, keeping the aspect ratio."""
-    w, h = size
-    f = long_side / max(w, h)
-    return [max(1, round(w * f)), max(1, round(h * f))]
-
-
-def _format_for(args, scene: scenes.Scene) -> str:
-    if args.format:
-        return args.format
-    if args.output:
-        ext = Path(args.output).suffix.lstrip(".").lower()
-        if ext in encode.EXTENSIONS:
-            return ext
-        if ext:
-            raise UsageError(f"-o {args.output}: cannot tell the format from '.{ext}'; add --format mp4|gif|webm|png")
-    return scene.output.format
-
-
-def _renderer(scene: scenes.Scene, width: int | None = None, height: int | None = None):
-    """Weights, motion and renderer for a scene (torch is imported only here)."""
-    from . import network, render, trajectory
-
-    try:
-        device = render.pick_device(scene.render.device)
-    except render.DeviceUnavailable as e:
-        raise scene.error(("render", "device"), str(e)) from None
-    width, height = width or scene.width, height or scene.height
-    render.check_fits(scene.network, width, height, scene.render.supersample, str(device), scene.render.precision)  # before the weights
-    weights = network.build(scene.network, scene.seed)
-    renderer = render.Renderer(
-        weights,
-        width,
-        height,
-        supersample=scene.render.supersample,
-        device=str(device),
-        precision=scene.render.precision,
-    )
-    return trajectory.Motion(scene), renderer
-
-
-def _progress(iterable, total: int, quiet: bool, what: str = "frame"):
+def _bar(total: int, quiet: bool, what: str = "frame"):
     """A bar with count, rate and ETA on a terminal; nothing with --quiet or without a terminal."""
     import os
 
@@ -226,35 +188,42 @@ def _progress(iterable, total: int, quiet: bool, what: str = "frame"):
     except (OSError, ValueError):
         sized = False
     return tqdm(
-        iterable, total=total, unit=what, disable=quiet or not sys.stderr.isatty(), leave=False,
+        total=total, unit=what, disable=quiet or not sys.stderr.isatty(), leave=False,
         dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24,
     )  # fmt: skip
 
 
+def _warn(message: str) -> None:
+    print(f"cppn-anim: warning: {message}", file=sys.stderr)
+
+
 def cmd_render(args) -> int:
     scene = _load(args.scene, args)
+    segmented = args.workers is not None or args.scheduler or args.resume
     if args.preview:
-        scene = preview_scene(scene)
-        fmt = "gif"
         if args.format and args.format != "gif":
             raise UsageError("--preview writes a GIF; leave out --format or use --format gif")
-        path = Path(args.output) if args.output else Path(f"out/{scene.name}.preview.gif")
+        scene = pipeline.preview_scene(scene)
+        fmt = "gif"
+        path = Path(args.output) if args.output else pipeline.default_preview_path(scene)
     else:
-        fmt = _format_for(args, scene)
-        path = Path(args.output) if args.output else encode.output_path(scene.output.path, scene.name, fmt)
-    presets = scenes.Output.model_fields["preset"].annotation.__args__
-    if args.preset and args.preset not in presets:
-        raise UsageError(f"--preset {args.preset}: use one of {', '.join(presets)}")
+        fmt = pipeline.output_format(scene, args.output, args.format)
+        path = Path(args.output) if args.output else None
     start, stop = _frame_range(args.frames, scene.frame_count)
     _say_if_long(scene, stop - start, args.quiet)
     began = time.perf_counter()
-    if args.workers is not None or args.scheduler or args.resume:
-        count = _render_segmented(scene, fmt, path, start, stop, args)
-    else:
-        count = render_video(scene, fmt, path, start, stop, args.quiet, args.preset)
+    bar = _bar(stop - start, args.quiet)
+    note = (lambda m: None) if args.quiet else (lambda m: bar.write(f"cppn-anim: {m}", file=sys.stderr))
+    try:
+        done = pipeline.render(
+            scene, path, fmt, start, stop, preset=args.preset, progress=bar.update, warn=_warn, note=note,
+            workers=args.workers, scheduler=args.scheduler, resume=bool(segmented and args.resume),
+        )  # fmt: skip
+    finally:
+        bar.close()
     if not args.quiet:
         took = time.perf_counter() - began
-        print(f"wrote {path} ({count} frames, {scene.width}x{scene.height}, {fmt}) in {took:.1f} s", file=sys.stderr)
+        print(f"wrote {done.path} ({done.frames} frames, {done.width}x{done.height}, {done.format}) in {took:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 
@@ -280,105 +249,27 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
-def _render_segmented(scene: scenes.Scene, fmt: str, path: Path, start: int, stop: int, args) -> int:
-    """--workers / --scheduler / --resume: segments rendered apart and joined without re-encoding."""
-    from . import distribute
-
-    if fmt == "gif":
-        raise UsageError("gif cannot be rendered in segments: one palette spans the whole animation; use mp4, webm or png")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: at least 1")
-    if (args.workers is not None or args.scheduler) and not _has_dask():
-        raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
-    spec = _video_spec(scene, fmt, path, start, args.preset)
-    if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
-        _warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
-    bar = _progress(None, stop - start, args.quiet)
-    try:
-        distribute.render(
-            scene, spec, start, stop, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-            progress=bar.update, note=lambda m: (bar.write(f"cppn-anim: {m}", file=sys.stderr) if not args.quiet else None),
-        )  # fmt: skip
-    finally:
-        bar.close()
-    return stop - start
-
-
-def _has_dask() -> bool:
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def render_video(
-    scene: scenes.Scene, fmt: str, path: Path, start: int = 0, stop: int | None = None, quiet: bool = True, preset: str | None = None, colors: int = 256
-) -> int:
-    """Render frames start..stop-1 of a scene into one output; returns the number of frames."""
-    stop = scene.frame_count if stop is None else stop
-    spec = _video_spec(scene, fmt, path, start, preset, colors)
-    motion, renderer = _renderer(scene)
-    from .trajectory import frame_times
-
-    times = frame_times(scene, start, stop)
-    frames = _progress(renderer.frames(motion.at(t) for t in times), len(times), quiet)
-
-    def palette_frames():
-        return [renderer.render(motion.at(times[i])) for i in encode.sample_indices(len(times))]
-
-    encode.write(frames, spec, palette_frames=palette_frames, warn=_warn)
-    return len(times)
-
-
-def _video_spec(scene: scenes.Scene, fmt: str, path: Path, start: int, preset: str | None, colors: int = 256) -> encode.VideoSpec:
-    """What to write, checked before any rendering: format rules, a writable path."""
-    scene.check_output(fmt)
-    spec = encode.VideoSpec(
-        path=path,
-        format=fmt,
-        width=scene.width,
-        height=scene.height,
-        fps=scene.fps,
-        crf=scene.output.crf,
-        preset=preset or scene.output.preset,
-        provenance=scene.resolved_yaml(),
-        first_index=start,
-        colors=colors,
-    )
-    encode.check_output(spec)
-    return spec
-
-
-def _warn(message: str) -> None:
-    print(f"cppn-anim: warning: {message}", file=sys.stderr)
-
-
 def cmd_still(args) -> int:
     scene = _load(args.scene, args)
     if args.frame is not None:
         if not 0 <= args.frame < scene.frame_count:
             raise UsageError(f"--frame {args.frame}: the scene has frames 0..{scene.frame_count - 1}")
-        t = args.frame / scene.fps
+        t = scene.frame_time(args.frame)
     else:
         if not 0 <= args.time <= scene.duration:
             raise UsageError(f"--time {args.time:g}: the scene runs from 0 to {scene.duration:g} s")
         t = args.time
-    path = Path(args.output)
-    if path.suffix.lower() != ".png":
+    if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
-    encode.check_output(encode.VideoSpec(path, "gif", scene.width, scene.height, scene.fps))
     _say_if_long(scene, 1, args.quiet)
-    motion, renderer = _renderer(scene)
     began = time.perf_counter()
-    bar = _progress(None, scene.height, args.quiet, "row")
+    bar = _bar(scene.height, args.quiet, "row")
     try:
-        frame = renderer.render(motion.at(t), rows_done=bar.update)
+        path = pipeline.write_still(scene, t, args.output, rows_done=bar.update)
     finally:
         bar.close()
-    encode.write_still(frame, path, scene.resolved_yaml())
     if not args.quiet:
-        print(f"wrote {path} ({scene.width}x{scene.height}, t={t:g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 
@@ -386,32 +277,10 @@ def cmd_bench(args) -> int:
     if args.scene:
         scene = _load(args.scene, args)
     else:
-        scene = scenes.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
-    if args.frames < 1:
-        raise UsageError("--frames: at least 1")
-    motion, renderer = _renderer(scene)
-    from .trajectory import frame_times
-
-    count = min(args.frames, scene.frame_count)
-    times = frame_times(scene, 0, count)
-    renderer.render(motion.at(times[0]))  # warm-up: allocations, kernel choice
-    began = time.perf_counter()
-    for t in times:
-        renderer.render(motion.at(t))
-    took = time.perf_counter() - began
-    result = {
-        "megapixels_per_s": round(scene.width * scene.height * count / took / 1e6, 3),
-        "frames_per_s": round(count / took, 3),
-        "width": scene.width,
-        "height": scene.height,
-        "frames": count,
-        "device": str(renderer.device),
-        "precision": scene.render.precision,
-        "supersample": scene.render.supersample,
-        "seconds": round(took, 3),
-    }
-    print(f"{count} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}):"
-          f" {result['frames_per_s']} frames/s, {result['megapixels_per_s']} MP/s")
+        scene = pipeline.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
+    result = pipeline.bench(scene, args.frames)
+    print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}):"
+          f" {result['frames_per_s']} frames/s, {result['megapixels_per_s']} MP/s")  # fmt: skip
     if args.json:
         print(json.dumps(result))
     return EXIT_OK
@@ -420,49 +289,12 @@ def cmd_bench(args) -> int:
 # ------------------------------------------------------------------ exploration
 
 
-PREVIEW_MAX_BYTES = 2 * 1024 * 1024
-
-
 def cmd_previews(args) -> int:
-    from . import gallery, sheet
-
-    folder, out = Path(args.folder), Path(args.output)
-    files = sorted(folder.glob("*.yaml"))
-    if not files:
-        raise UsageError(f"{folder}: no *.yaml scenes there")
-    out.mkdir(parents=True, exist_ok=True)
-    entries, errors, stills = [], [], []
-    for path in files:
-        try:
-            scene = _load(str(path), args)
-        except scenes.SceneError as e:
-            print(e, file=sys.stderr)
-            errors.append(str(e))
-            continue
-        began = time.perf_counter()
-        small = preview_scene(scene)
-        gif = out / f"{scene.name}.gif"
-        colors = 256
-        count = render_video(small, "gif", gif, colors=colors)
-        while gif.stat().st_size > PREVIEW_MAX_BYTES and small.fps > 5:  # keep the page light
-            if colors > 64:  # smooth gradients cost GIF's LZW dearly: fewer colours first,
-                colors //= 2
-            else:  # then fewer frames per second
-                small = scenes.changed(small, fps=max(5.0, round(small.fps * 0.8, 2)))
-            count = render_video(small, "gif", gif, colors=colors)
-        entries.append(gallery.Entry(scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, count, gif.stat().st_size))
-        motion, renderer = _renderer(scenes.changed(small, size=_fit(scene.size, 160)))
-        stills.append(sheet.Cell(renderer.render(motion.at(scene.duration / 2)), scene.name))
-        if not args.quiet:
-            print(f"{gif} ({count} frames, {gif.stat().st_size / 1024:.0f} KB) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
-    sheet_name = None
-    if stills:
-        sheet_name = "contact-sheet.png"
-        sheet.compose(sheet.wrap(stills, 4), (160, 160), title="one still per scene, at half its duration").save(out / sheet_name)
-    index = gallery.write_index(out, entries, errors, sheet_name)
+    report = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = pipeline.previews(args.folder, args.output, _overrides(args), report=report, error=lambda m: print(m, file=sys.stderr, flush=True))
     if not args.quiet:
-        print(f"wrote {index} ({len(entries)} scenes, {len(errors)} refused)", file=sys.stderr)
-    return EXIT_BAD_INPUT if errors else EXIT_OK
+        print(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)", file=sys.stderr)
+    return EXIT_BAD_INPUT if result.errors else EXIT_OK
 
 
 def _split_values(text: str) -> list[str]:
@@ -481,10 +313,8 @@ def _split_values(text: str) -> list[str]:
     return out
 
 
-def cmd_explore(args) -> int:
-    from . import sheet
-
-    axes: list[tuple[str, list[tuple[str, list]]]] = []  # (title, [(label, overrides)])
+def _explore_axes(args) -> list:
+    axes = []
     if args.seeds or not args.vary:
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", args.seeds or "0-7")
         if not m or (m.group(2) and int(m.group(2)) < int(m.group(1))):
@@ -492,7 +322,7 @@ def cmd_explore(args) -> int:
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b - a >= 256:
             raise UsageError(f"--seeds {args.seeds}: at most 256 seeds on one sheet")
-        axes.append(("seed", [(f"seed {n}", [("seed", n)]) for n in range(a, b + 1)]))
+        axes.append(pipeline.Axis("seed", [(f"seed {n}", [("seed", n, f"--seeds {args.seeds or '0-7'}")]) for n in range(a, b + 1)]))
     for item in args.vary:
         key, sep, values = item.partition("=")
         if not sep or not values.strip():
@@ -504,84 +334,41 @@ def cmd_explore(args) -> int:
                 m = re.fullmatch(r"(\d+)[xX](\d+)", v)
                 if not m:
                     raise UsageError(f"--vary size={values}: sizes are WxH")
-                choices.append((f"{m.group(1)}x{m.group(2)}", [("size", [int(m.group(1)), int(m.group(2))])]))
+                choices.append((f"{m.group(1)}x{m.group(2)}", [("size", [int(m.group(1)), int(m.group(2))], f"--vary size={v}")]))
             else:
-                choices.append((f"{key.split('.')[-1]}={v}", [(key, _yaml_value(v, f"--vary {key}"))]))
-        axes.append((key, choices))
+                choices.append((f"{key.split('.')[-1]}={v}", [(key, _yaml_value(v, f"--vary {key}"), f"--vary {key}={v}")]))
+        axes.append(pipeline.Axis(key, choices))
     if len(axes) > 2:
         raise UsageError("explore makes a row or a grid: at most two of --seeds / --vary")
-    base = _overrides(args)
-    first = _load(args.scene, args)
-    combos = [[c] for c in axes[0][1]] if len(axes) == 1 else [[r, c] for r in axes[0][1] for c in axes[1][1]]
-    loaded = []
-    for combo in combos:  # validate every cell before rendering any
-        overrides = base + [o for _, os_ in combo for o in os_]
-        cell_scene = scenes.load(args.scene, overrides)
-        loaded.append((", ".join(label for label, _ in combo), cell_scene))
-    cell = tuple(_fit(first.size, args.cell))
-    path = Path(args.output) if args.output else Path(f"out/{first.name}.explore.png")
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"-o {args.output}: a sheet is a PNG; name it *.png")
-    encode.check_output(encode.VideoSpec(path, "gif", 1, 1, 1))
-    cells = []
-    for label, cell_scene in _progress(loaded, len(loaded), args.quiet, "still"):
-        varies_size = any(k == "size" for _, choices in axes for _, os_ in choices for k, _ in os_)
-        size = cell_scene.size if varies_size else list(cell)
-        motion, renderer = _renderer(cell_scene, *size)
-        t = min(args.time, cell_scene.duration)
-        cells.append(sheet.Cell(renderer.render(motion.at(t)), label))
-    if len(axes) == 1:
-        grid, rows = sheet.wrap(cells, min(len(cells), 8 if axes[0][0] == "seed" else 6)), None
-    else:
-        n = len(axes[1][1])
-        grid = [cells[i : i + n] for i in range(0, len(cells), n)]
-        rows = [label for label, _ in axes[0][1]]
-        grid = [[sheet.Cell(c.image, c.label.split(", ")[-1]) for c in row] for row in grid]
-    title = f"{first.name} at t={args.time:g}s: " + " x ".join(title for title, _ in axes)
-    image = sheet.compose(grid, cell, row_labels=rows, title=title)
-    import io
+    return axes
 
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    encode.write_bytes(buffer.getvalue(), path)
+
+def cmd_explore(args) -> int:
+    axes = _explore_axes(args)
+    total = len(axes[0].choices) * (len(axes[1].choices) if len(axes) > 1 else 1)
+    bar = _bar(total, args.quiet, "still")
+    try:
+        done = pipeline.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, progress=bar.update, warn=_warn)
+    finally:
+        bar.close()
     if not args.quiet:
-        print(f"wrote {path} ({len(cells)} stills)", file=sys.stderr)
+        print(f"wrote {done.path} ({done.cells} stills at t={done.time:g} s)", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_watch(args) -> int:
+    report = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     path = Path(args.scene)
-    seen = None
-    out = Path(args.output) if args.output else None
+    if not path.is_file():
+        pipeline.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
     print(f"watching {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        while True:
-            try:
-                stat = path.stat()
-                stamp = (stat.st_mtime_ns, stat.st_size)
-            except OSError:
-                stamp = None
-            if stamp != seen:
-                seen = stamp
-                _watch_once(path, args, out)
-            time.sleep(args.interval)
+        pipeline.watch(path, args.output, _overrides(args), args.interval, report=report)
+    except Terminated:
+        raise  # SIGTERM: 143, not the normal end
     except KeyboardInterrupt:
         print("stopped watching", file=sys.stderr)
-        return EXIT_OK
-
-
-def _watch_once(path: Path, args, out: Path | None) -> None:
-    began = time.perf_counter()
-    try:
-        scene = preview_scene(_load(str(path), args))
-        target = out or Path(f"out/{scene.name}.preview.gif")
-        count = render_video(scene, "gif", target)
-        print(f"{time.strftime('%H:%M:%S')} updated {target} ({count} frames) in {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
-    except (scenes.SceneError, UsageError, encode.OutputPathError) as e:
-        print(f"{time.strftime('%H:%M:%S')} {e} (kept the last good preview)", file=sys.stderr, flush=True)
-    except encode.EncodeError as e:
-        print(f"{time.strftime('%H:%M:%S')} cppn-anim: {e} (kept the last good preview)", file=sys.stderr, flush=True)
-
+    return EXIT_OK
 
 
 COMMANDS = {
@@ -593,6 +380,7 @@ COMMANDS = {
     "explore": cmd_explore,
     "previews": cmd_previews,
     "watch": cmd_watch,
+    "studio": lambda args: studio.run(args, _overrides(args)),
 }
 
 
@@ -621,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except Terminated:
         print("cppn-anim: terminated", file=sys.stderr)
-        return 128 + 15
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("cppn-anim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -2,7 +2,7 @@
 
 Render farms work by segments, and so do we. A segment is a run of frames encoded on its
 own (so it starts with a keyframe): H.264 in MPEG-TS for mp4 (TS joins cleanly), VP9 in
-WebM for webm, PNG bytes for png. Segments come back to the client as bytes (a worker on
+WebM for webm, a tar of PNG files for png. Segments come back to the client as bytes (a worker on
 another machine cannot write to our disk); the client keeps finished ones beside the
 target, and ffmpeg's concat demuxer joins them with `-c copy`, muxed once with +faststart.
 
@@ -15,10 +15,13 @@ Where segments run:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
+import re
 import shutil
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +30,31 @@ from typing import Callable
 from . import encode
 from .scene import Scene
 
-SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".pngs"}
+SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".tar"}
 MAX_SEGMENT_SECONDS = 2.0  # a segment is at most this long (or MIN_SEGMENT frames): an interruption loses little
 MIN_SEGMENT = 8  # frames
 MIN_SEGMENTS = 16  # a short render still has work for many workers
+
+
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})")
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")  # Dask's network transports; no scheme means tcp
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler address as Dask reads it, [SCHEME://]HOST:PORT; ValueError says what is wrong.
+
+    Checked before any work: Dask itself would refuse a bad one only when the render
+    starts, with a traceback.
+    """
+    m = _ADDRESS.fullmatch(text.strip())
+    example = "write tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+    if not m:
+        raise ValueError(f"'{text[:60]}' is not a scheduler address ({example})")
+    if m["scheme"] and m["scheme"] not in SCHEMES:
+        raise ValueError(f"'{text[:60]}': unknown transport '{m['scheme']}://' ({', '.join(s + '://' for s in SCHEMES)})")
+    if not 1 <= int(m["port"]) <= 65535:
+        raise ValueError(f"'{text[:60]}': port {int(m['port'])} is not 1..65535 ({example})")
+    return text.strip()
 
 
 @dataclass(frozen=True)
@@ -56,28 +80,39 @@ def plan(start: int, stop: int, fps: float) -> list[Segment]:
 
 
 def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop: int) -> bytes:
-    """Runs on a worker: render frames start..stop-1 of the scene and return the encoded bytes."""
-    from . import network, render, scene as scenes, trajectory
+    """Runs on a worker: render frames start..stop-1 of the scene and return the encoded bytes
+    (for png: an uncompressed tar of the frame files)."""
+    from . import pipeline
 
-    scene = scenes.parse(scene_yaml, "<segment>")
+    scene = pipeline.parse(scene_yaml, "<segment>")
     if os.environ.get("CPPN_ANIM_THREADS"):
         import torch
 
         torch.set_num_threads(int(os.environ["CPPN_ANIM_THREADS"]))
-    motion = trajectory.Motion(scene)
-    renderer = render.Renderer(
-        network.build(scene.network, scene.seed), scene.width, scene.height, scene.render.supersample, scene.render.device, scene.render.precision
-    )
-    frames = renderer.frames(motion.at(t) for t in trajectory.frame_times(scene, start, stop))
+    frames = pipeline.prepare(scene).frames(start, stop)
     with tempfile.TemporaryDirectory(prefix="cppn-anim-segment-") as tmp:
         if fmt == "png":
             folder = Path(tmp) / "frames"
             encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start))
-            return encode.pack_files(sorted(folder.iterdir()))
+            packed = io.BytesIO()
+            with tarfile.open(fileobj=packed, mode="w") as tar:  # PNGs are compressed already
+                for path in sorted(folder.iterdir()):
+                    tar.add(path, arcname=path.name)
+            return packed.getvalue()
         out = Path(tmp) / f"segment{SEGMENT_SUFFIX[fmt]}"
         spec = encode.VideoSpec(out, fmt, scene.width, scene.height, scene.fps, crf=crf, preset=preset, segment=True)
         encode.write(frames, spec)
         return out.read_bytes()
+
+
+def _unpack(data: bytes) -> list[tuple[str, bytes]]:
+    """A png segment's tar -> [(file name, bytes)]; only plain files, named without folders."""
+    files = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and Path(member.name).name == member.name:
+                files.append((member.name, tar.extractfile(member).read()))
+    return files
 
 
 class SegmentStore:
@@ -159,11 +194,27 @@ def render(
     return spec.path
 
 
+def _quiet_dask() -> None:
+    """Dask's own logging (nanny restarts, a slow event loop on a busy machine, ports) is not
+    for our user: the progress bar is the only output. Errors still reach us as exceptions."""
+    import logging
+    import warnings
+
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "critical"  # local workers inherit it
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module=r"(dask|distributed)(\.|$)")
+
+
 def _client(workers: int | None, scheduler: str | None):
+    _quiet_dask()
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler, timeout=30), None
+        try:
+            return Client(scheduler, timeout=30), None
+        except MemoryError:  # something else answers there: Dask read its bytes as a message length
+            raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
     threads = max(1, (os.cpu_count() or 1) // workers)
     os.environ["CPPN_ANIM_THREADS"] = str(threads)  # workers inherit it: cores shared, not oversubscribed
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50)
@@ -196,7 +247,7 @@ def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str
 def _join(paths: list[Path], spec: encode.VideoSpec) -> None:
     """Segments -> the target, atomically: concat without re-encoding, or unpack PNGs."""
     if spec.format == "png":
-        encode.write_folder([(name, data) for path in paths for name, data in encode.unpack_files(path.read_bytes())], spec.path)
+        encode.write_folder([(name, data) for path in paths for name, data in _unpack(path.read_bytes())], spec.path)
         return
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
         for path in paths:

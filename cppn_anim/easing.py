@@ -1,9 +1,13 @@
 """Easings: plain functions from progress u in [0, 1] to eased progress.
 
 Every easing (each public function here, each name in EASINGS and what cubic_bezier and
-steps return) takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly; the
-formulas alone miss by a rounding error or, for expo and elastic, by 2**-11, so each is
-wrapped in `_exact_ends`. step_start jumps to 1 as soon as u > 0. `back` and `elastic` overshoot
+steps return) takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly (the
+formulas alone miss by a rounding error or, for expo and elastic, by 2**-11: `_pinned`
+fixes the ends); step_start alone jumps to 1 as soon as u > 0. It also takes one exact progress, a
+`Fraction` (a frame's, from trajectory.py), and then returns a float: the step
+easings (step_start, step_end, steps(n)) decide their jumps on the exact value, so
+a jump that falls exactly on a frame is taken on that frame, never one frame late
+because of rounding; the smooth ones just use float(u). `back` and `elastic` overshoot
 on purpose. The formulas are Robert Penner's set; `cubic_bezier` is solved the way
 CSS solves it and `steps(n)` is CSS `steps(n, end)`.
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from fractions import Fraction
 from typing import Callable
 
 import numpy as np
@@ -25,10 +30,16 @@ Easing = Callable[[np.ndarray], np.ndarray]
 _PI = math.pi
 
 
-def _exact_ends(f: Easing) -> Easing:
-    """Force exact ends: cos(pi/2) and 2**-10 are not exactly 0 in floating point."""
+def _pinned(f: Easing, exact: bool = False) -> Easing:
+    """Force exact ends: cos(pi/2) and 2**-10 are not exactly 0 in floating point.
+
+    An exact progress (a Fraction) goes to f as it is when f decides on it (`exact`),
+    else as a float.
+    """
 
     def eased(u):
+        if isinstance(u, Fraction):
+            return 0.0 if u <= 0 else 1.0 if u >= 1 else float(f(u if exact else float(u)))
         u = np.asarray(u, dtype=np.float64)
         return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
 
@@ -36,76 +47,80 @@ def _exact_ends(f: Easing) -> Easing:
     return eased
 
 
-@_exact_ends
+@_pinned
 def linear(u):
-    return np.asarray(u, dtype=np.float64)
+    return float(u) if isinstance(u, Fraction) else np.asarray(u, dtype=np.float64)
 
 
 def step_start(u):
     """1 as soon as u > 0."""
+    if isinstance(u, Fraction):
+        return 1.0 if u > 0 else 0.0
     u = np.asarray(u, dtype=np.float64)
     return np.where(u > 0, 1.0, 0.0)
 
 
 def step_end(u):
     """0 until u reaches 1."""
+    if isinstance(u, Fraction):
+        return 1.0 if u >= 1 else 0.0
     u = np.asarray(u, dtype=np.float64)
     return np.where(u >= 1, 1.0, 0.0)
 
 
-@_exact_ends
+@_pinned
 def in_sine(u):
     return 1 - np.cos(u * _PI / 2)
 
 
-@_exact_ends
+@_pinned
 def out_sine(u):
     return np.sin(u * _PI / 2)
 
 
-@_exact_ends
+@_pinned
 def in_out_sine(u):
     return -(np.cos(_PI * u) - 1) / 2
 
 
 def _power_in(p):
-    return _exact_ends(lambda u: u**p)
+    return _pinned(lambda u: u**p)
 
 
 def _power_out(p):
-    return _exact_ends(lambda u: 1 - (1 - u) ** p)
+    return _pinned(lambda u: 1 - (1 - u) ** p)
 
 
 def _power_in_out(p):
-    return _exact_ends(lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2))
+    return _pinned(lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2))
 
 
-@_exact_ends
+@_pinned
 def in_expo(u):
     return np.where(u <= 0, 0.0, 2.0 ** (10 * u - 10))
 
 
-@_exact_ends
+@_pinned
 def out_expo(u):
     return np.where(u >= 1, 1.0, 1 - 2.0 ** (-10 * u))
 
 
-@_exact_ends
+@_pinned
 def in_out_expo(u):
     return np.where(u < 0.5, 2.0 ** (20 * u - 10) / 2, (2 - 2.0 ** (-20 * u + 10)) / 2)
 
 
-@_exact_ends
+@_pinned
 def in_circ(u):
     return 1 - np.sqrt(np.clip(1 - u * u, 0, None))
 
 
-@_exact_ends
+@_pinned
 def out_circ(u):
     return np.sqrt(np.clip(1 - (u - 1) ** 2, 0, None))
 
 
-@_exact_ends
+@_pinned
 def in_out_circ(u):
     a = (1 - np.sqrt(np.clip(1 - (2 * u) ** 2, 0, None))) / 2
     b = (np.sqrt(np.clip(1 - (-2 * u + 2) ** 2, 0, None)) + 1) / 2
@@ -115,18 +130,18 @@ def in_out_circ(u):
 _BACK = 1.70158
 
 
-@_exact_ends
+@_pinned
 def in_back(u):
     return (_BACK + 1) * u**3 - _BACK * u**2
 
 
-@_exact_ends
+@_pinned
 def out_back(u):
     v = u - 1
     return 1 + (_BACK + 1) * v**3 + _BACK * v**2
 
 
-@_exact_ends
+@_pinned
 def in_out_back(u):
     c = _BACK * 1.525
     a = (2 * u) ** 2 * ((c + 1) * 2 * u - c) / 2
@@ -134,24 +149,24 @@ def in_out_back(u):
     return np.where(u < 0.5, a, b)
 
 
-@_exact_ends
+@_pinned
 def in_elastic(u):
     return -(2.0 ** (10 * u - 10)) * np.sin((10 * u - 10.75) * (2 * _PI / 3))
 
 
-@_exact_ends
+@_pinned
 def out_elastic(u):
     return 2.0 ** (-10 * u) * np.sin((10 * u - 0.75) * (2 * _PI / 3)) + 1
 
 
-@_exact_ends
+@_pinned
 def in_out_elastic(u):
     c = 2 * _PI / 4.5
     s = np.sin((20 * u - 11.125) * c)
     return np.where(u < 0.5, -(2.0 ** (20 * u - 10)) * s / 2, 2.0 ** (-20 * u + 10) * s / 2 + 1)
 
 
-@_exact_ends
+@_pinned
 def out_bounce(u):
     n, d = 7.5625, 2.75
     return np.select(
@@ -161,12 +176,12 @@ def out_bounce(u):
     )
 
 
-@_exact_ends
+@_pinned
 def in_bounce(u):
     return 1 - out_bounce(1 - u)
 
 
-@_exact_ends
+@_pinned
 def in_out_bounce(u):
     return np.where(u < 0.5, (1 - out_bounce(1 - 2 * u)) / 2, (1 + out_bounce(2 * u - 1)) / 2)
 
@@ -192,14 +207,20 @@ def cubic_bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         return bezier((lo + hi) / 2, y1, y2)
 
-    return _exact_ends(ease)
+    return _pinned(ease)
 
 
 def steps(n: int) -> Easing:
     """CSS steps(n, end): n equal jumps, each at the end of its step."""
     if n < 1:
         raise ValueError("steps(n) needs n >= 1")
-    return _exact_ends(lambda u: np.floor(np.asarray(u, dtype=np.float64) * n) / n)
+
+    def ease(u):
+        if isinstance(u, Fraction):  # exact: u = k/n lands on step k
+            return float(Fraction(math.floor(u * n), n))
+        return np.floor(np.asarray(u, dtype=np.float64) * n) / n
+
+    return _pinned(ease, exact=True)
 
 
 EASINGS: dict[str, Easing] = {"linear": linear, "step_start": step_start, "step_end": step_end}
@@ -215,7 +236,7 @@ for _family, (_in, _out, _in_out) in {
     "elastic": (in_elastic, out_elastic, in_out_elastic),
     "bounce": (in_bounce, out_bounce, in_out_bounce),
 }.items():
-    EASINGS[f"in_{_family}"] = _in
+    EASINGS[f"in_{_family}"] = _in  # each already has exact ends
     EASINGS[f"out_{_family}"] = _out
     EASINGS[f"in_out_{_family}"] = _in_out
 

@@ -27,8 +27,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import __version__
+from .scene import FORMATS
 
-EXTENSIONS = {"mp4": "mp4", "gif": "gif", "webm": "webm", "png": "png"}
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
 QUEUE_FRAMES = 8  # frames waiting for the encoder: enough to smooth out jitter, little memory
 PALETTE_SAMPLES = 24  # frames a GIF palette is built from
@@ -63,11 +63,11 @@ def output_path(template: str, name: str, fmt: str) -> Path:
     if fmt == "png" and template == "out/{name}.{ext}":
         template = "out/{name}_frames"
     try:
-        path = Path(template.format(name=name, ext=EXTENSIONS[fmt], format=fmt))
+        path = Path(template.format(name=name, ext=fmt, format=fmt))
     except (KeyError, IndexError, ValueError) as e:
         raise OutputPathError(f"output path '{template}': only {{name}}, {{ext}} and {{format}} can be filled in ({e})") from None
-    if fmt != "png" and path.suffix.lstrip(".").lower() in EXTENSIONS and path.suffix.lstrip(".").lower() != fmt:
-        path = path.with_suffix("." + EXTENSIONS[fmt])
+    if fmt != "png" and path.suffix.lstrip(".").lower() in FORMATS and path.suffix.lstrip(".").lower() != fmt:
+        path = path.with_suffix("." + fmt)
     return path
 
 
@@ -427,26 +427,6 @@ def concat(listing: Path, spec: VideoSpec) -> Path:
             args += ["-movflags", "+faststart"]
         _Ffmpeg(temp, spec, None, args=args + ["-f", spec.format, str(temp)], stdin=subprocess.DEVNULL).finish()
     return spec.path
-
-
-def pack_files(paths: list[Path]) -> bytes:
-    """Several small files as one bytes object (name length, name, size, data; repeated)."""
-    out = bytearray()
-    for path in paths:
-        name, data = path.name.encode(), path.read_bytes()
-        out += len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data
-    return bytes(out)
-
-
-def unpack_files(blob: bytes) -> list[tuple[str, bytes]]:
-    files, at = [], 0
-    while at < len(blob):
-        n = int.from_bytes(blob[at : at + 4], "big")
-        name = blob[at + 4 : at + 4 + n].decode()
-        size = int.from_bytes(blob[at + 4 + n : at + 12 + n], "big")
-        files.append((Path(name).name, blob[at + 12 + n : at + 12 + n + size]))  # .name: never a path outside
-        at += 12 + n + size
-    return files
 
 
 def write_folder(files: list[tuple[str, bytes]], path: Path) -> Path:

@@ -189,7 +189,10 @@ def estimate_seconds(net, width: int, height: int, supersample: int, frames: int
     is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
     w, c = net.width, channels(net.color)
     flop = 2 * (3 * w + (net.depth - 1) * w * w + w * c)
-    kind = pick_device(device).type
+    try:
+        kind = pick_device(device).type
+    except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail
+        kind = device.split(":")[0]
     speed = THROUGHPUT.get(kind, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
     return flop * width * height * supersample * supersample * frames / speed
 
@@ -370,7 +373,7 @@ class Renderer:
             torch.addmm(last.bias, a, last.weight, out=out)  # (chunk, channels)
         else:
             out.copy_(torch.addmm(last.bias, a, last.weight, out=last_out))
-        torch.sigmoid_(out)
+        _activate(out, last.activation)  # sigmoid: colour channels in [0, 1]
 
     # ------------------------------------------------------------ frames
 

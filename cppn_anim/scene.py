@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
+import stat
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -40,11 +43,22 @@ GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anythi
 
 
 class SceneError(Exception):
-    """A scene that breaks the format: where, which key, what is wrong."""
+    """A scene that breaks the format: where, which key, what is wrong.
+
+    source: the file (for an override: the file and the --set that was wrong); line, col:
+    1-based as in FILE:LINE:COL, None for an override or a file that cannot be read;
+    key_path: e.g. 'network.depth' ('' when the whole file is wrong); message: what is
+    wrong. str(): the one line the CLI prints.
+    """
 
     def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
         self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
         super().__init__(str(self))
+
+    @property
+    def key_path(self) -> str:
+        """The dotted key path of the wrong value (the same as .path, kept for older callers)."""
+        return self.path
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
@@ -90,8 +104,17 @@ def _kind(value: Any) -> str:
     return None  # type: ignore[return-value]
 
 
-def _one_of(error: str):
-    """A union chosen by how the value is written (text, list, mapping), with one clear error otherwise."""
+_UNION_ERRORS: dict = {}  # key -> what its union accepts, for a text that fits no alternative
+
+
+def _one_of(error: str, key: str | None = None):
+    """A union chosen by how the value is written (text, list, mapping), with one clear error otherwise.
+
+    With `key`, the same error also answers text that is none of the union's names
+    (`z: '1,2,3'` is not `random`, and a list or {seed: N} would have done too).
+    """
+    if key:
+        _UNION_ERRORS[key] = error
     return Discriminator(_kind, custom_error_type="wrong_form", custom_error_message=error)
 
 
@@ -109,7 +132,7 @@ ZSpec = Annotated[
         Annotated[SeedZ, Tag("mapping")],
         Annotated[list[Finite], Tag("list")],
     ],
-    _one_of(error="z must be random, {seed: N} or a list of latent_dim numbers"),
+    _one_of(error="z must be random, {seed: N} or a list of latent_dim numbers", key="z"),
 ]
 
 
@@ -234,10 +257,14 @@ class Scene(_Model):
     def height(self) -> int:
         return self.size[1]
 
+    def frame_time(self, i: int) -> Fraction:
+        """t = i / fps, exactly."""
+        return i / exact(self.fps)
+
     @property
     def frame_count(self) -> int:
-        """N = round(duration * fps), halves rounded up."""
-        return int(math.floor(self.duration * self.fps + 0.5))
+        """N = round(duration * fps), halves rounded up, computed exactly (see `exact`)."""
+        return math.floor(exact(self.duration) * exact(self.fps) + Fraction(1, 2))
 
     def error(self, path: tuple, message: str, at_key: bool = False) -> SceneError:
         """A SceneError located at `path` in this scene's file (or its --set override)."""
@@ -263,22 +290,61 @@ class Scene(_Model):
         return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False, width=100)
 
 
+# ---------------------------------------------------------------- exact times
+
+
+def exact(x) -> Fraction:
+    """The number a scene means by x, as an exact fraction: the decimal as written.
+
+    YAML's 0.1 is a binary float a little above 1/10. Timing decisions (which segment a
+    frame is in, whether a step has been reached) are made on exact fractions instead:
+    a float stands for the shortest decimal that reads back as it (Python's repr), which
+    is the decimal written in the file for any number of up to 15 digits, so `at: 0.1`
+    at 10 fps is exactly frame 1, and 29.97 fps is 2997/100. Ints and Fractions stay.
+    """
+    if isinstance(x, (int, Fraction)):
+        return Fraction(x)
+    return Fraction(repr(float(x)))
+
+
 # ---------------------------------------------------------------- loading
+
+
+MAX_FILE_BYTES = 1_000_000  # a scene is a few KB; anything this big is not one
 
 
 def load(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Scene:
     """Read, override and validate one scene file; SceneError on any problem."""
-    path = Path(path)
+    return parse(read_text(path), str(path), overrides, default_name=Path(path).stem)
+
+
+def read_text(path: str | Path) -> str:
+    """A scene file's text, refused at once when it cannot be one: not a plain file, or over MAX_FILE_BYTES."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # reading a FIFO or /dev/zero would block or never end
+            raise SceneError(source, f"not a scene file but {_file_kind(info.st_mode)} (give a .yaml file)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise SceneError(source, f"{info.st_size / 1e6:.1f} MB is too large for a scene file (at most {MAX_FILE_BYTES // 1_000_000} MB; a scene is a few KB)")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # a file may say size 0 (/proc) or grow meanwhile
     except FileNotFoundError:
         raise SceneError(source, "no such file") from None
-    except UnicodeDecodeError:
-        raise SceneError(source, "not a text file (UTF-8 expected)") from None
     except OSError as e:
         raise SceneError(source, f"cannot read: {e.strerror}") from None
-    return parse(text, source, overrides, default_name=path.stem)
+    if len(data) > MAX_FILE_BYTES:
+        raise SceneError(source, f"too large for a scene file (over {MAX_FILE_BYTES // 1_000_000} MB; a scene is a few KB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SceneError(source, "not a text file (UTF-8 expected)") from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene") -> Scene:
@@ -341,7 +407,7 @@ def _check_rules(scene: Scene, data: dict) -> None:
     if scene.frame_count < 1:
         raise scene.error(("duration",), f"duration {scene.duration:g} s at {scene.fps:g} fps makes no frame")
     traj = scene.trajectory
-    _check_times(scene, ("trajectory",), [k.at for k in traj.keyframes], traj.loop)
+    _check_times(scene, ("trajectory", "keyframes"), [k.at for k in traj.keyframes], traj.loop)
     for k, key in enumerate(traj.keyframes):
         if isinstance(key.z, list) and len(key.z) != net.latent_dim:
             raise scene.error(
@@ -349,24 +415,25 @@ def _check_rules(scene: Scene, data: dict) -> None:
                 f"z has {len(key.z)} numbers but network.latent_dim is {net.latent_dim}",
             )
     for name, track in scene.animate.tracks().items():
-        listed = isinstance(getattr(scene.animate, name.split(".")[1]), list)  # written as a plain list of keyframes
-        _check_times(scene, ("animate", name), [k.at for k in track.keyframes], track.loop, listed)
+        written = data.get("animate", {}).get(name) if isinstance(data.get("animate"), dict) else None
+        keys = ("animate", name) if isinstance(written, list) else ("animate", name, "keyframes")  # as written
+        _check_times(scene, keys, [k.at for k in track.keyframes], track.loop)
 
 
-def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool, listed: bool = False) -> None:
-    at = lambda k: where + ((k, "at") if listed else ("keyframes", k, "at"))  # noqa: E731
-    if times[0] != 0:
-        raise scene.error(at(0), f"the first keyframe must be at 0, not {times[0]:g}")
-    for k in range(1, len(times)):
-        if times[k] <= times[k - 1]:
-            raise scene.error(at(k), f"at {times[k]:g} is not after the previous keyframe's {times[k - 1]:g} (times must increase)")
+def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool) -> None:
+    """Keyframe times start at 0, increase, and stay within the video; the first keyframe that breaks a rule is named."""
     for k, t in enumerate(times):
-        if loop and t >= scene.duration and not (k == 0 and t == 0):
+        at = where + (k, "at")
+        if k == 0 and t != 0:
+            raise scene.error(at, f"the first keyframe must be at 0, not {t:g}")
+        if k > 0 and t <= times[k - 1]:
+            raise scene.error(at, f"at {t:g} is not after the previous keyframe's {times[k - 1]:g} (times must increase)")
+        if loop and t >= scene.duration and k > 0:
             raise scene.error(
-                at(k), f"at {t:g} is not before duration {scene.duration:g} (with loop: true, time {scene.duration:g} is keyframe 0 again)"
+                at, f"at {t:g} is not before duration {scene.duration:g} (with loop: true, time {scene.duration:g} is keyframe 0 again)"
             )
         if not loop and t > scene.duration:
-            raise scene.error(at(k), f"at {t:g} is past the end (duration {scene.duration:g})")
+            raise scene.error(at, f"at {t:g} is past the end (duration {scene.duration:g})")
 
 
 # ---------------------------------------------------------------- overrides
@@ -388,9 +455,27 @@ def _override_path(key: str, source: str) -> tuple:
 
 
 def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> dict:
+    """A copy of data with the value at steps replaced; SceneError when steps do not fit the data."""
     root = node = dict(data)
-    for depth, step in enumerate(steps[:-1]):
-        child = node[step] if _has(node, step) else {}
+    created = False  # whether node is a mapping made up for the path (not in the file)
+    for depth, step in enumerate(steps):
+        where = _dotted(steps[:depth])
+        if isinstance(node, list):
+            if not isinstance(step, int):
+                raise SceneError(source, f"--set {key}: {where} is a list: pick an item, e.g. {where}[0].{step}")
+            if step >= len(node):
+                item = "keyframe" if where.endswith("keyframes") else "item"
+                have = "no items" if not node else f"{len(node)} item{'s' if len(node) > 1 else ''} ({'index 0' if len(node) == 1 else f'indices 0..{len(node) - 1}'})"
+                raise SceneError(source, f"--set {key}: there is no {item} {step}: {where} has {have}")
+        elif isinstance(step, int):
+            if created:
+                raise SceneError(source, f"--set {key}: {where} is not in the scene (set the whole list, e.g. --set '{where}=[...]')")
+            raise SceneError(source, f"--set {key}: {where} is a mapping, not a list (write {where}.KEY)")
+        if depth == len(steps) - 1:
+            node[step] = value
+            break
+        created = not _has(node, step)
+        child = {} if created else node[step]
         if isinstance(child, dict):
             child = dict(child)
         elif isinstance(child, list):
@@ -399,10 +484,6 @@ def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> di
             raise SceneError(source, f"--set {key}: {_dotted(steps[: depth + 1])} holds {_show(child)}, not a mapping or list")
         node[step] = child
         node = child
-    last = steps[-1]
-    if isinstance(node, list) and not (isinstance(last, int) and last < len(node)):
-        raise SceneError(source, f"--set {key}: no item {last} in {_dotted(steps[:-1])}")
-    node[last] = value
     return root
 
 
@@ -452,7 +533,13 @@ def _first_error(e: ValidationError, source: str, doc, overrides: dict, data: An
     raw = e.errors(include_url=False)
     # a misspelt key also makes the key it was meant to be "missing": report the typo
     typo_parents = {_clean_loc(tuple(err["loc"]), data)[0][:-1] for err in raw if err["type"] == "extra_forbidden"}
-    raw = [err for err in raw if not (err["type"] == "missing" and _clean_loc(tuple(err["loc"]), data)[0] in typo_parents)]
+    # ... and a key written at the wrong indentation is "missing" where it belongs: report where it is
+    extra_keys = {_clean_loc(tuple(err["loc"]), data)[0][-1:] for err in raw if err["type"] == "extra_forbidden"}
+    raw = [
+        err
+        for err in raw
+        if not (err["type"] == "missing" and (_clean_loc(tuple(err["loc"]), data)[0] in typo_parents or tuple(err["loc"][-1:]) in extra_keys))
+    ]
     for err in raw:
         path, last = _clean_loc(tuple(err["loc"]), data)
         at_key = err["type"] == "extra_forbidden"
@@ -481,6 +568,9 @@ def _message(err: dict, path: tuple, data: Any) -> str:
         known = _known_keys(path[:-1], data)
         close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
+        homes = [] if close else _homes(str(path[-1]))
+        if homes:  # a known key at the wrong level: a misindented line, most likely
+            hint = f"'{path[-1]}' is a key of {' and '.join(homes[:2])}: check the indentation"
         return f"unknown key '{_short(str(path[-1]))}' ({hint})"
     if kind == "literal_error":
         allowed = re.findall(r"'([^']*)'|(\d+)", ctx.get("expected", ""))
@@ -489,6 +579,9 @@ def _message(err: dict, path: tuple, data: Any) -> str:
             return f"unsupported version {_show(value)} (this cppn-anim reads version {FORMAT_VERSION})"
         if isinstance(value, str):
             close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
+            union = _UNION_ERRORS.get(key) if "text" in err["loc"] and key not in err["loc"][-1:] else None
+            if union and not close and len(allowed) == 1:  # "one of random" would hide the other forms
+                return f"{union}, got {_show(value)}"
             hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(allowed)
             return f"unknown {_singular(path)} '{_short(value)}' ({hint})"
         return f"expected one of {', '.join(allowed)}, got {_show(value)}"
@@ -564,6 +657,23 @@ def _known_keys(parent: tuple, data: Any) -> list[str]:
     if model in TRACK_MODELS.values() and parent and isinstance(parent[-1], int):
         keys = list(model.model_fields["keyframes"].annotation.__args__[0].model_fields)
     return keys
+
+
+def _homes(key: str) -> list[str]:
+    """The mappings of a scene where `key` is a key ('network', 'trajectory.keyframes', 'the top level')."""
+    found: list[str] = []
+
+    def walk(model, where: str) -> None:
+        for name, f in model.model_fields.items():
+            k = f.alias or name
+            if k == key:
+                found.append(where or "the scene's top level")
+            inner = _model_in(f.annotation, None)
+            if inner is not None and inner is not model:
+                walk(inner, f"{where}.{k}" if where else k)
+
+    walk(Scene, "")
+    return found
 
 
 def _model_in(annotation, fallback):

@@ -3,15 +3,23 @@
 One `Track` implementation serves both the latent trajectory and the animated view
 parameters (`animate`): keyframes (time, value), an easing into each keyframe, an
 interpolation, and optional looping back to the first keyframe at `duration`.
+
+Time is exact: a frame's time is the fraction i / fps and keyframe times are the
+decimals written in the scene (`scene.exact`), so which segment a frame falls in, its
+progress u through it, and a step easing's jump are decided without rounding; a
+keyframe or step boundary that falls exactly on a frame is taken on that frame.
+Floats begin only with the eased progress.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from . import easing, seeding
-from .scene import Scene
+from .scene import Scene, exact
 
 # Fixed tags keep the random streams of z and of the weights apart for the same seed.
 Z_RANDOM_STREAM = 0x5A
@@ -21,17 +29,16 @@ PARALLEL_SIN = 1e-6  # below this sin(angle), slerp falls back to linear
 
 @dataclass(frozen=True)
 class FrameParams:
-    t: float
     z: np.ndarray  # (latent_dim,) float64
     zoom: float
     rotation: float  # degrees
     center: np.ndarray  # (2,) float64
 
 
-def frame_times(scene: Scene, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """t = i / fps for frames start..stop-1 (all N frames by default)."""
+def frame_times(scene: Scene, start: int = 0, stop: int | None = None) -> list[Fraction]:
+    """t = i / fps, exactly, for frames start..stop-1 (all N frames by default)."""
     stop = scene.frame_count if stop is None else stop
-    return np.arange(start, stop, dtype=np.float64) / scene.fps
+    return [scene.frame_time(i) for i in range(start, stop)]
 
 
 def latent_vector(scene_seed: int, index: int, spec, latent_dim: int) -> np.ndarray:
@@ -53,7 +60,9 @@ class Track:
     """A value (a vector of D numbers) that moves through keyframes over time."""
 
     def __init__(self, times, values, eases, interpolation: str, loop: bool, duration: float):
-        self.times = np.asarray(times, dtype=np.float64)  # (K,)
+        self.exact_times = [exact(t) for t in times]  # decide segments and progress
+        self.end = exact(duration)
+        self.times = np.asarray([float(t) for t in self.exact_times], dtype=np.float64)  # (K,) for tangents
         self.values = np.asarray(values, dtype=np.float64).reshape(len(self.times), -1)  # (K, D)
         self.eases = list(eases)  # eases[k]: the easing INTO keyframe k (eases[0]: the loop back)
         self.interpolation, self.loop, self.duration = interpolation, loop, float(duration)
@@ -84,10 +93,11 @@ class Track:
         m[-1] = (v[-1] - v[-2]) / (t[-1] - t[-2])
         return m
 
-    def at(self, t: float) -> np.ndarray:
-        """The value at time t: exactly a keyframe's value at its own time."""
-        times, n = self.times, len(self.times)
-        k = int(np.searchsorted(times, t, side="left"))  # times[k-1] < t <= times[k]
+    def at(self, t) -> np.ndarray:
+        """The value at time t (a Fraction, or a number read as `exact` reads it): a keyframe's own value at its time."""
+        t = exact(t)
+        times, n = self.exact_times, len(self.exact_times)
+        k = bisect.bisect_left(times, t)  # times[k-1] < t <= times[k]
         if k < n and times[k] == t:
             return self.values[k].copy()
         if k == 0:
@@ -95,11 +105,11 @@ class Track:
         if k == n:  # after the last keyframe
             if not self.loop:
                 return self.values[-1].copy()
-            t0, t1, a, b, ease = times[-1], self.duration, n - 1, 0, self.eases[0]
+            t0, t1, a, b, ease = times[-1], self.end, n - 1, 0, self.eases[0]
         else:
             t0, t1, a, b, ease = times[k - 1], times[k], k - 1, k, self.eases[k]
-        u = (t - t0) / (t1 - t0)
-        return self._between(a, b, float(ease(u)), t1 - t0)
+        u = (t - t0) / (t1 - t0)  # exact: a step at u = j/n is reached exactly when it should be
+        return self._between(a, b, float(ease(u)), float(t1 - t0))
 
     def _between(self, a: int, b: int, e: float, span: float) -> np.ndarray:
         va, vb = self.values[a], self.values[b]
@@ -152,12 +162,12 @@ class Motion:
         }
         self.static = scene.view
 
-    def at(self, t: float) -> FrameParams:
+    def at(self, t) -> FrameParams:
+        """Everything at time t: a Fraction (frame_times) or a number (read as `exact` reads it)."""
         def view(name, fixed):
             return self.view[name].at(t) if name in self.view else np.asarray(fixed, dtype=np.float64)
 
         return FrameParams(
-            t=float(t),
             z=self.z.at(t),
             zoom=float(view("view.zoom", [self.static.zoom])[0]),
             rotation=float(view("view.rotation", [self.static.rotation])[0]),

@@ -87,12 +87,12 @@ def test_resume_keeps_finished_segments_after_ctrl_c(tmp_path):
     segments = tmp_path / ".frames.segments"
     proc = popen_cli("render", scene, "-o", out, "--format", "png", "--resume", stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300  # generous: a loaded machine is slow, not wrong
-    while time.time() < deadline and len(list(segments.glob("*.pngs"))) < 2:
+    while time.time() < deadline and len(list(segments.glob("*.tar"))) < 2:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate()
     assert proc.returncode == 130, err
-    kept = len(list(segments.glob("*.pngs")))
+    kept = len(list(segments.glob("*.tar")))
     assert kept >= 2 and not out.exists() and b"--resume" in err
     r = run_cli("render", scene, "-o", out, "--format", "png", "--resume")
     assert r.returncode == 0, r.stderr
@@ -128,10 +128,10 @@ def test_an_existing_cluster_survives_a_lost_worker(tmp_path):
             time.sleep(0.02)
         assert victim is not None, "no segment was ever in flight"
         names = ["-".join(key.rsplit("-", 2)[-2:]) for key in in_flight]  # cppn-anim-KEY-000010-000020 -> 000010-000020
-        done_before = {p.name for p in segments.glob("*.pngs")}
+        done_before = {p.name for p in segments.glob("*.tar")}
         nanny = next(n for n in cluster.workers.values() if n.worker_address == victim)
         os.kill(nanny.process.pid, signal.SIGKILL)  # the worker's process dies with its segment unfinished
-        lost = [n for n in names if f"{n}.pngs" not in done_before]
+        lost = [n for n in names if f"{n}.tar" not in done_before]
         assert lost, (names, done_before)
         _, err = proc.communicate()
         assert proc.returncode == 0, err

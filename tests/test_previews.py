@@ -101,20 +101,20 @@ def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
 def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
     """The size loop really runs: fewer colours first (256, 128, 64), then fewer frames per
     second, down to 5 fps; the page shows what was finally written."""
-    from cppn_anim import cli
+    from cppn_anim import pipeline
 
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    write_scene(scenes, SCENE % (64, 36, 1), "heavy.yaml")
+    write_scene(scenes, SCENE % (64, 36, 1) + "network: {width: 8, depth: 2}\n", "heavy.yaml")  # cheap to render 8 times
     tries = []
-    real = cli.render_video
+    real = pipeline.render
 
-    def counted(scene, fmt, path, *args, colors=256, **kwargs):
+    def counted(scene, *args, colors=256, **kwargs):
         tries.append((scene.fps, colors))
-        return real(scene, fmt, path, *args, colors=colors, **kwargs)
+        return real(scene, *args, colors=colors, **kwargs)
 
-    monkeypatch.setattr(cli, "render_video", counted)
-    monkeypatch.setattr(cli, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
+    monkeypatch.setattr(pipeline, "render", counted)
+    monkeypatch.setattr(pipeline, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
     r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
     assert r.returncode == 0, r.stderr
     assert tries == [(15, 256), (15, 128), (15, 64), (12.0, 64), (9.6, 64), (7.68, 64), (6.14, 64), (5.0, 64)]

@@ -85,7 +85,7 @@ def test_three_lines_render_with_every_default():
         ("", "1:1", "", "empty"),
         ("# only a comment\n", "1:1", "", "empty"),
         ("trajectory: {keyframes: [\n", "2:1", "", "YAML syntax"),
-        ("seed: 1\n  bad indent: 2\n", "2:13", "", "YAML syntax"),
+        ("seed: 1\n  bad indent: 2\n", "2:3", "", "indentation"),
     ],
 )
 def test_refusals_point_at_the_node(text, where, path, words):

@@ -1,0 +1,142 @@
+"""The Python API: `cppn_anim.load(path)` -> an Animation to look at, iterate or render.
+
+    import cppn_anim
+    scene = cppn_anim.load("scenes/spiral.yaml", overrides={"seed": 3, "network.depth": 6})
+    frame = scene.still(t=1.5, size=(640, 360))    # (360, 640, 3) uint8
+    for frame in scene.frames(start=0, stop=10):   # (H, W, 3) uint8 each, in order
+        ...
+    scene.render("out/x.mp4")                      # as `cppn-anim render`; returns the Path
+    scene.preview()                                # a looping GIF shown inline in a notebook
+
+Same scene rules, errors and pixels as the command line (both go through pipeline.py).
+A notebook shows an Animation as a still (`_repr_png_`) and a Preview as an animation
+(`_repr_html_`); IPython is not needed.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+
+from . import pipeline
+from .scene import Scene
+
+NOTEBOOK_LONG_SIDE = 512  # a notebook shows a still at most this wide or tall
+
+
+def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
+    """Read and validate a scene file. overrides: {key path: value}, e.g. {"seed": 3, "network.depth": 6,
+    "size": [640, 360]}, applied before validation as `--set` is.
+
+    Raises cppn_anim.SceneError (.line, .col 1-based, None for an override; .key_path;
+    .message; str() is the CLI's one line).
+    """
+    return Animation(pipeline.load(path, overrides or {}))
+
+
+def loads(text: str, overrides: Mapping | None = None, name: str = "scene") -> "Animation":
+    """The same as load() for YAML text (errors name the source '<scene>')."""
+    return Animation(pipeline.parse(text, "<scene>", overrides or {}, default_name=name))
+
+
+class Animation:
+    """A validated scene, ready to render. The network is built on first use and kept."""
+
+    def __init__(self, scene: Scene):
+        self.scene = scene  # the validated scene (pydantic model; .model_dump() for its values)
+        self._prepared: dict[tuple[int, int], pipeline.Prepared] = {}
+
+    @property
+    def name(self) -> str:
+        return self.scene.name
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.scene.width, self.scene.height
+
+    @property
+    def fps(self) -> float:
+        return self.scene.fps
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.scene.duration
+
+    @property
+    def frame_count(self) -> int:
+        """N = round(duration * fps): frames 0..N-1, frame i at t = i / fps."""
+        return self.scene.frame_count
+
+    def _at(self, size) -> pipeline.Prepared:
+        key = tuple(int(s) for s in (size or self.size))
+        if key not in self._prepared:
+            self._prepared = {key: pipeline.prepare(self.scene, key)}  # keep one size: weights and buffers
+        return self._prepared[key]
+
+    def still(self, t: float = 0.0, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The picture at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) (default the scene's).
+
+        Pixel for pixel what `cppn-anim still --time t --size WxH` writes. ValueError
+        (pipeline.UsageError) for a time outside the scene or a size outside 1..16384.
+        """
+        return self._at(size).still(pipeline.check_time(self.scene, t))
+
+    def frames(self, start: int = 0, stop: int | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        """Frames start..stop-1 (default all) in order, each (H, W, 3) uint8; frame i is at t = i / fps."""
+        start, stop = pipeline.frame_range(self.scene, start, stop)
+        return self._at(size).frames(start, stop)
+
+    def render(
+        self,
+        path: str | Path | None = None,
+        format: str | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Path:
+        """Render to a file as `cppn-anim render` does; returns its Path.
+
+        path: default the scene's output.path; format: mp4 | gif | webm | png (default from
+        the path's extension, else output.format); frames start..stop-1; progress(n) hears
+        of n more frames done. The file is replaced only on success. Raises SceneError,
+        ValueError (UsageError), encode.OutputPathError, encode.EncodeError.
+        """
+        return pipeline.render(self.scene, path, format, start, stop, progress=progress or (lambda n: None)).path
+
+    def preview(self) -> "Preview":
+        """A small looping GIF (long side 256 px, at most 15 fps, at most 2 MB), shown inline in a notebook."""
+        return Preview(pipeline.preview_gif(self.scene), self.name)
+
+    def _repr_png_(self) -> bytes:
+        """A notebook shows a scene as its still at t = 0 (long side at most 512 px)."""
+        w, h = self.size
+        size = pipeline.fit(self.size, NOTEBOOK_LONG_SIDE) if max(w, h) > NOTEBOOK_LONG_SIDE else [w, h]
+        return pipeline.png_bytes(self.still(0.0, size))
+
+    def __repr__(self) -> str:
+        w, h = self.size
+        return f"<cppn_anim.Animation {self.name!r}: {w}x{h}, {self.duration:g} s at {self.fps:g} fps>"
+
+
+class Preview:
+    """A GIF to show: `.data` holds its bytes; a notebook (Jupyter, VS Code) shows it inline and looping."""
+
+    def __init__(self, data: bytes, name: str = "preview"):
+        self.data, self.name = data, name
+
+    def _repr_html_(self) -> str:
+        encoded = base64.b64encode(self.data).decode("ascii")
+        return f'<img src="data:image/gif;base64,{encoded}" alt="{self.name} preview">'
+
+    def save(self, path: str | Path) -> Path:
+        """Write the GIF to path; returns it."""
+        path = Path(path)
+        path.write_bytes(self.data)
+        return path
+
+    def __repr__(self) -> str:
+        return f"<cppn_anim.Preview {self.name!r}: GIF, {len(self.data)} bytes>"
