@@ -51,7 +51,7 @@ CPU_BUFFER_BYTES = 2 << 20  # one activation buffer on a CPU, inside L2: 16384 s
 GPU_BUFFER_BYTES = 64 << 20  # on a GPU: big chunks keep the device busy between launches
 MIN_CHUNK, CPU_MAX_CHUNK, GPU_MAX_CHUNK = 1024, 1 << 14, 1 << 18  # samples per chunk
 GPU_BATCH = 8  # frames per batch on a GPU: queued back to back, one copy back (a CPU is busy with one: 1)
-SMALL_FRAME_FLOP = 2e9  # a CPU frame under this much arithmetic runs on one thread (about 20 ms of one core)
+SMALL_FRAME_FLOP = 2e9  # a CPU frame under this much arithmetic runs on one thread (some 40 ms of one core)
 BAND_SAMPLES = 1 << 20  # samples per band of rows and frame: bounds the float memory (CPU)
 GPU_BAND_SAMPLES = 1 << 21  # on a GPU: fewer bands, fewer waits for the copy back
 GRID_CACHE_SAMPLES = 1 << 23  # frames up to this many samples keep their base coordinates (64 MB)
@@ -104,7 +104,7 @@ def memory_needed(net, width: int, height: int, supersample: int = 1, device_typ
     samples = width * height * k * k
     chunk = chunk_size(w, samples, device_type, precision)
     row = width * k * k
-    band = (max(1, (BAND_SAMPLES if cpu else GPU_BAND_SAMPLES) // row) * row + chunk) * min(1, height)
+    band = max(1, (BAND_SAMPLES if cpu else GPU_BAND_SAMPLES) // row) * row + chunk  # samples of one band, chunk-aligned
     grid = -(-samples // chunk) * chunk * 2 * 4 if samples <= GRID_CACHE_SAMPLES else chunk * 2 * 4
     host = params * 8 + 2 * w * w * 8 + (batch + 1) * width * height * 3
     device = params * itemsize + (2 * w + c) * chunk * itemsize + batch * band * 3 * 4 * 6 + grid
