@@ -12,7 +12,7 @@ How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic
   big enough to pay for it (SMALL_FRAME_FLOP); a small frame runs on one thread, which is
   never slower and does not stall when another process holds a core (OpenMP threads that
   wait for each other at every matmul, with one of them off the CPU, can make a preview
-  ten times slower: hence also OMP_WAIT_POLICY=PASSIVE, set below before torch loads).
+  many times slower: hence also OMP_WAIT_POLICY=PASSIVE, set below before torch loads).
 
 How it is exact: a frame is computed on its own, chunk after chunk, and every chunk has the
 same shape and covers the same samples whatever the band size and however many frames a
