@@ -41,17 +41,17 @@ def write_scene(folder: Path, text: str, name: str = "scene.yaml") -> Path:
     return path
 
 
-def run_cli(*args, env=None, timeout=None) -> subprocess.CompletedProcess:
+def run_cli(*args, env=None, timeout=None, cwd=ROOT) -> subprocess.CompletedProcess:
     """The real command in a subprocess: exit status, stdout, stderr. For what needs a real
     process (signals, the console script's exit status); everything else: cli_main.
     No time limit by default: a loaded machine is slow, not wrong."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=timeout)
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
 
 
-def cli_main(*args, env=None) -> subprocess.CompletedProcess:
+def cli_main(*args, env=None, cwd=ROOT) -> subprocess.CompletedProcess:
     """The command in this process (cppn_anim.cli.main), answering as run_cli does: exit
-    status, stdout, stderr, run from the repository root with `env` added to the environment.
+    status, stdout, stderr, run in `cwd` (the repository root) with `env` added to the environment.
     Without a new Python and torch per call (over a second of CPU each). An exception that
     escapes main is what the real process would show: a traceback on stderr, exit 1. The
     environment, working folder, SIGTERM handler and torch's thread count are put back."""
@@ -67,7 +67,7 @@ def cli_main(*args, env=None) -> subprocess.CompletedProcess:
     torch = sys.modules.get("torch")
     threads = torch.get_num_threads() if torch else None
     os.environ.update({k: str(v) for k, v in (env or {}).items()})
-    os.chdir(ROOT)
+    os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
