@@ -3,7 +3,7 @@
 All composition (load, render, encode, previews, explore, watch, bench) is in pipeline.py;
 this module only turns arguments into calls, shows progress bars, and maps exceptions to
 exit statuses: 0 done; 2 bad scene or arguments (one line, nothing written); 1 a failure
-while working (ffmpeg, disk, memory: out of it while rendering, or refused before any work
+while working (encoding, disk, memory: out of it while rendering, or refused before any work
 because the estimate does not fit the free memory: the scene is valid, a machine with more
 memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
