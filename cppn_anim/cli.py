@@ -358,7 +358,7 @@ COMMANDS = {
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM: stop as cleanly as for Ctrl-C (ffmpeg stopped, temporary files removed)."""
+    """SIGTERM: stop as cleanly as for Ctrl-C (the encoder stopped, temporary files removed)."""
 
 
 def _on_sigterm(signum, frame):

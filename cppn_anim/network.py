@@ -3,7 +3,7 @@
     features (x, y, r) + z  ->  depth x [linear -> activation]  ->  linear -> sigmoid -> color
 
 Weights are drawn on the CPU with numpy's RandomState, whose output is fixed by its
-documentation, so a seed and a network shape give the same weights everywhere.
+documentation, so the same seed and network settings give the same weights everywhere.
 `evaluate` is the plain float64 reference of the network; the renderer runs the
 same function faster and is tested against it.
 """
@@ -52,10 +52,11 @@ def channels(color: str) -> int:
 
 
 def build(spec: NetworkSpec, seed: int) -> Weights:
-    """The weights for a seed and a network shape.
+    """The weights for a seed and the network settings (shape, activations, inputs, color,
+    weight_scale: the gains and corrections below depend on the activations too).
 
     Random normal weights, then two corrections measured on a fixed probe grid (so they
-    too depend only on seed and shape): each layer's bias absorbs the mean of the
+    too depend only on seed and settings): each layer's bias absorbs the mean of the
     activation before it (relu, sigmoid, abs... are all positive, and their sum would
     otherwise push every output into saturation), and the output layer is scaled to a
     fixed spread, so every activation and seed draws with similar contrast.

@@ -1,0 +1,116 @@
+"""The Python API (cppn_anim.load ...): the README example runs; same pixels and errors as the CLI."""
+import base64
+import io
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cppn_anim
+from cppn_anim import cli
+from conftest import ROOT, TINY, decode, video_info
+
+
+def _readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Python API", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    (tmp_path / "scenes").mkdir()
+    shutil.copy(ROOT / "scenes" / "spiral.yaml", tmp_path / "scenes")
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(compile(_readme_example(), "README.md", "exec"), names)
+    assert names["frame"].shape == (72, 128, 3) and names["frame"].dtype == np.uint8
+    assert names["path"] == tmp_path / "out" / "x.mp4" or names["path"].resolve() == tmp_path / "out" / "x.mp4"
+    assert video_info(tmp_path / "out" / "x.mp4")["frames"] == 16  # 8 s at 2 fps
+    gif = Image.open(io.BytesIO(names["preview"].data))
+    assert gif.format == "GIF" and gif.n_frames == 16 and gif.size == (256, 144)
+    out = capsys.readouterr().out
+    assert "scenes/spiral.yaml: --set network.depth=99: network.depth: must be <= 64, got 99" in out
+
+
+def test_still_is_the_cli_still(tiny, tmp_path):
+    scene = cppn_anim.load(tiny, overrides={"seed": 9})
+    frame = scene.still(t=0.25, size=(40, 24))
+    assert frame.shape == (24, 40, 3) and frame.dtype == np.uint8 and frame.std() > 1
+    png = tmp_path / "s.png"
+    assert cli.main(["still", str(tiny), "--time", "0.25", "--size", "40x24", "--seed", "9", "-o", str(png), "--quiet"]) == 0
+    assert np.array_equal(frame, np.asarray(Image.open(png).convert("RGB")))
+
+
+def test_frames_are_the_rendered_frames_in_order(tiny, tmp_path):
+    scene = cppn_anim.load(tiny)
+    frames = list(scene.frames(start=2, stop=5))
+    assert len(frames) == 3 and all(f.shape == (32, 48, 3) and f.dtype == np.uint8 for f in frames)
+    path = scene.render(tmp_path / "seq", format="png")
+    assert path == tmp_path / "seq"
+    for i, frame in zip(range(2, 5), frames):
+        assert np.array_equal(frame, np.asarray(Image.open(path / f"frame_{i:05d}.png")))
+    assert not np.array_equal(frames[0], frames[2])  # they move
+
+
+def test_render_picks_the_format_from_the_path_and_reports_progress(tiny, tmp_path):
+    done = []
+    path = cppn_anim.load(tiny).render(tmp_path / "a.gif", progress=done.append)
+    assert path == tmp_path / "a.gif" and sum(done) == 8
+    assert Image.open(path).n_frames == 8
+    mp4 = cppn_anim.load(tiny).render(tmp_path / "a.mp4", start=1, stop=4)
+    assert len(decode(mp4)) == 3
+
+
+def test_scene_error_fields_for_a_file_and_for_an_override(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.replace("depth: 3", "depth: 0"))
+    with pytest.raises(cppn_anim.SceneError) as e:
+        cppn_anim.load(bad)
+    err = e.value
+    assert (err.line, err.col, err.key_path) == (5, 43, "network.depth")
+    assert err.message == "must be >= 1, got 0"
+    assert str(err) == f"{bad}:5:43: network.depth: must be >= 1, got 0"
+    good = tmp_path / "good.yaml"
+    good.write_text(TINY)
+    with pytest.raises(cppn_anim.SceneError) as e:
+        cppn_anim.load(good, overrides={"network.activation": "sine"})
+    err = e.value
+    assert err.line is None and err.col is None and err.key_path == "network.activation"
+    assert str(err).startswith(f"{good}: --set network.activation=sine: network.activation: unknown activation 'sine'")
+
+
+def test_a_time_or_frame_outside_the_scene_is_a_value_error(tiny):
+    scene = cppn_anim.load(tiny)
+    with pytest.raises(ValueError, match="runs from 0 to 1 s"):
+        scene.still(t=2)
+    with pytest.raises(ValueError, match="frames 0..7"):
+        list(scene.frames(0, 9))
+
+
+def test_a_notebook_shows_a_still_and_a_looping_preview(tiny):
+    scene = cppn_anim.loads(TINY, overrides={"size": (64, 40)}, name="nb")
+    png = Image.open(io.BytesIO(scene._repr_png_()))
+    assert png.format == "PNG" and png.size == (64, 40)
+    assert np.array_equal(np.asarray(png.convert("RGB")), scene.still(0.0))
+    html = scene.preview()._repr_html_()
+    data = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
+    gif = Image.open(io.BytesIO(data))
+    assert gif.n_frames == 8 and gif.info["loop"] == 0 and gif.size == (256, 160)
+    assert "nb" in repr(scene) and "64x40" in repr(scene)
+
+
+@pytest.mark.slow
+def test_import_is_light_until_something_renders(tiny):
+    code = (
+        "import sys, cppn_anim\n"
+        f"scene = cppn_anim.load({str(tiny)!r})\n"
+        "assert 'torch' not in sys.modules, 'torch loaded by load()'\n"
+        "scene.still(0.5, size=(8, 8))\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr

@@ -1,0 +1,168 @@
+"""The pipeline's callers: still's default path, explore, previews, watch, make, quiet Dask, the seams to the CLI."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cppn_anim import cli, pipeline
+from conftest import CLI, ROOT, TINY, write_scene
+
+SHORT = "duration: 2\nfps: 4\nsize: [40, 24]\nnetwork: {latent_dim: 3, width: 8, depth: 3}\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 2, z: random}]}\n"
+
+
+def test_cli_has_no_pipeline_logic():
+    text = (ROOT / "cppn_anim" / "cli.py").read_text()
+    for word in ("Renderer", "ffmpeg", "palette", "network.build", "Motion(", "encode.write", "import torch"):
+        assert word not in text, word
+
+
+def test_still_without_o_writes_a_named_png(tmp_path, monkeypatch, capsys):
+    scene = write_scene(tmp_path, TINY, "tiny.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["still", str(scene), "--time", "1"]) == 0
+    out = tmp_path / "out" / "tiny_t1.000.png"
+    assert "wrote out/tiny_t1.000.png" in capsys.readouterr().err
+    frame = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(frame, pipeline.still(pipeline.load(scene), 1.0))
+    assert cli.main(["still", str(scene), "--frame", "3", "--quiet"]) == 0  # t = 3 / 8 fps
+    assert (tmp_path / "out" / "tiny_t0.375.png").exists()
+    assert cli.main(["still", str(scene), "--time", "0.5", "-o", str(tmp_path / "given.png"), "--quiet"]) == 0
+    assert (tmp_path / "given.png").exists()
+
+
+def test_a_missing_scene_names_the_scenes_there(tmp_path, monkeypatch, capsys):
+    (tmp_path / "scenes").mkdir()
+    write_scene(tmp_path / "scenes", TINY, "spiral.yaml")
+    write_scene(tmp_path / "scenes", TINY, "lava.yaml")
+    monkeypatch.chdir(tmp_path)
+    for command in (["render", "scenes/spiarl.yaml"], ["still", "scenes/spiarl.yaml", "--time", "0"], ["validate", "scenes/spiarl.yaml"]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["scenes/spiarl.yaml: no such file (did you mean scenes/spiral.yaml? scenes in scenes: lava, spiral)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_explore_errors_name_the_vary_that_gave_them(tiny, tmp_path, capsys):
+    code = cli.main(["explore", str(tiny), "--vary", "network.activaton=tanh,sin", "-o", str(tmp_path / "s.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not (tmp_path / "s.png").exists()
+    assert err == f"{tiny}: --vary network.activaton=tanh: network.activaton: unknown key 'activaton' (did you mean 'activation'?)"
+    assert cli.main(["explore", str(tiny), "--vary", "network.depth=2,99", "-o", str(tmp_path / "s.png")]) == 2
+    assert "--vary network.depth=99: network.depth: must be <= 64" in capsys.readouterr().err
+
+
+def test_explore_past_the_end_shows_the_last_moment_and_says_so(tmp_path, capsys):
+    scene = write_scene(tmp_path, SHORT)
+    late, end = tmp_path / "late.png", tmp_path / "end.png"
+    assert cli.main(["explore", str(scene), "--seeds", "1-2", "--time", "99", "--cell", "32", "-o", str(late)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --time 99 is past the end of scene (2 s): the sheet shows t = 2" in err
+    assert cli.main(["explore", str(scene), "--seeds", "1-2", "--time", "2", "--cell", "32", "-o", str(end), "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    # the same sheet, title included ("scene at t=2s"), as asking for t = 2
+    assert np.array_equal(np.asarray(Image.open(late)), np.asarray(Image.open(end)))
+    done = pipeline.explore(scene, [pipeline.Axis("seed", [("seed 1", [("seed", 1)])])], t=99, cell=32, out=tmp_path / "x.png")
+    assert done.time == 2.0 and done.cells == 1
+
+
+def test_previews_refuse_two_scenes_with_one_name(tmp_path, capsys):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes, "name: same\n" + TINY, "a.yaml")
+    write_scene(scenes, "name: same\n" + TINY, "b.yaml")
+    out = tmp_path / "previews"
+    assert cli.main(["previews", str(scenes), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{scenes / 'a.yaml'} and {scenes / 'b.yaml'} are both named 'same'" in err[0]
+    assert not out.exists()
+
+
+def test_previews_keep_a_gif_under_the_size_limit(tmp_path, monkeypatch):
+    """The size loop really runs: a GIF over the limit is made again with fewer colours until it fits."""
+    scene = pipeline.parse(TINY.replace("fps: 8", "fps: 15"), default_name="big")
+    made = []
+    real = pipeline.render
+
+    def spy(s, path, fmt, *args, colors=256, **kw):
+        done = real(s, path, fmt, *args, colors=colors, **kw)
+        made.append((colors, s.fps, Path(path).stat().st_size))
+        return done
+
+    monkeypatch.setattr(pipeline, "render", spy)
+    pipeline.render_preview(scene, tmp_path / "p.gif")
+    limit = made[0][2] - 1  # one byte too many at 256 colours
+    made.clear()
+    done = pipeline.render_preview(scene, tmp_path / "p.gif", max_bytes=limit)
+    assert [c for c, _, _ in made] == [256, 128] and made[-1][1] == 15
+    assert (tmp_path / "p.gif").stat().st_size == made[-1][2] <= limit
+    gif = Image.open(tmp_path / "p.gif")
+    assert done.frames == gif.n_frames == 15 and done.colors == 128
+
+
+def test_watch_on_a_missing_file_says_so(tmp_path, capsys):
+    assert cli.main(["watch", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == f"{tmp_path / 'nope.yaml'}: no such file"
+
+
+@pytest.mark.slow
+def test_watch_ends_with_143_on_sigterm_and_0_on_ctrl_c(tmp_path):
+    scene = write_scene(tmp_path, TINY)
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 0)):
+        out = tmp_path / f"w{code}.gif"
+        proc = subprocess.Popen([*CLI, "watch", str(scene), "-o", str(out), "--interval", "0.1"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+        deadline = time.time() + 120
+        while time.time() < deadline and not out.exists():
+            time.sleep(0.1)
+        assert out.exists()
+        os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+
+
+@pytest.mark.slow
+def test_make_names_the_scenes_and_renders_in_the_scenes_format(tmp_path):
+    scenes = tmp_path / "myscenes"
+    scenes.mkdir()
+    write_scene(scenes, TINY + "output: {format: gif}\n", "looping.yaml")
+    make = ["make", "-s", "-f", str(ROOT / "Makefile"), f"VENV={ROOT / '.venv'}", "STAMP=", f"SCENES={scenes}"]  # .venv is there: no set-up
+    r = subprocess.run([*make, "scene=loopnig"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and f"did you mean {scenes}/looping.yaml?" in r.stderr and not (tmp_path / "out").exists()
+    r = subprocess.run([*make, "scene=looping"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote out/looping.gif" in r.stderr and Image.open(tmp_path / "out" / "looping.gif").n_frames == 8
+    assert not list((tmp_path / "out").glob("*.mp4"))
+
+
+@pytest.mark.slow
+def test_workers_print_nothing_but_the_result(tmp_path):
+    scene = write_scene(tmp_path, SHORT)
+    out = tmp_path / "w.mp4"
+    r = subprocess.run([*CLI, "render", str(scene), "-o", str(out), "--workers", "2"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines() == [line for line in r.stderr.strip().splitlines() if line.startswith(f"wrote {out}")]
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_png_segments_travel_as_tar_and_come_back_whole(tiny, tmp_path):
+    from cppn_anim import distribute
+
+    data = distribute.render_segment(pipeline.load(tiny).resolved_yaml(), "png", None, "medium", 2, 5)
+    files = distribute._unpack(data)
+    assert [name for name, _ in files] == ["frame_00002.png", "frame_00003.png", "frame_00004.png"]
+    scene = pipeline.load(tiny)
+    for (name, blob), frame in zip(files, pipeline.frames(scene, 2, 5)):
+        assert np.array_equal(np.asarray(Image.open(__import__("io").BytesIO(blob)).convert("RGB")), frame)
+
+
+def test_overrides_as_a_dict_and_as_cli_tuples_agree(tiny):
+    a = pipeline.load(tiny, {"seed": 5, "size": (20, 10), "network.activation": "sin"})
+    b = pipeline.load(tiny, [("seed", 5), ("size", [20, 10]), ("network.activation", "sin")])
+    assert a.model_dump() == b.model_dump() and a.size == [20, 10]
+    assert sys.modules.get("cppn_anim.pipeline") is pipeline
