@@ -16,20 +16,16 @@ Security (a local server is reachable by every web page the user visits):
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import io
 import json
-import logging
 import os
 import secrets
-import socket
 import sys
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -37,6 +33,9 @@ from urllib.parse import parse_qs
 
 from . import __version__, encode, pipeline
 from . import scene as scenes
+
+# asyncio, logging, socket and the web stack are imported where the server starts: the CLI
+# imports this module for its arguments on every command, and should stay quick to start.
 
 PREVIEW_LONG_SIDE = 320  # 320x180 for 16:9: ~58k pixels, a frame in tens of ms on a laptop CPU
 PREVIEW_MAX_FPS = 30
@@ -230,11 +229,11 @@ class Compiled:
         self._lock = threading.Lock()
 
     def frame_png(self, index: int) -> bytes:
-        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in the worker thread."""
+        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in a worker thread."""
         with self._lock:  # the renderer reuses its buffers
             if self._prepared is None:
                 self._prepared = pipeline.prepare(self.preview)
-            frame = self._prepared.still(index / self.preview.fps)
+            frame = self._prepared.still(self.preview.frame_time(index))  # exactly as `render` times frame i
         return png_bytes(frame)
 
     def info(self) -> dict:
@@ -263,8 +262,11 @@ class Studio:
         self.frames = LRU(FRAME_CACHE_BYTES, size=len)  # (key, index) -> PNG bytes
         self.compiled = LRU(COMPILED_KEEP)  # (file, text) -> Compiled
         self.stills = LRU(16)  # key -> Compiled, for /still.png of what the page shows
+        self.saved = LRU(COMPILED_KEEP)  # (file text, w, h) -> scene, renderer, lock, provenance: /frame.png
         # frames ahead of the playhead in one thread; the playhead's frame after an edit or a seek in
         # another, so it never waits behind a frame of the scene as it was a keystroke ago
+        from concurrent.futures import ThreadPoolExecutor
+
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-ahead")
         self.urgent_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-playhead")
         self.sessions: set = set()
@@ -274,7 +276,7 @@ class Studio:
         self.render_cancel = threading.Event()
         self.render_thread: threading.Thread | None = None
         self.last_output: Path | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop = None  # the server's event loop, once it runs
         if self.path is not None:
             self.disk_text = self._read_disk()
 
@@ -314,8 +316,8 @@ class Studio:
         try:
             stat = self.path.stat()
             self.disk_stamp = (stat.st_mtime_ns, stat.st_size)
-            return self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            return scenes.read_text(self.path)  # never blocks on a FIFO, refuses a huge file
+        except (OSError, scenes.SceneError):
             self.disk_stamp = None
             return None
 
@@ -369,16 +371,27 @@ class Studio:
         return hit
 
     def frame_from_disk(self, t: float, width: int | None, height: int | None) -> bytes:
-        """GET /frame.png: the saved scene at time t as `cppn-anim still --time T --size WxH` draws it."""
+        """GET /frame.png: the saved scene at time t as `cppn-anim still --time T --size WxH` draws it.
+
+        The file is read every time; its scene and renderer are kept while its text stays the same.
+        """
         if self.path is None:
             raise scenes.SceneError("<studio>", "no scene is open (pick one in the page)")
-        overrides = list(self.overrides)
-        if width is not None or height is not None:
-            size = pipeline.load(self.path, overrides).size if width is None or height is None else (width, height)
-            w, h = width or size[0], height or size[1]
-            overrides.append(("size", [w, h], f"--size {w}x{h}"))
-        scene = pipeline.load(self.path, overrides)
-        return png_bytes(pipeline.still(scene, t), scene.resolved_yaml())  # UsageError (a ValueError): t outside
+        text = scenes.read_text(self.path)
+        entry = self.saved.get((text, width, height))
+        if entry is None:
+            parse = lambda extra=(): pipeline.parse(text, str(self.path), [*self.overrides, *extra], default_name=self.path.stem)  # noqa: E731
+            scene = parse()
+            if width is not None or height is not None:
+                w, h = width or scene.width, height or scene.height
+                scene = parse([("size", [w, h], f"--size {w}x{h}")])
+            entry = (scene, pipeline.prepare(scene), threading.Lock(), scene.resolved_yaml())
+            self.saved.put((text, width, height), entry)
+        scene, prepared, lock, provenance = entry
+        t = pipeline.check_time(scene, t)  # UsageError (a ValueError): a time outside the scene
+        with lock:  # a renderer reuses its buffers
+            frame = prepared.still(t)
+        return png_bytes(frame, provenance)
 
     def still_of(self, key: str, t: float, width: int, height: int) -> tuple[str, bytes]:
         """A still of what the page shows (its unsaved text), at any size."""
@@ -434,6 +447,8 @@ class Studio:
 
     async def watch_disk(self) -> None:
         """Tell every page when another editor changed the opened file."""
+        import asyncio
+
         while True:
             await asyncio.sleep(DISK_POLL_S)
             text = self.disk_changed()
@@ -452,6 +467,8 @@ class Session:
     """One page connected over the WebSocket: its scene, its playhead, what it has been sent."""
 
     def __init__(self, studio: Studio, websocket):
+        import asyncio
+
         self.studio, self.ws = studio, websocket
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.compiled: Compiled | None = None
@@ -464,6 +481,8 @@ class Session:
         self.outbox.put_nowait(message)
 
     async def run(self) -> None:
+        import asyncio
+
         studio = self.studio
         studio.sessions.add(self)
         tasks = [asyncio.create_task(self._sender()), asyncio.create_task(self._feeder())]
@@ -548,6 +567,8 @@ class Session:
         return None
 
     async def _feeder(self) -> None:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         frames = self.studio.frames
         while True:
@@ -584,6 +605,7 @@ class Session:
 
 def make_app(studio: Studio):
     """The ASGI app: the page, its assets, /frame.png, /still.png, /result and the WebSocket."""
+    import asyncio
     from contextlib import asynccontextmanager
 
     from starlette.applications import Starlette
@@ -713,22 +735,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--allow-host", action="append", default=[], metavar="H", help="also accept Host header H, e.g. localhost:9000 for an ssh tunnel; repeatable")
 
 
-class _Redact(logging.Formatter):
-    def __init__(self, token: str):
-        super().__init__("cppn-anim studio: %(levelname)s %(message)s")
-        self.token = token
-
-    def format(self, record) -> str:
-        return super().format(record).replace(self.token, "[token]")
-
-
-def serve(studio: Studio, sock: socket.socket, log_stream=None) -> "object":
+def serve(studio: Studio, sock, log_stream=None) -> "object":
     """A uvicorn server for the studio on an already bound socket (not started)."""
+    import logging
+
     import uvicorn
+
+    class Redact(logging.Formatter):  # uvicorn's own messages, with the token (were it ever in one) blanked
+        def format(self, record) -> str:
+            return super().format(record).replace(studio.token, "[token]")
 
     log = logging.getLogger("uvicorn")
     handler = logging.StreamHandler(log_stream or sys.stderr)
-    handler.setFormatter(_Redact(studio.token))
+    handler.setFormatter(Redact("cppn-anim studio: %(levelname)s %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(logging.WARNING)
     log.propagate = False
@@ -746,7 +765,9 @@ def serve(studio: Studio, sock: socket.socket, log_stream=None) -> "object":
     return server
 
 
-def bind(port: int) -> socket.socket:
+def bind(port: int) -> "socket.socket":
+    import socket
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))  # loopback only, whatever the machine's interfaces
