@@ -199,7 +199,6 @@ def _warn(message: str) -> None:
 
 def cmd_render(args) -> int:
     scene = _load(args.scene, args)
-    segmented = args.workers is not None or args.scheduler or args.resume
     if args.preview:
         if args.format and args.format != "gif":
             raise UsageError("--preview writes a GIF; leave out --format or use --format gif")
@@ -217,7 +216,7 @@ def cmd_render(args) -> int:
     try:
         done = pipeline.render(
             scene, path, fmt, start, stop, preset=args.preset, progress=bar.update, warn=_warn, note=note,
-            workers=args.workers, scheduler=args.scheduler, resume=bool(segmented and args.resume),
+            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
         )  # fmt: skip
     finally:
         bar.close()

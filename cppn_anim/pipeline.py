@@ -24,9 +24,10 @@ Stable API (other modules build on these names and signatures):
     render_preview(scene, path=None, progress=None, max_bytes=None) -> Rendered   a GIF
     preview_gif(scene) -> bytes                        the preview GIF itself (notebook, studio)
     bench(scene, frames=8) -> dict                     render-only throughput
-    explore(path, cells, overrides=(), t=0.0, cell=192, out=None, ...) -> Explored
-    previews(folder, out, overrides=(), ...) -> PreviewsResult
-    watch(path, out=None, overrides=(), interval=0.5, report=print) -> never returns
+    explore(path, axes, overrides=(), t=0.0, cell=192, out=None, progress=, warn=) -> Explored
+        axes: one or two Axis(title, [(label, [(key, value, label), ...]), ...])
+    previews(folder, out, overrides=(), report=, error=) -> PreviewsResult
+    watch(path, out=None, overrides=(), interval=0.5, report=) -> returns only by an exception
 
 Progress is a callback `progress(n)` called with the number of frames (or rows, for a
 still) just finished, so the caller chooses how to show it (the CLI: a tqdm bar).
