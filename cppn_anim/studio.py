@@ -277,6 +277,7 @@ class Studio:
         self.render_thread: threading.Thread | None = None
         self.last_output: Path | None = None
         self.loop = None  # the server's event loop, once it runs
+        self.picker = self.path is None  # started without a scene: the page may open one from scenes/
         if self.path is not None:
             self.disk_text = self._read_disk()
 
@@ -352,7 +353,9 @@ class Studio:
         return sorted(p.name for p in self.scenes_dir.glob("*.yaml")) if self.scenes_dir.is_dir() else []
 
     def open(self, name: str) -> None:
-        """Open scenes/NAME for editing (only a file the picker listed)."""
+        """Open scenes/NAME for editing (only a file the picker listed, only when started without a scene)."""
+        if not self.picker:
+            raise ValueError(f"this studio edits {self.path} only")
         if name not in self.scene_files():
             raise ValueError(f"{name}: not a scene in {self.scenes_dir}/")
         self.path = self.scenes_dir / name
@@ -504,7 +507,7 @@ class Session:
         s = self.studio
         return {
             "type": "hello", "path": str(s.path) if s.path else None, "text": s.disk_text,
-            "scenes": s.scene_files() if s.path is None else [], "sliders": SLIDERS,
+            "scenes": s.scene_files() if s.picker else [], "sliders": SLIDERS,
             "overrides": [label for *_, label in s.overrides],
         }  # fmt: skip
 

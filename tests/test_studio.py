@@ -250,6 +250,22 @@ def test_picker_opens_only_scenes_it_lists(tmp_path, monkeypatch):
     assert client.get(f"/frame.png?t=0&token={s.token}").status_code == 200
 
 
+def test_a_studio_started_on_a_file_edits_that_file_only(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenes").mkdir()
+    write_scene(tmp_path / "scenes", TINY, "a.yaml")
+    path = write_scene(tmp_path, TINY, "mine.yaml")
+    s, client = make(path)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        hello, _ = receive(ws, "hello")
+        assert hello["scenes"] == [] and hello["path"] == str(path)
+        ws.send_json({"type": "open", "name": "a.yaml"})
+        assert "mine.yaml only" in receive(ws, "notice")[0]["message"]
+        ws.send_json({"type": "save", "text": "seed: 1\n" + TINY})
+        receive(ws, "saved")
+    assert (tmp_path / "scenes/a.yaml").read_text() == TINY and path.read_text().startswith("seed: 1\n")
+
+
 def test_render_writes_the_scene_output_with_progress(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_scene(tmp_path, TINY + "output: {format: gif}\n", "tiny.yaml")
