@@ -21,8 +21,10 @@ import math
 import os
 import re
 import shutil
+import signal
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,6 +36,7 @@ SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".tar"}
 MAX_SEGMENT_SECONDS = 2.0  # a segment is at most this long (or MIN_SEGMENT frames): an interruption loses little
 MIN_SEGMENT = 8  # frames
 MIN_SEGMENTS = 16  # a short render still has work for many workers
+TEMP_PREFIX = "cppn-anim-segment-"  # a worker's scratch folder in its temp dir
 
 
 _ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})")
@@ -81,7 +84,7 @@ def plan(start: int, stop: int, fps: float) -> list[Segment]:
     return [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop: int) -> bytes:
+def render_segment(scene_yaml: str, fmt: str, crf, preset: str, key: str, start: int, stop: int) -> bytes:
     """Runs on a worker: render frames start..stop-1 of the scene and return the encoded bytes
     (for png: an uncompressed tar of the frame files)."""
     from . import pipeline
@@ -92,10 +95,11 @@ def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop
 
         torch.set_num_threads(int(os.environ["CPPN_ANIM_THREADS"]))
     frames = pipeline.prepare(scene).frames(start, stop)
-    with tempfile.TemporaryDirectory(prefix="cppn-anim-segment-") as tmp:
+    # named from the render's key: the client removes what a killed worker left (same machine)
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{key}-") as tmp:
         if fmt == "png":
             folder = Path(tmp) / "frames"
-            encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start))
+            encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start, segment=True))
             packed = io.BytesIO()
             with tarfile.open(fileobj=packed, mode="w") as tar:  # PNGs are compressed already
                 for path in sorted(folder.iterdir()):
@@ -118,17 +122,21 @@ def _unpack(data: bytes) -> list[tuple[str, bytes]]:
 
 
 class SegmentStore:
-    """Finished segments beside the target, valid only for the same scene and settings."""
+    """Finished segments beside the target, valid only for the same scene and settings.
+    A partial png render (--frames A:B) has its own store, so disjoint ranges can run at once."""
 
-    def __init__(self, target: Path, key: str):
-        self.folder = target.parent / f".{target.name}.segments"
+    def __init__(self, spec: encode.VideoSpec, key: str):
+        target = spec.path
+        part = f".{spec.first_index}-{spec.stop}" if spec.format == "png" and spec.stop is not None else ""
+        self.folder = target.parent / f".{target.name}{part}.segments"
         self.key = key
+        self.made: list[Path] = []
 
     def open(self, resume: bool) -> None:
         manifest = self.folder / "manifest.json"
         if self.folder.exists() and not (resume and manifest.exists() and json.loads(manifest.read_text()).get("key") == self.key):
-            shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+            self.remove()
+        self.made = encode._make_folders(self.folder)
         manifest.write_text(json.dumps({"key": self.key}))
 
     def path(self, segment: Segment, fmt: str) -> Path:
@@ -144,7 +152,16 @@ class SegmentStore:
         os.replace(part, final)  # a segment is there whole or not at all
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Our own files only (segments, manifest), then the folder and the folders made for it."""
+        if self.folder.is_dir():
+            for path in self.folder.iterdir():
+                if path.name == "manifest.json" or re.fullmatch(r"\d{6}-\d{6}\.\w+(\.part)?", path.name):
+                    path.unlink(missing_ok=True)
+            try:
+                self.folder.rmdir()
+            except OSError:
+                pass
+        encode._remove_folders(self.made[:-1])
 
 
 def settings_key(scene: Scene, fmt: str, crf, preset: str, segments: list[Segment]) -> str:
@@ -163,37 +180,45 @@ def render(
     progress: Callable[[int], None] = lambda frames: None,
     note: Callable[[str], None] = lambda message: None,
 ) -> Path:
-    """Render frames start..stop-1 in segments and join them at spec.path."""
+    """Render frames start..stop-1 in segments and join them at spec.path (holding its claim).
+
+    Finished segments are kept for --resume after an interruption or a failure (a failed
+    join too); they are removed once the target is written, or when none was finished."""
     fmt = spec.format
     segments = plan(start, stop, scene.fps)
-    store = SegmentStore(spec.path, settings_key(scene, fmt, spec.crf, spec.preset, segments))
-    store.open(resume)
-    todo = [s for s in segments if not store.done(s, fmt)]
-    kept = len(segments) - len(todo)
-    if kept:
-        note(f"resuming: {kept} of {len(segments)} segments already rendered")
-        progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
-    args = (scene.resolved_yaml(), fmt, spec.crf, spec.preset)
-    try:
-        if workers or scheduler:
-            _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)
-        else:
-            for segment in todo:
-                store.save(segment, fmt, render_segment(*args, segment.start, segment.stop))
-                progress(segment.stop - segment.start)
-        _join([store.path(s, fmt) for s in segments], spec)
-    except KeyboardInterrupt:
-        done = sum(store.done(s, fmt) for s in segments)
-        if done:
-            note(f"kept {done} finished segments in {store.folder}: run again with --resume to continue")
-        else:
-            store.remove()
-        raise
-    except BaseException:
+    with encode.claim_spec(spec):
+        store = SegmentStore(spec, settings_key(scene, fmt, spec.crf, spec.preset, segments))
+        store.open(resume)
+        todo = [s for s in segments if not store.done(s, fmt)]
+        kept = len(segments) - len(todo)
+        if kept:
+            note(f"resuming: {kept} of {len(segments)} segments already rendered")
+            progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
+        args = (scene.resolved_yaml(), fmt, spec.crf, spec.preset, store.key)
+        try:
+            if workers or scheduler:
+                _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)
+            else:
+                for segment in todo:
+                    store.save(segment, fmt, render_segment(*args, segment.start, segment.stop))
+                    progress(segment.stop - segment.start)
+            _join([store.path(s, fmt) for s in segments], spec, stop - start)
+        except BaseException:
+            done = sum(store.done(s, fmt) for s in segments)
+            if done:
+                note(f"kept {done} finished segments in {store.folder}: run again with --resume to continue")
+            else:
+                store.remove()
+            raise
         store.remove()
-        raise
-    store.remove()
     return spec.path
+
+
+def _leftovers(key: str) -> None:
+    """Scratch folders of this render's segments that a killed or lost worker left behind
+    (on this machine; workers elsewhere clean their own unless killed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}{key}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _quiet_dask() -> None:
@@ -208,7 +233,7 @@ def _quiet_dask() -> None:
     warnings.filterwarnings("ignore", module=r"(dask|distributed)(\.|$)")
 
 
-def _client(workers: int | None, scheduler: str | None):
+def _client(workers: int | None, scheduler: str | None, key: str):
     _quiet_dask()
     from dask.distributed import Client, LocalCluster
 
@@ -219,16 +244,49 @@ def _client(workers: int | None, scheduler: str | None):
             raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
     threads = max(1, (os.cpu_count() or 1) // workers)
     os.environ["CPPN_ANIM_THREADS"] = str(threads)  # workers inherit it: cores shared, not oversubscribed
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50)
-    return Client(cluster), cluster
+    # A Ctrl-C or SIGTERM that comes while the cluster starts is raised once it has started,
+    # so that it is shut down, not left half made.
+    main = threading.current_thread() is threading.main_thread()
+    stopped: list[int] = []
+    if main:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        old_term = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+    try:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50,
+            local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
+            preload=[__name__],  # dask_setup below, in each worker (a restarted one too)
+        )  # fmt: skip
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old_term)
+    try:
+        if main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a Ctrl-C that came meanwhile is raised here
+            if stopped:
+                signal.raise_signal(signal.SIGTERM)
+        return Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def dask_setup(worker) -> None:
+    """Preloaded in each worker of our local cluster: Ctrl-C is ignored there. A terminal
+    sends SIGINT to the whole process group, and the interrupt is the client's to handle
+    (cancel, keep finished segments, shut the cluster down), not each worker's (a
+    traceback apiece)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str, workers, scheduler, progress) -> None:
     from dask.distributed import as_completed
 
-    client, cluster = _client(workers, scheduler)
+    client = cluster = None
     futures = {}
     try:
+        client, cluster = _client(workers, scheduler, store.key)
         for segment in todo:
             future = client.submit(render_segment, *args, segment.start, segment.stop, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
             futures[future] = segment
@@ -241,20 +299,26 @@ def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str
     finally:
         for future in futures:
             future.cancel()
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
+        _leftovers(store.key)
 
 
-def _join(paths: list[Path], spec: encode.VideoSpec) -> None:
-    """Segments -> the target, atomically: concat without re-encoding, or unpack PNGs."""
+def _join(paths: list[Path], spec: encode.VideoSpec, frames: int) -> None:
+    """Segments -> the target: concat without re-encoding (read back, then atomically
+    moved into place), or each PNG frame file written atomically into the folder."""
     if spec.format == "png":
-        encode.write_folder([(name, data) for path in paths for name, data in _unpack(path.read_bytes())], spec.path)
+        folder = encode.PngFolder(spec.path)
+        try:
+            for path in paths:
+                for name, data in _unpack(path.read_bytes()):
+                    folder.put(name, lambda f, data=data: f.write(data))
+        except BaseException:
+            folder.abandon()
+            raise
+        if spec.stop is None:
+            folder.prune(spec.first_index + frames)
         return
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
-        for path in paths:
-            listing.write(f"file '{path.resolve()}'\n")
-    try:
-        encode.concat(Path(listing.name), spec)
-    finally:
-        os.unlink(listing.name)
+    encode.concat(paths, spec, frames)

@@ -1,24 +1,35 @@
 """Frames -> a file: MP4 (H.264), WebM (VP9), GIF or a folder of PNGs.
 
 We drive the ffmpeg that imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE) ourselves,
-because a render must never be lost quietly:
-- output goes to a temporary file beside the target (same extension) and is moved into
-  place only when ffmpeg exited 0 and wrote something; an existing target survives any
-  failure or Ctrl-C untouched;
+because a render must never lose a user's work (the contract: shared cli.md, "Output paths"):
+- one writer per target: an OS lock (filelock: released when the process ends, even by
+  kill -9) on a file in the system temp folder named from the target's absolute path;
+- a video goes to a temporary file beside the target, is read back (container, codec,
+  frame count) and only then moved into place; an existing target survives any failure;
+- a png render adds or replaces only its own frame_NNNNN.png files, each atomically;
+  nothing else in the folder is touched, and folders are made only when written into;
+- every path reaches ffmpeg as a plain file: the muxer is named (-f) and the path is an
+  absolute `file:` URL, so a name like `-x.mp4`, `a:b.mp4` or `clip_%03d.gif` is just a name;
 - ffmpeg runs in its own session, so a terminal's Ctrl-C reaches only us and we stop it;
-- its stderr is read by a thread (no pipe stall) and its last lines explain a failure;
-- frames are written by a writer thread from a bounded queue, so encoding overlaps rendering.
+  its stderr is read by a thread (no pipe stall) and its last lines explain a failure;
+- frames are written by a writer thread from a bounded queue, so encoding overlaps
+  rendering; an ffmpeg that accepts no frame for STALL_SECONDS is given up on.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import queue
-import secrets
-import shutil
+import re
+import signal
 import subprocess
+import tempfile
+import termios
 import threading
+import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,12 +38,16 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import __version__
-from .scene import FORMATS
+from .scene import fill_output_path
 
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
 QUEUE_FRAMES = 8  # frames waiting for the encoder: enough to smooth out jitter, little memory
 PALETTE_SAMPLES = 24  # frames a GIF palette is built from
 STDERR_LINES = 20
+STALL_SECONDS = 60.0  # an ffmpeg that accepts no frame for this long has hung (a test shrinks it)
+# how a finished file must read back: (demuxer, codec) per container
+READ_BACK = {"mp4": ("mov", "h264"), "webm": ("matroska", "vp9"), "gif": ("gif", "gif"), "ts": ("mpegts", "h264")}
+FRAME_FILE = re.compile(r"frame_(\d{5,})\.png")
 
 
 class EncodeError(Exception):
@@ -55,20 +70,16 @@ class VideoSpec:
     provenance: str = ""  # the resolved scene, recorded in the file
     first_index: int = 0  # png: number of the first frame written
     colors: int = 256  # gif: palette size (fewer colours, smaller file)
-    segment: bool = False  # a piece of a segmented render: mp4 -> H.264 in MPEG-TS, no metadata
+    segment: bool = False  # a piece of a segmented render, in a scratch folder: mp4 -> H.264 in MPEG-TS, no metadata
+    stop: int | None = None  # png --frames A:B: B; None = a full render, which also removes its stale frames past its end
 
 
 def output_path(template: str, name: str, fmt: str) -> Path:
-    """Fill {name}, {ext}, {format}. For png the path is a folder: the default names out/{name}_frames."""
-    if fmt == "png" and template == "out/{name}.{ext}":
-        template = "out/{name}_frames"
+    """Fill {name}, {ext}, {format} (scene.fill_output_path). For png the path is a folder."""
     try:
-        path = Path(template.format(name=name, ext=fmt, format=fmt))
-    except (KeyError, IndexError, ValueError) as e:
-        raise OutputPathError(f"output path '{template}': only {{name}}, {{ext}} and {{format}} can be filled in ({e})") from None
-    if fmt != "png" and path.suffix.lstrip(".").lower() in FORMATS and path.suffix.lstrip(".").lower() != fmt:
-        path = path.with_suffix("." + fmt)
-    return path
+        return fill_output_path(template, name, fmt)
+    except ValueError as e:
+        raise OutputPathError(f"output path '{template}': {e}") from None
 
 
 def ffmpeg_exe() -> str:
@@ -85,68 +96,144 @@ def even_size(width: int, height: int) -> tuple[int, int]:
     return width + width % 2, height + height % 2
 
 
-class _Target:
-    """A temporary path beside the target, moved into place only on success."""
+def plain(path: Path) -> str:
+    """A path as ffmpeg must read it: a file, never a protocol (`a:b`), an option (`-x`) or a pattern."""
+    return "file:" + os.path.abspath(path)
 
-    def __init__(self, path: Path, folder: bool):
-        self.path, self.folder = path, folder
-        token = secrets.token_hex(4)
-        name = f".{path.name}.{token}.part" if folder else f".{path.stem}.{token}.part{path.suffix}"
-        self.temp = path.parent / name
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.exists() and path.is_dir() != folder:
-                kind = "a folder" if path.is_dir() else "a file"
-                raise OutputPathError(f"{path}: is {kind}; choose another output path")
-            if folder:
-                self.temp.mkdir()
-            else:
-                self.temp.open("wb").close()
-        except OutputPathError:
-            raise
-        except OSError as e:
-            raise OutputPathError(f"{path}: cannot write there ({e.strerror})") from None
 
-    def commit(self) -> None:
-        if not self.folder:
-            if self.temp.stat().st_size == 0:
-                raise EncodeError("ffmpeg wrote an empty file")
-            os.replace(self.temp, self.path)
-            return
-        old = None
-        if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.{secrets.token_hex(4)}.old"
-            os.replace(self.path, old)
-        os.replace(self.temp, self.path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+# ------------------------------------------------------------------ one writer per target
 
-    def discard(self) -> None:
-        if self.folder:
-            shutil.rmtree(self.temp, ignore_errors=True)
-        else:
-            try:
-                self.temp.unlink()
-            except FileNotFoundError:
-                pass
+
+def _busy(path: Path) -> EncodeError:
+    return EncodeError(f"another render is writing {path}")
 
 
 @contextmanager
-def _atomic(path: Path, folder: bool = False) -> Iterator[Path]:
-    """Yields a temporary path beside `path`; moved into place if the block succeeds, removed if not."""
-    target = _Target(path, folder)
+def claim(path: Path, start: int = 0, stop: int | None = None) -> Iterator[None]:
+    """Hold the target `path` (frames start..stop-1 of it; stop None: all from start on) while writing.
+
+    Each claim is a lock file in the system temp folder, `cppn-anim-HASH.A-B.lock`, named
+    from the target's absolute path and the frame range (never beside the target: a
+    folder of frames stays ours to fill, and a read-only folder can still be locked). A
+    short lock on `cppn-anim-HASH.lock` makes "look at the other claims, then take ours"
+    one step: a claim whose range overlaps a held one fails at once, so png renders of
+    disjoint --frames ranges share a folder, and anything else is one writer at a time.
+    """
+    from filelock import FileLock, Timeout
+
+    key = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:20]
+    base = Path(tempfile.gettempdir()) / f"cppn-anim-{key}"
+    end = "end" if stop is None else str(stop)
+    mine = FileLock(f"{base}.{start}-{end}.lock", timeout=0)
+    with FileLock(f"{base}.lock", timeout=30):
+        for other in base.parent.glob(f"{base.name}.*-*.lock"):
+            m = re.fullmatch(r"\.(\d+)-(\d+|end)\.lock", other.name[len(base.name) :])
+            if not m:
+                continue
+            a, b = int(m.group(1)), (None if m.group(2) == "end" else int(m.group(2)))
+            if (b is None or start < b) and (stop is None or a < stop):  # the ranges overlap
+                probe = FileLock(other, timeout=0)
+                try:
+                    probe.acquire()
+                except Timeout:
+                    raise _busy(path) from None
+                probe.release()
+                other.unlink(missing_ok=True)  # a claim whose render has ended (even by kill -9)
+        try:
+            mine.acquire()
+        except Timeout:
+            raise _busy(path) from None
     try:
-        yield target.temp
-        target.commit()
+        yield
+    finally:
+        with FileLock(f"{base}.lock", timeout=30):
+            mine.release()
+            Path(mine.lock_file).unlink(missing_ok=True)
+
+
+def claim_spec(spec: VideoSpec):
+    """The claim a render of `spec` holds: a video is all of its target; png frames their range."""
+    if spec.format != "png":
+        return claim(spec.path)
+    return claim(spec.path, spec.first_index, spec.stop)
+
+
+# ------------------------------------------------------------------ targets
+
+
+def _check_path(path: Path, folder: bool) -> None:
+    """Can `path` (a file, or a folder for png) be written? Nothing is created here."""
+    if path.exists() and path.is_dir() != folder:
+        kind = "a folder" if path.is_dir() else "a file"
+        raise OutputPathError(f"{path}: is {kind}; choose another output path")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"{path}: cannot write there ({parent} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{path}: cannot write there (permission denied in {parent})")
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """mkdir -p, returning the folders it made (deepest last), so a failure can take them back."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    made = []
+    try:
+        for f in reversed(missing):
+            f.mkdir()
+            made.append(f)
+    except OSError as e:
+        _remove_folders(made)
+        raise EncodeError(f"cannot make the folder {f}: {e.strerror}") from None
+    return made
+
+
+def _remove_folders(made: list[Path]) -> None:
+    """Take back folders we made, deepest first, as long as they are empty."""
+    for f in reversed(made):
+        try:
+            f.rmdir()
+        except OSError:
+            return
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yields a temporary file beside `path`; moved into place if the block succeeds, removed if not.
+
+    The block writes the temporary file and checks it (read back) before returning."""
+    made = _make_folders(path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+        if temp.stat().st_size == 0:
+            raise EncodeError("ffmpeg wrote an empty file")
+        os.replace(temp, path)
     except BaseException:
-        target.discard()
+        temp.unlink(missing_ok=True)
+        _remove_folders(made)
         raise
 
 
 def check_output(spec: VideoSpec) -> None:
-    """Refuse a path that cannot be written before any rendering starts."""
-    target = _Target(spec.path, spec.format == "png")
-    target.discard()
+    """Refuse a path that cannot be written before any rendering starts (and create nothing)."""
+    if spec.format != "png" and spec.path.suffix.lower() != f".{spec.format}":
+        raise OutputPathError(
+            f"{spec.path}: a {spec.format} file must end in .{spec.format}"
+            f" (name it {spec.path.with_suffix('.' + spec.format).name}, or choose the format that matches)"
+        )
+    _check_path(spec.path, spec.format == "png")
+
+
+def check_file(path: Path) -> None:
+    """Refuse a single-file target (a still, a sheet) that cannot be written; create nothing."""
+    _check_path(path, folder=False)
 
 
 def write(
@@ -155,29 +242,66 @@ def write(
     palette_frames: Callable[[], list[np.ndarray]] | None = None,
     warn: Callable[[str], None] = lambda message: None,
 ) -> Path:
-    """Encode frames (H, W, 3) uint8 into spec.path; returns the path. Atomic: all or nothing."""
-    with _atomic(spec.path, folder=spec.format == "png") as temp:
+    """Encode frames (H, W, 3) uint8 into spec.path; returns the path. A video is all or
+    nothing; png frames are each whole. Holds the target's claim while writing (not for a
+    segment: it is written into a scratch folder of its own)."""
+    with nullcontext() if spec.segment else claim_spec(spec):
         if spec.format == "png":
-            _pipeline(frames, _PngSink(temp, spec))
+            frames_folder = PngFolder(spec.path, spec.provenance)
+            _pipeline(frames, _PngSink(frames_folder, spec.first_index))
+            if spec.stop is None:
+                frames_folder.prune(spec.first_index + frames_folder.written)
             return spec.path
         if spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2):
             warn(
                 f"{spec.width}x{spec.height} has an odd side; {spec.format} (yuv420p) needs even sides,"
                 f" so the video is {'x'.join(map(str, even_size(spec.width, spec.height)))} with the edge repeated"
             )
-        palette = None
-        if spec.format == "gif":
-            palette = temp.parent / f"{temp.name}.palette.png"
-        try:
-            if palette is not None:
-                _make_palette(palette_frames() if palette_frames else [], spec, palette)
-            _pipeline(frames, _Ffmpeg(temp, spec, palette))
-        finally:
-            if palette is not None:
-                palette.unlink(missing_ok=True)
-        if spec.format == "gif" and spec.provenance:
-            _add_gif_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}")
+        with _atomic(spec.path) as temp:
+            palette = None
+            try:
+                if spec.format == "gif":
+                    fd, name = tempfile.mkstemp(prefix="cppn-anim-palette-", suffix=".png")
+                    os.close(fd)
+                    palette = Path(name)
+                    _make_palette(palette_frames() if palette_frames else [], spec, palette)
+                sink = _Ffmpeg(temp, spec, palette)
+                _pipeline(frames, sink)
+            finally:
+                if palette is not None:
+                    palette.unlink(missing_ok=True)
+            if spec.format == "gif" and spec.provenance:
+                _add_gif_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}")
+            read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count)
     return spec.path
+
+
+def read_back(path: Path, container: str, frames: int) -> None:
+    """Check a finished file before it replaces anything: it must open as `container`
+    (READ_BACK) with its first video stream in the expected codec and exactly `frames`
+    frames. Cheap: packets are copied to nowhere, nothing is decoded."""
+    demuxer, codec = READ_BACK[container]
+    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "info", "-f", demuxer, "-i", plain(path)]
+    args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise EncodeError(f"could not read back what ffmpeg wrote ({e})") from None
+    found = re.search(r"Stream #0:\d+.*?: Video: (\w+)", done.stderr)
+    counts = re.findall(r"^frame=(\d+)", done.stdout, re.M)
+    got = f"{found.group(1) if found else 'no video'}, {counts[-1] if counts else 'no'} frames"
+    if done.returncode != 0 or not found or found.group(1) != codec or not counts or int(counts[-1]) != frames:
+        why = _one_line(done.stderr.splitlines())
+        raise EncodeError(
+            f"ffmpeg exited 0 but its file does not read back as {container} ({codec}, {frames} frames): got {got}"
+            + (f": {why}" if why else "")
+        )
+
+
+def _one_line(lines: Iterable[str], keep: int = 3) -> str:
+    """The last few non-blank lines of ffmpeg's stderr, on one line."""
+    lines = [line.strip() for line in lines if line.strip()]
+    return " | ".join(lines[-keep:])
 
 
 # ------------------------------------------------------------------ the overlap
@@ -188,12 +312,14 @@ def _pipeline(frames: Iterable[np.ndarray], sink) -> None:
 
     Both sides wait with short timeouts and check the other's state, rather than trusting
     the queue alone: a Ctrl-C can land inside the queue's own locking, and must still end
-    both threads within moments.
+    both threads within moments. A sink stuck on one frame for STALL_SECONDS (an ffmpeg
+    that stopped reading) fails the render rather than hanging it.
     """
     pending: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     failure: list[BaseException] = []
     finished = object()
     cancelled = threading.Event()
+    busy_since: list[float | None] = [None]  # when the frame the writer is handing to the sink was taken
 
     def writer():
         try:
@@ -204,9 +330,17 @@ def _pipeline(frames: Iterable[np.ndarray], sink) -> None:
                     continue
                 if frame is finished:
                     return
+                busy_since[0] = time.monotonic()
                 sink.write(frame)
+                busy_since[0] = None
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             failure.append(e)
+
+    def check_stall() -> None:
+        since = busy_since[0]
+        if since is not None and time.monotonic() - since > STALL_SECONDS:
+            stalled = getattr(sink, "stalled", None)
+            raise stalled() if stalled else EncodeError(f"the writer accepted no frame for {STALL_SECONDS:g} s")
 
     def hand_over(item) -> None:
         while not failure:
@@ -216,6 +350,7 @@ def _pipeline(frames: Iterable[np.ndarray], sink) -> None:
             except queue.Full:
                 if not thread.is_alive():
                     break
+                check_stall()
         raise failure[0] if failure else EncodeError("the writer thread stopped")
 
     thread = threading.Thread(target=writer, name="cppn-anim-writer", daemon=True)
@@ -224,7 +359,9 @@ def _pipeline(frames: Iterable[np.ndarray], sink) -> None:
         for frame in frames:
             hand_over(frame)
         hand_over(finished)
-        thread.join()
+        while thread.is_alive():
+            thread.join(timeout=0.1)
+            check_stall()
         if failure:
             raise failure[0]
         sink.finish()
@@ -238,49 +375,103 @@ def _pipeline(frames: Iterable[np.ndarray], sink) -> None:
 # ------------------------------------------------------------------ sinks
 
 
-class _PngSink:
-    def __init__(self, folder: Path, spec: VideoSpec):
+class PngFolder:
+    """The target folder of a png render: only our frame files are ever added or replaced,
+    each through a temporary file beside it, so the folder holds whole frames only."""
+
+    def __init__(self, folder: Path, provenance: str = ""):
         from PIL import PngImagePlugin
 
-        self.folder, self.index = folder, spec.first_index
+        self.folder, self.written, self.made = folder, 0, None
         self.info = PngImagePlugin.PngInfo()
         self.info.add_text("Software", f"cppn-anim {__version__}")
-        if spec.provenance:
-            self.info.add_itxt("cppn-anim:scene", spec.provenance, zip=True)
+        if provenance:
+            self.info.add_itxt("cppn-anim:scene", provenance, zip=True)
 
-    def write(self, frame: np.ndarray) -> None:
-        self.save(frame, self.folder / f"frame_{self.index:05d}.png")
-        self.index += 1
-
-    def save(self, frame: np.ndarray, path: Path) -> None:
+    def put_frame(self, index: int, frame: np.ndarray) -> None:
         from PIL import Image
 
+        self.put(f"frame_{index:05d}.png", lambda f: Image.fromarray(frame).save(f, format="PNG", pnginfo=self.info, compress_level=4))
+
+    def put(self, name: str, write: Callable) -> None:
+        """Write frame file `name` (write(file object)) atomically into the folder."""
+        if not FRAME_FILE.fullmatch(name):
+            raise EncodeError(f"refusing to write {name!r} into {self.folder}: not a frame file")
+        if self.made is None:  # the folder is made when its first frame is written
+            self.made = _make_folders(self.folder)
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.folder)
         try:
-            Image.fromarray(frame).save(path, format="PNG", pnginfo=self.info, compress_level=4)
-        except OSError as e:
-            raise EncodeError(f"cannot write {path}: {e}") from None
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+            os.replace(temp, self.folder / name)
+        except BaseException as e:
+            Path(temp).unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise EncodeError(f"cannot write {self.folder / name}: {e.strerror or e}") from None
+            raise
+        self.written += 1
+
+    def prune(self, stop: int) -> None:
+        """A full render: remove our own frame files numbered stop and above (left by a longer render)."""
+        for path in self.folder.glob("frame_*.png"):
+            m = FRAME_FILE.fullmatch(path.name)
+            if m and int(m.group(1)) >= stop and path.is_file():
+                path.unlink(missing_ok=True)
+
+    def abandon(self) -> None:
+        """Nothing was written: take back the folders we made."""
+        if self.made and not self.written:
+            _remove_folders(self.made)
+
+
+class _PngSink:
+    def __init__(self, folder: PngFolder, first_index: int):
+        self.folder, self.index = folder, first_index
+
+    def write(self, frame: np.ndarray) -> None:
+        self.folder.put_frame(self.index, frame)
+        self.index += 1
 
     def finish(self) -> None:
         pass
 
     def abort(self) -> None:
-        pass
+        self.folder.abandon()
 
 
 def _add_gif_comment(path: Path, text: str) -> None:
-    """Insert a GIF comment extension (the provenance) after the global colour table, streaming."""
+    """Put the provenance in a GIF comment extension, streaming: after the global colour
+    table comes the NETSCAPE2.0 loop block (players look for it there), then the comment."""
     data = text.encode("utf-8")
     blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
     comment = b"\x21\xfe" + blocks + b"\x00"
+    loop_forever = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
     staged = path.with_name(path.name + ".c")
-    with open(path, "rb") as src, open(staged, "wb") as dst:
-        head = src.read(13)  # header (6) + logical screen descriptor (7)
-        if len(head) < 13 or not head.startswith(b"GIF8"):
-            raise EncodeError("ffmpeg wrote something that is not a GIF")
-        table = 3 * 2 ** ((head[10] & 0x07) + 1) if head[10] & 0x80 else 0
-        dst.write(head + src.read(table) + comment)
-        shutil.copyfileobj(src, dst, 1 << 20)
-    os.replace(staged, path)
+    try:
+        with open(path, "rb") as src, open(staged, "wb") as dst:
+            head = src.read(13)  # header (6) + logical screen descriptor (7)
+            if len(head) < 13 or not head.startswith(b"GIF8"):
+                raise EncodeError("ffmpeg wrote something that is not a GIF")
+            table = 3 * 2 ** ((head[10] & 0x07) + 1) if head[10] & 0x80 else 0
+            dst.write(head + src.read(table))
+            ahead = src.read(14)
+            if ahead.startswith(b"\x21\xff\x0bNETSCAPE2.0"):  # ffmpeg's own loop block: keep it first
+                dst.write(ahead)
+                while True:  # its sub-blocks, up to the terminator
+                    size = src.read(1)
+                    dst.write(size)
+                    if not size or size == b"\x00":
+                        break
+                    dst.write(src.read(size[0]))
+                ahead = b""
+            else:
+                dst.write(loop_forever)
+            dst.write(comment + ahead)
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def _rate(fps: float) -> str:
@@ -306,9 +497,9 @@ def _codec_args(spec: VideoSpec) -> list[str]:
     if spec.format == "mp4" and spec.segment:  # MPEG-TS joins cleanly; metadata and faststart come at the join
         return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-f", "mpegts"]
     if spec.format == "mp4":
-        return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-movflags", "+faststart"] + meta
+        return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-movflags", "+faststart"] + meta + ["-f", "mp4"]
     if spec.format == "webm":
-        return bt709 + ["-c:v", "libvpx-vp9", "-crf", crf, "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"] + meta
+        return bt709 + ["-c:v", "libvpx-vp9", "-crf", crf, "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"] + meta + ["-f", "webm"]
     raise ValueError(spec.format)
 
 
@@ -327,7 +518,10 @@ def _run_ffmpeg(args: list[str], stdin) -> subprocess.Popen:
 
 def _make_palette(frames: list[np.ndarray], spec: VideoSpec, palette: Path) -> None:
     """One 256-colour palette for the whole GIF, from a sample of its frames."""
-    args = _input_args(spec.width, spec.height, spec.fps) + ["-vf", f"palettegen=stats_mode=full:max_colors={spec.colors}", "-frames:v", "1", str(palette)]
+    args = _input_args(spec.width, spec.height, spec.fps) + [
+        "-vf", f"palettegen=stats_mode=full:max_colors={spec.colors}", "-frames:v", "1",
+        "-f", "image2", "-update", "1", "-c:v", "png", plain(palette),
+    ]  # fmt: skip
     sink = _Ffmpeg(palette, spec, None, args=args)
     _pipeline(frames, sink)
 
@@ -336,18 +530,18 @@ class _Ffmpeg:
     """One ffmpeg process fed raw RGB frames on stdin."""
 
     def __init__(self, out: Path, spec: VideoSpec, palette: Path | None, args: list[str] | None = None, stdin=subprocess.PIPE):
-        self.out, self.spec = out, spec
+        self.out, self.spec, self.count = out, spec, 0
         self.pad = spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2)
         w, h = even_size(spec.width, spec.height) if self.pad else (spec.width, spec.height)
         if args is None:
             if spec.format == "gif":
                 args = _input_args(w, h, spec.fps) + [
-                    "-i", str(palette),
+                    "-f", "png_pipe", "-i", plain(palette),
                     "-lavfi", "[0:v][1:v]paletteuse=dither=bayer:bayer_scale=3:diff_mode=rectangle",
-                    "-loop", "0", "-f", "gif", str(out),
+                    "-loop", "0", "-f", "gif", plain(out),
                 ]  # fmt: skip
             else:
-                args = _input_args(w, h, spec.fps) + _codec_args(spec) + [str(out)]
+                args = _input_args(w, h, spec.fps) + _codec_args(spec) + [plain(out)]
         self.proc = _run_ffmpeg(args, stdin)
         self.errors: deque[str] = deque(maxlen=STDERR_LINES)
         self.reader = threading.Thread(target=self._read_errors, daemon=True)
@@ -365,22 +559,52 @@ class _Ffmpeg:
         except (BrokenPipeError, OSError):
             self._wait()
             raise self._failure("ffmpeg stopped reading frames") from None
+        self.count += 1
 
     def finish(self) -> None:
-        try:
-            if self.proc.stdin:
+        if self.proc.stdin:
+            self._drain()
+            try:
                 self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
+            except (BrokenPipeError, OSError):
+                pass
         code = self._wait()
         if code != 0:
             raise self._failure(f"ffmpeg failed (exit status {code})")
         if not self.out.exists() or self.out.stat().st_size == 0:
             raise self._failure("ffmpeg wrote nothing")
 
+    def _drain(self) -> None:
+        """Wait until ffmpeg has read every frame out of the pipe (it may still be encoding
+        them): one that stops reading with frames waiting in the pipe has hung."""
+        try:
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return
+        last, since = None, time.monotonic()
+        while self.proc.poll() is None:
+            try:
+                waiting = int.from_bytes(fcntl.ioctl(self.proc.stdin.fileno(), termios.FIONREAD, b"\0" * 4), "little", signed=True)
+            except OSError:
+                return  # a pipe that cannot say how full it is: trust ffmpeg to finish
+            if waiting <= 0:
+                return
+            if waiting != last:
+                last, since = waiting, time.monotonic()
+            elif time.monotonic() - since > STALL_SECONDS:
+                raise self.stalled()
+            time.sleep(0.02)
+
+    def stalled(self) -> EncodeError:
+        self.abort()
+        return self._failure(f"ffmpeg stopped reading frames (none accepted for {STALL_SECONDS:g} s)")
+
     def abort(self) -> None:
         if self.proc.poll() is None:
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its session: ffmpeg and anything it started
+            except OSError:
+                self.proc.kill()
         try:
             if self.proc.stdin:
                 self.proc.stdin.close()
@@ -394,8 +618,8 @@ class _Ffmpeg:
         return code
 
     def _failure(self, what: str) -> EncodeError:
-        tail = "\n".join(line for line in self.errors if line.strip())
-        return EncodeError(f"{what}" + (f":\n{tail}" if tail else " (it printed nothing)"))
+        tail = _one_line(self.errors)
+        return EncodeError(f"{what}" + (f": {tail}" if tail else " (it printed nothing)"))
 
 
 def sample_indices(count: int, samples: int = PALETTE_SAMPLES) -> list[int]:
@@ -407,31 +631,48 @@ def sample_indices(count: int, samples: int = PALETTE_SAMPLES) -> list[int]:
 
 def write_still(frame: np.ndarray, path: Path, provenance: str = "") -> Path:
     """One PNG, atomically, with the provenance in a text chunk."""
-    with _atomic(path) as temp:
-        _PngSink(temp.parent, VideoSpec(path, "png", frame.shape[1], frame.shape[0], 1, provenance=provenance)).save(frame, temp)
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", f"cppn-anim {__version__}")
+    if provenance:
+        info.add_itxt("cppn-anim:scene", provenance, zip=True)
+    with claim(path), _atomic(path) as temp:
+        try:
+            Image.fromarray(frame).save(temp, format="PNG", pnginfo=info, compress_level=4)
+        except OSError as e:
+            raise EncodeError(f"cannot write {path}: {e.strerror or e}") from None
     return path
 
 
 def write_bytes(data: bytes, path: Path) -> Path:
     """A finished file's bytes, atomically."""
-    with _atomic(path) as temp:
+    with claim(path), _atomic(path) as temp:
         temp.write_bytes(data)
     return path
 
 
-def concat(listing: Path, spec: VideoSpec) -> Path:
-    """Join segments listed in an ffmpeg concat file into spec.path without re-encoding."""
-    with _atomic(spec.path) as temp:
-        args = ["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *_metadata(spec)]
-        if spec.format == "mp4":
-            args += ["-movflags", "+faststart"]
-        _Ffmpeg(temp, spec, None, args=args + ["-f", spec.format, str(temp)], stdin=subprocess.DEVNULL).finish()
+def concat_line(path: Path) -> str:
+    """One line of an ffmpeg concat list: the path quoted, a ' written as '\\'' (close, escaped quote, reopen)."""
+    text = plain(path)
+    if "\n" in text or "\r" in text:
+        raise EncodeError(f"{path}: a line break in the path cannot be listed for ffmpeg's concat")
+    return "file '" + text.replace("'", "'\\''") + "'\n"
+
+
+def concat(paths: list[Path], spec: VideoSpec, frames: int) -> Path:
+    """Join segment files into spec.path without re-encoding (the caller holds the claim);
+    read back (`frames` in all) before it replaces anything."""
+    fd, listing = tempfile.mkstemp(prefix="cppn-anim-concat-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(concat_line(p) for p in paths)
+        with _atomic(spec.path) as temp:
+            args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), "-map", "0:v:0", "-c", "copy", *_metadata(spec)]
+            if spec.format == "mp4":
+                args += ["-movflags", "+faststart"]
+            _Ffmpeg(temp, spec, None, args=args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL).finish()
+            read_back(temp, spec.format, frames)
+    finally:
+        os.unlink(listing)
     return spec.path
-
-
-def write_folder(files: list[tuple[str, bytes]], path: Path) -> Path:
-    """A folder of finished files, atomically."""
-    with _atomic(path, folder=True) as temp:
-        for name, data in files:
-            (temp / name).write_bytes(data)
-    return path

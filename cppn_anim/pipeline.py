@@ -236,7 +236,9 @@ def default_path(scene: Scene, fmt: str) -> Path:
     return encode.output_path(scene.output.path, scene.name, fmt)
 
 
-def video_spec(scene: Scene, fmt: str, path: Path, start: int = 0, preset: str | None = None, colors: int = 256, segment: bool = False) -> encode.VideoSpec:
+def video_spec(
+    scene: Scene, fmt: str, path: Path, start: int = 0, preset: str | None = None, colors: int = 256, segment: bool = False, stop: int | None = None
+) -> encode.VideoSpec:
     """What to write, checked before any rendering: format rules, a writable path."""
     scene.check_output(fmt)
     presets = scenes.Output.model_fields["preset"].annotation.__args__
@@ -254,6 +256,7 @@ def video_spec(scene: Scene, fmt: str, path: Path, start: int = 0, preset: str |
         first_index=start,
         colors=colors,
         segment=segment,
+        stop=None if stop in (None, scene.frame_count) and start == 0 else stop,  # png: a full render removes its stale frames
     )
     if not segment:
         encode.check_output(spec)
@@ -312,7 +315,7 @@ def render(
     segmented = workers is not None or scheduler is not None or resume
     if segmented:
         _check_segmented(fmt, workers, scheduler)
-    spec = video_spec(scene, fmt, path, start, preset, colors)
+    spec = video_spec(scene, fmt, path, start, preset, colors, stop=stop)
     if segmented:
         from . import distribute
 
@@ -352,7 +355,7 @@ def write_still(scene: Scene, t: float, path: str | Path | None = None, rows_don
     path = Path(path) if path is not None else default_still_path(scene, t)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")
-    encode.check_output(encode.VideoSpec(path, "gif", scene.width, scene.height, scene.fps))
+    encode.check_file(path)
     frame = prepare(scene).still(t, rows_done)
     return encode.write_still(frame, path, scene.resolved_yaml())
 
@@ -505,7 +508,7 @@ def explore(
     target = Path(out) if out is not None else Path(f"out/{first.name}.explore.png")
     if target.suffix.lower() != ".png":
         raise UsageError(f"-o {target}: a sheet is a PNG; name it *.png")
-    encode.check_output(encode.VideoSpec(target, "gif", 1, 1, 1))
+    encode.check_file(target)
     varies_size = any(k == "size" for axis in axes for _, os_ in axis.choices for k, *_ in os_)
     cells = []
     for label, cell_scene in loaded:

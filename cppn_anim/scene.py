@@ -14,10 +14,12 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import posixpath
 import re
 import stat
+import string
 from fractions import Fraction
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
@@ -40,6 +42,7 @@ ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", 
 FORMATS = ("mp4", "gif", "webm", "png")
 CRF_RANGE = {"mp4": (0, 51), "webm": (0, 63)}
 GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anything faster
+OUTPUT_FIELDS = ("name", "ext", "format")  # what output.path may contain in braces
 
 
 class SceneError(Exception):
@@ -425,6 +428,62 @@ def _check_rules(scene: Scene, data: dict) -> None:
         written = data.get("animate", {}).get(name) if isinstance(data.get("animate"), dict) else None
         keys = ("animate", name) if isinstance(written, list) else ("animate", name, "keyframes")  # as written
         _check_times(scene, keys, [k.at for k in track.keyframes], track.loop)
+    _check_output(scene)
+
+
+def _check_output(scene: Scene) -> None:
+    """What render would refuse about the scene's own output (so `validate` refuses it too):
+    output.path must stay inside the folder it is rendered from and end in the format's
+    extension (a scene file must not be able to write anywhere else), crf must suit the
+    codec, a GIF at most GIF_MAX_FPS."""
+    problem = output_path_problem(scene.output.path, scene.name, scene.output.format)
+    if problem:
+        raise scene.error(("output", "path"), problem)
+    scene.check_output(scene.output.format)
+
+
+def output_path_problem(template: str, name: str, fmt: str) -> str | None:
+    """Why output.path `template` is not allowed for a scene named `name` in format `fmt`, or None."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError:
+        return "a { or } without its pair (write {{ or }} for a literal brace)"
+    for field, spec, conv in fields:
+        if field not in OUTPUT_FIELDS or spec or conv:
+            shown = "{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            return f"unknown field {shown} (only {{name}}, {{ext}} and {{format}} are filled in)"
+    filled = template.format(name=name, ext=fmt, format=fmt)
+    if posixpath.isabs(filled) or re.match(r"^[A-Za-z]:", filled) or filled.startswith("\\"):
+        return f"'{_short(filled)}' is an absolute path; a scene writes only inside the folder it is rendered from (e.g. out/{{name}}.{{ext}})"
+    depth = 0
+    for part in PurePosixPath(filled).parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            return f"'{_short(filled)}' climbs out of the folder it is rendered from with '..'; a scene writes only inside it (e.g. out/{{name}}.{{ext}})"
+    probe = PurePosixPath(template.format(name="name", ext=fmt, format=fmt))  # a name with dots is not an extension
+    if fmt == "png":
+        if probe.suffix and not re.search(r"\.\{(ext|format)\}$", template):
+            return f"'{_short(filled)}': png frames go into a folder, so the path has no extension (e.g. out/{{name}}_frames)"
+    elif probe.suffix.lower() != f".{fmt}":
+        return f"'{_short(filled)}' does not end in .{fmt}, the extension of output.format {fmt} (end it in .{{ext}})"
+    return None
+
+
+def fill_output_path(template: str, name: str, fmt: str) -> Path:
+    """output.path with {name}, {ext} and {format} filled in for format `fmt` (which --format
+    may have chosen): a video path gets fmt's extension; for png the path names a folder,
+    so an extension (the default out/{name}.{ext}) becomes `_frames`. ValueError for an
+    unknown field."""
+    problem = output_path_problem(template, name, fmt)
+    if problem and problem.startswith(("unknown field", "a { or }")):
+        raise ValueError(problem)
+    path = Path(template.format(name=name, ext=fmt, format=fmt))
+    known = "." + path.name.rsplit(".", 1)[-1].lower() if "." in path.name else ""
+    if known not in tuple(f".{f}" for f in FORMATS):
+        known = ""
+    if fmt == "png":
+        return path.with_name(path.name[: len(path.name) - len(known)] + "_frames") if known else path
+    return path.with_name(path.name[: len(path.name) - len(known)] + f".{fmt}")
 
 
 def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool) -> None:

@@ -41,10 +41,10 @@ def write_scene(folder: Path, text: str, name: str = "scene.yaml") -> Path:
     return path
 
 
-def run_cli(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
+def run_cli(*args, env=None, timeout=120, cwd=ROOT) -> subprocess.CompletedProcess:
     """The real command in a subprocess: exit status, stdout, stderr."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=timeout)
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
 
 
 def ffmpeg() -> str:

@@ -63,7 +63,10 @@ def test_crf_out_of_the_codec_range_is_refused_at_its_line(tmp_path):
     scene = write_scene(tmp_path, TINY + "output: {crf: 60}\n")
     r = run_cli("render", scene, "-o", tmp_path / "a.mp4")
     assert r.returncode == 2 and f"{scene}:11:15:" in r.stderr and "output.crf" in r.stderr and "0..51" in r.stderr
-    assert run_cli("render", scene, "-o", tmp_path / "a.webm", "--quiet").returncode == 0  # VP9 goes to 63
+    r = run_cli("validate", scene)  # validate refuses what render would (item 2)
+    assert r.returncode == 2 and f"{scene}:11:15:" in r.stderr and "output.crf" in r.stderr
+    webm = write_scene(tmp_path, TINY + "output: {format: webm, crf: 60}\n", "webm.yaml")
+    assert run_cli("render", webm, "-o", tmp_path / "a.webm", "--quiet").returncode == 0  # VP9 goes to 63
 
 
 def test_gif_above_50_fps_is_refused(tiny, tmp_path):
@@ -81,9 +84,9 @@ def test_png_folder_with_provenance(tiny, tmp_path):
 
 
 def test_png_default_path_is_a_frames_folder(tmp_path):
-    scene = write_scene(tmp_path, "duration: 0.25\nfps: 8\nsize: [8, 8]\noutput: {format: png, path: '%s/{name}_frames'}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n" % tmp_path, "sc.yaml")
-    assert run_cli("render", scene, "--quiet").returncode == 0
-    assert len(list((tmp_path / "sc_frames").iterdir())) == 2
+    scene = write_scene(tmp_path, "duration: 0.25\nfps: 8\nsize: [8, 8]\noutput: {format: png}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n", "sc.yaml")
+    assert run_cli("render", scene, "--quiet", cwd=tmp_path).returncode == 0
+    assert len(list((tmp_path / "out" / "sc_frames").iterdir())) == 2
 
 
 def test_odd_size_still_renders_mp4_padded_with_a_warning(tiny, tmp_path):
