@@ -24,14 +24,16 @@ Stable API (other modules build on these names and signatures):
     render_preview(scene, path=None, progress=None, max_bytes=None) -> Rendered   a GIF
     preview_gif(scene) -> bytes                        the preview GIF itself (notebook, studio)
     bench(scene, frames=8) -> dict                     render-only throughput
-    explore(path, cells, overrides=(), t=0.0, cell=192, out=None, ...) -> Explored
-    previews(folder, out, overrides=(), ...) -> PreviewsResult
-    watch(path, out=None, overrides=(), interval=0.5, report=print) -> never returns
+    explore(path, axes, overrides=(), t=0.0, cell=192, out=None, progress=, warn=) -> Explored
+        axes: one or two Axis(title, [(label, [(key, value, label), ...]), ...])
+    previews(folder, out, overrides=(), report=, error=) -> PreviewsResult
+    watch(path, out=None, overrides=(), interval=0.5, report=) -> returns only by an exception
 
 Progress is a callback `progress(n)` called with the number of frames (or rows, for a
 still) just finished, so the caller chooses how to show it (the CLI: a tqdm bar).
 Bad requests raise `UsageError` (the CLI's exit 2), bad scenes `scene.SceneError`,
-failures while working `encode.EncodeError`.
+failures while working `encode.EncodeError`; a render whose memory estimate exceeds the
+free memory `render.OutOfMemory` (a MemoryError), before any work.
 """
 from __future__ import annotations
 
@@ -185,6 +187,8 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Pr
         device = render.pick_device(scene.render.device)
     except render.DeviceUnavailable as e:
         raise scene.error(("render", "device"), str(e)) from None
+    # render.OutOfMemory (a MemoryError) before the weights, when the estimate cannot fit
+    render.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision)
     if scene.render.precision != "fp32":  # once per run (Python shows a warning once per place)
         warnings.warn(DraftPrecision(draft_message(scene.render.precision)), stacklevel=2)
     weights = network.build(scene.network, scene.seed)

@@ -238,7 +238,7 @@ class Network(_Model):
     depth: int = Field(8, ge=1, le=64, description="hidden layers (default: the style's)")
     activation: Annotated[
         Union[Annotated[Activation, Tag("text")], Annotated[list[Activation], Tag("list")]],
-        _one_of(error="activation is one name or a list of `depth` names"),
+        _one_of(error="activation is one name or a list of `depth` names", key="activation"),
     ] = "tanh"
     color: Literal["rgb", "gray", "hsv"] = Field("rgb", description="default gray with a palette")
     weight_scale: Finite = Field(1.0, gt=0, description="multiplies the default weight spread: higher = busier")
@@ -716,6 +716,8 @@ def _message(err: dict, path: tuple, data: Any) -> str:
             union = _UNION_ERRORS.get(key) if "text" in err["loc"] and key not in err["loc"][-1:] else None
             if union and not close and len(allowed) == 1:  # "one of random" would hide the other forms
                 return f"{union}, got {_show(value)}"
+            if union and not close:  # name the names, and the other forms
+                return f"unknown {_singular(path)} '{_short(value)}' (one of {', '.join(allowed)}); {union}"
             hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(allowed)
             return f"unknown {_singular(path)} '{_short(value)}' ({hint})"
         return f"expected one of {', '.join(allowed)}, got {_show(value)}"

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from cppn_anim import network, render, scene, trajectory
 from cppn_anim.render import Renderer
@@ -152,3 +153,71 @@ def test_pixels_do_not_depend_on_frames_per_batch():
     three = list(Renderer(w, 45, 31, supersample=2, device="cpu", batch=3).frames(params))  # 3 + 3 + 1 padded
     assert len(three) == 7 and all(np.array_equal(a, b) for a, b in zip(one, three))
     assert not np.array_equal(one[0], one[3])  # the frames do differ
+
+
+def _reference_supersampled(w, p, width, height, k) -> np.ndarray:
+    """The float64 network on every sub-sample, each converted to RGB, then averaged and quantised."""
+    x, y = render.sample_grid(width, height, k, 0, width * height * k * k)
+    th = math.radians(p.rotation)
+    c, s = math.cos(th) / p.zoom, math.sin(th) / p.zoom
+    xv, yv = c * x + s * y + p.center[0], -s * x + c * y + p.center[1]
+    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z).reshape(height, k, width, k, 3).mean(axis=(1, 3))
+    return np.clip(np.floor(rgb * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_hsv_supersampled_averages_colours_not_hues(k):
+    """Hue is an angle: averaging it as a number turns red next to magenta into green.
+    Each sub-sample becomes RGB first (the float64 reference), then the average."""
+    w, p = setup("hsv", zoom=0.6, rotation=15)
+    img = Renderer(w, 40, 27, supersample=k, device="cpu").render(p)
+    assert np.abs(img.astype(int) - _reference_supersampled(w, p, 40, 27, k)).max() <= 1
+
+
+ACTIVATIONS = ["tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", "abs", "elu"]
+INPUT_SUBSETS = [[], ["x"], ["y"], ["r"], ["x", "y"], ["x", "r"], ["y", "r"], ["r", "y", "x"]]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_and_input_subset_matches_the_float64_reference(activation):
+    """Each activation (as the first, a middle and the last hidden layer, after tanh and
+    before it: the folding of tanh into sigmoid touches its neighbours) and each subset of
+    inputs, in any order, against network.evaluate."""
+    for inputs in INPUT_SUBSETS:
+        acts = [activation, "tanh", activation, activation]
+        s = scene.parse(
+            f"seed: 7\nnetwork: {{latent_dim: 3, width: 12, depth: 4, activation: [{', '.join(acts)}], inputs: [{', '.join(inputs)}]}}\n"
+            "view: {zoom: 1.4, rotation: 21, center: [0.3, -0.1]}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n"
+        )
+        w, p = network.build(s.network, s.seed), trajectory.Motion(s).at(0.0)
+        img = Renderer(w, 29, 19, device="cpu").render(p)
+        assert np.abs(img.astype(int) - reference(w, p, 29, 19)).max() <= 1, (activation, inputs)
+
+
+def test_a_frame_alone_equals_it_in_every_slot_of_a_batch():
+    """A still computes one frame, not a padded batch: the same pixels as in any slot of a batch."""
+    s = scene.parse(SCENE % ("hsv", 1.3, 0, "[0, 0]") + "duration: 1\nanimate:\n  view.rotation: [{at: 0, value: 0}, {at: 1, value: 90}]\n")
+    w, motion = network.build(s.network, s.seed), trajectory.Motion(s)
+    params = [motion.at(t) for t in np.linspace(0, 1, 5)]
+    batched = Renderer(w, 37, 23, supersample=2, device="cpu", batch=3)
+    in_batches = list(batched.frames(params))  # slots 0, 1, 2 then 0, 1
+    for i, p in enumerate(params):
+        assert np.array_equal(batched.render(p), in_batches[i]), i  # alone, same renderer
+        assert np.array_equal(Renderer(w, 37, 23, supersample=2, device="cpu", batch=1).render(p), in_batches[i]), i
+    assert len({frame.tobytes() for frame in in_batches}) == 5  # five different frames
+
+
+def test_buffers_are_sized_from_the_network_width():
+    """Activation buffers hold a fixed number of bytes: a wide network gets fewer samples per chunk."""
+    narrow, wide = render.chunk_size(32, 1 << 20, "cpu"), render.chunk_size(4096, 1 << 20, "cpu")
+    assert narrow == 16384 and wide < narrow and wide * 4096 * 4 <= 16 << 20
+    gpu = render.chunk_size(4096, 1 << 24, "cuda")
+    assert gpu * 4096 * 4 <= render.GPU_BUFFER_BYTES and gpu >= 1024
+    assert render.chunk_size(32, 100, "cpu") == 256  # a tiny frame: its own size, rounded up
+    s = scene.parse("seed: 1\nnetwork: {width: 300, depth: 2}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n")
+    r = Renderer(network.build(s.network, s.seed), 64, 48, device="cpu")
+    a, b, wide = r._buffers()
+    assert a.shape == b.shape == (r.chunk, 300) and wide is None  # one frame's chunk, no batch axis
+    low = Renderer(network.build(s.network, s.seed), 64, 48, device="cpu", precision="bf16")
+    a, _, wide = low._buffers()  # bf16: the first and last layers run in an fp32 buffer
+    assert a.dtype == torch.bfloat16 and wide.dtype == torch.float32 and wide.shape == (low.chunk, 300)
