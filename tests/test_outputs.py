@@ -17,7 +17,7 @@ from PIL import Image
 
 from cppn_anim import distribute, encode, scene as scenes
 
-from conftest import CLI, ROOT, TINY, ffmpeg, run_cli, video_info, write_scene
+from conftest import CLI, ROOT, TINY, run_cli, video_info, write_scene
 
 
 def frames(n: int, w: int = 32, h: int = 24):
