@@ -24,6 +24,7 @@ from cppn_anim.render import Renderer  # noqa: E402
 import classics  # noqa: E402
 
 SEEDS = range(16)
+REFERENCE_SEEDS = range(64)  # the references' means stand for the generator, not for 16 draws
 SIZE = 256
 STYLES = ("cppn-anim", "hardmaru", "guibas")
 REFERENCES = {"hardmaru": classics.hardmaru, "guibas": classics.guibas}
@@ -96,12 +97,13 @@ def precision_difference(precision: str, seeds=range(4), size=(320, 180)) -> tup
 
 
 def main() -> None:
-    print(f"the look over {len(SEEDS)} seeds at {SIZE}x{SIZE} (gray: near black/white, crossings per 256 px, roughness; rgb: chroma)")
+    print(f"the look over {len(SEEDS)} seeds at {SIZE}x{SIZE}, references over {len(REFERENCE_SEEDS)}"
+          " (gray: near black/white, crossings per 256 px, roughness; rgb: chroma)")
     print(f"{'':28s} {'near b/w':>9s} {'crossings':>9s} {'chroma':>7s} {'rough':>6s}")
     for style in STYLES:
         rows = [(f"{style} (ours)", figures(style_images(style, "gray"), style_images(style, "rgb")))]
         if style in REFERENCES:
-            rows.append((f"{style} reference (numpy)", figures(reference_images(style, "gray"), reference_images(style, "rgb"))))
+            rows.append((f"{style} reference (numpy)", figures(reference_images(style, "gray", REFERENCE_SEEDS), reference_images(style, "rgb", REFERENCE_SEEDS))))
             bw, cross, chr_ = TABLE[style]
             rows.append((f"{style} issue's table", {"near_bw": bw, "crossings": cross, "chroma": chr_, "roughness": float("nan")}))
         for label, f in rows:
