@@ -5,6 +5,7 @@
 #   make test                  the fast tests (at most 60 s of CPU)
 #   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
 #   make bench                 benchmarks, side by side with the baseline
+#   make docs                  the README's pictures in docs/ (sheets and gallery), from the scenes
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
 #   make studio scene=spiral   the live editor in the browser (without scene=: pick one in the page)
 #
@@ -21,7 +22,7 @@ SCENES ?= scenes
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.installed
 
-.PHONY: render preview previews test check bench watch studio clean
+.PHONY: render preview previews test check bench docs watch studio clean
 
 # The CLI picks the format and path from the scene (output.format, output.path), says where
 # the file went, and names the scenes there are when $(scene) is not one of them (exit 2).
@@ -43,6 +44,10 @@ check: test
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/studio.py
+	$(BIN)/python benchmarks/look.py
+
+docs: $(STAMP)
+	bash scripts/make_docs_images.sh
 
 watch: $(STAMP)
 	$(BIN)/cppn-anim watch $(SCENES)/$(scene).yaml

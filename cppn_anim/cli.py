@@ -3,7 +3,9 @@
 All composition (load, render, encode, previews, explore, watch, bench) is in pipeline.py;
 this module only turns arguments into calls, shows progress bars, and maps exceptions to
 exit statuses: 0 done; 2 bad scene or arguments (one line, nothing written); 1 a failure
-while working; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+while working (encoding, disk, memory: out of it while rendering, or refused before any work
+because the estimate does not fit the free memory: the scene is valid, a machine with more
+memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import json
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__, encode, pipeline, scene as scenes, studio  # studio loads its web stack only when it runs
 from .pipeline import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+LONG_RENDER_SECONDS = 60  # a render estimated longer than this says so before it starts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,6 +194,11 @@ def _bar(total: int, quiet: bool, what: str = "frame"):
     )  # fmt: skip
 
 
+def _show_warning(message, category, *_):
+    """Python warnings (pipeline.DraftPrecision) as our one-line warnings."""
+    _warn(str(message))
+
+
 def _warn(message: str) -> None:
     print(f"cppn-anim: warning: {message}", file=sys.stderr)
 
@@ -206,6 +215,7 @@ def cmd_render(args) -> int:
         fmt = pipeline.output_format(scene, args.output, args.format)
         path = Path(args.output) if args.output else None
     start, stop = _frame_range(args.frames, scene.frame_count)
+    _say_if_long(scene, stop - start, args.quiet)
     began = time.perf_counter()
     bar = _bar(stop - start, args.quiet)
     note = (lambda m: None) if args.quiet else (lambda m: bar.write(f"cppn-anim: {m}", file=sys.stderr))
@@ -222,6 +232,28 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
+def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool) -> None:
+    """One line before a long render starts (estimated over LONG_RENDER_SECONDS): frames and
+    time, so a huge job is no surprise. On a terminal or not (a log shows it too); not with
+    --quiet, which asks for no output but errors."""
+    from . import render
+
+    if quiet:
+        return
+    seconds = render.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
+    if seconds > LONG_RENDER_SECONDS:
+        what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
+        print(f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
 def cmd_still(args) -> int:
     scene = _load(args.scene, args)
     if args.frame is not None:
@@ -234,6 +266,7 @@ def cmd_still(args) -> int:
         t = args.time
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
+    _say_if_long(scene, 1, args.quiet)
     began = time.perf_counter()
     bar = _bar(scene.height, args.quiet, "row")
     try:
@@ -370,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    warnings.showwarning = _show_warning
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -385,8 +419,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cppn-anim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except MemoryError:
-        print("cppn-anim: out of memory (try a smaller size)", file=sys.stderr)
+    except (MemoryError, RuntimeError) as e:
+        from . import render  # loaded already if torch ran out; numpy's MemoryError: loads it now
+
+        if isinstance(e, render.OutOfMemory):  # refused from the estimate, before any work
+            print(f"cppn-anim: {e}", file=sys.stderr)
+            return EXIT_FAILED
+        ran_out = render.out_of_memory(e)
+        if ran_out is None:
+            raise
+        print(f"cppn-anim: out of {ran_out} while rendering; use a smaller --size, network.width or network.depth,"
+              " render.supersample, or render.precision bf16", file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     except OSError as e:
         print(f"cppn-anim: {e}", file=sys.stderr)

@@ -84,9 +84,9 @@ def plan(start: int, stop: int, fps: float) -> list[Segment]:
     return [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def render_segment(scene_yaml: str, fmt: str, crf, preset: str, key: str, start: int, stop: int) -> bytes:
+def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop: int, render_key: str = "") -> bytes:
     """Runs on a worker: render frames start..stop-1 of the scene and return the encoded bytes
-    (for png: an uncompressed tar of the frame files)."""
+    (for png: an uncompressed tar of the frame files). render_key names the scratch folder."""
     from . import pipeline
 
     scene = pipeline.parse(scene_yaml, "<segment>")
@@ -96,7 +96,7 @@ def render_segment(scene_yaml: str, fmt: str, crf, preset: str, key: str, start:
         torch.set_num_threads(int(os.environ["CPPN_ANIM_THREADS"]))
     frames = pipeline.prepare(scene).frames(start, stop)
     # named from the render's key: the client removes what a killed worker left (same machine)
-    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{key}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{render_key}-") as tmp:
         if fmt == "png":
             folder = Path(tmp) / "frames"
             encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start, segment=True))
@@ -194,13 +194,13 @@ def render(
         if kept:
             note(f"resuming: {kept} of {len(segments)} segments already rendered")
             progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
-        args = (scene.resolved_yaml(), fmt, spec.crf, spec.preset, store.key)
+        args = (scene.resolved_yaml(), fmt, spec.crf, spec.preset)
         try:
             if workers or scheduler:
                 _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)
             else:
                 for segment in todo:
-                    store.save(segment, fmt, render_segment(*args, segment.start, segment.stop))
+                    store.save(segment, fmt, render_segment(*args, segment.start, segment.stop, store.key))
                     progress(segment.stop - segment.start)
             _join([store.path(s, fmt) for s in segments], spec, stop - start)
         except BaseException:
@@ -288,7 +288,7 @@ def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str
     try:
         client, cluster = _client(workers, scheduler, store.key)
         for segment in todo:
-            future = client.submit(render_segment, *args, segment.start, segment.stop, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
+            future = client.submit(render_segment, *args, segment.start, segment.stop, store.key, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
             futures[future] = segment
         for future in as_completed(futures):
             segment = futures[future]

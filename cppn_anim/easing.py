@@ -1,7 +1,9 @@
 """Easings: plain functions from progress u in [0, 1] to eased progress.
 
-Every easing takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly
-(step_start alone jumps to 1 as soon as u > 0). It also takes one exact progress, a
+Every easing (each public function here, each name in EASINGS and what cubic_bezier and
+steps return) takes a float or a numpy array and maps 0 to 0 and 1 to 1 exactly (the
+formulas alone miss by a rounding error or, for expo and elastic, by 2**-11: `_pinned`
+fixes the ends); step_start alone jumps to 1 as soon as u > 0. It also takes one exact progress, a
 `Fraction` (a frame's, from trajectory.py), and then returns a float: the step
 easings (step_start, step_end, steps(n)) decide their jumps on the exact value, so
 a jump that falls exactly on a frame is taken on that frame, never one frame late
@@ -28,6 +30,24 @@ Easing = Callable[[np.ndarray], np.ndarray]
 _PI = math.pi
 
 
+def _pinned(f: Easing, exact: bool = False) -> Easing:
+    """Force exact ends: cos(pi/2) and 2**-10 are not exactly 0 in floating point.
+
+    An exact progress (a Fraction) goes to f as it is when f decides on it (`exact`),
+    else as a float.
+    """
+
+    def eased(u):
+        if isinstance(u, Fraction):
+            return 0.0 if u <= 0 else 1.0 if u >= 1 else float(f(u if exact else float(u)))
+        u = np.asarray(u, dtype=np.float64)
+        return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
+
+    eased.__name__, eased.__doc__ = getattr(f, "__name__", "eased"), f.__doc__
+    return eased
+
+
+@_pinned
 def linear(u):
     return float(u) if isinstance(u, Fraction) else np.asarray(u, dtype=np.float64)
 
@@ -48,50 +68,59 @@ def step_end(u):
     return np.where(u >= 1, 1.0, 0.0)
 
 
+@_pinned
 def in_sine(u):
     return 1 - np.cos(u * _PI / 2)
 
 
+@_pinned
 def out_sine(u):
     return np.sin(u * _PI / 2)
 
 
+@_pinned
 def in_out_sine(u):
     return -(np.cos(_PI * u) - 1) / 2
 
 
 def _power_in(p):
-    return lambda u: u**p
+    return _pinned(lambda u: u**p)
 
 
 def _power_out(p):
-    return lambda u: 1 - (1 - u) ** p
+    return _pinned(lambda u: 1 - (1 - u) ** p)
 
 
 def _power_in_out(p):
-    return lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2)
+    return _pinned(lambda u: np.where(u < 0.5, 2 ** (p - 1) * u**p, 1 - (-2 * u + 2) ** p / 2))
 
 
+@_pinned
 def in_expo(u):
     return np.where(u <= 0, 0.0, 2.0 ** (10 * u - 10))
 
 
+@_pinned
 def out_expo(u):
     return np.where(u >= 1, 1.0, 1 - 2.0 ** (-10 * u))
 
 
+@_pinned
 def in_out_expo(u):
     return np.where(u < 0.5, 2.0 ** (20 * u - 10) / 2, (2 - 2.0 ** (-20 * u + 10)) / 2)
 
 
+@_pinned
 def in_circ(u):
     return 1 - np.sqrt(np.clip(1 - u * u, 0, None))
 
 
+@_pinned
 def out_circ(u):
     return np.sqrt(np.clip(1 - (u - 1) ** 2, 0, None))
 
 
+@_pinned
 def in_out_circ(u):
     a = (1 - np.sqrt(np.clip(1 - (2 * u) ** 2, 0, None))) / 2
     b = (np.sqrt(np.clip(1 - (-2 * u + 2) ** 2, 0, None)) + 1) / 2
@@ -101,15 +130,18 @@ def in_out_circ(u):
 _BACK = 1.70158
 
 
+@_pinned
 def in_back(u):
     return (_BACK + 1) * u**3 - _BACK * u**2
 
 
+@_pinned
 def out_back(u):
     v = u - 1
     return 1 + (_BACK + 1) * v**3 + _BACK * v**2
 
 
+@_pinned
 def in_out_back(u):
     c = _BACK * 1.525
     a = (2 * u) ** 2 * ((c + 1) * 2 * u - c) / 2
@@ -117,20 +149,24 @@ def in_out_back(u):
     return np.where(u < 0.5, a, b)
 
 
+@_pinned
 def in_elastic(u):
     return -(2.0 ** (10 * u - 10)) * np.sin((10 * u - 10.75) * (2 * _PI / 3))
 
 
+@_pinned
 def out_elastic(u):
     return 2.0 ** (-10 * u) * np.sin((10 * u - 0.75) * (2 * _PI / 3)) + 1
 
 
+@_pinned
 def in_out_elastic(u):
     c = 2 * _PI / 4.5
     s = np.sin((20 * u - 11.125) * c)
     return np.where(u < 0.5, -(2.0 ** (20 * u - 10)) * s / 2, 2.0 ** (-20 * u + 10) * s / 2 + 1)
 
 
+@_pinned
 def out_bounce(u):
     n, d = 7.5625, 2.75
     return np.select(
@@ -140,10 +176,12 @@ def out_bounce(u):
     )
 
 
+@_pinned
 def in_bounce(u):
     return 1 - out_bounce(1 - u)
 
 
+@_pinned
 def in_out_bounce(u):
     return np.where(u < 0.5, (1 - out_bounce(1 - 2 * u)) / 2, (1 + out_bounce(2 * u - 1)) / 2)
 
@@ -169,7 +207,7 @@ def cubic_bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         return bezier((lo + hi) / 2, y1, y2)
 
-    return ease
+    return _pinned(ease)
 
 
 def steps(n: int) -> Easing:
@@ -182,23 +220,7 @@ def steps(n: int) -> Easing:
             return float(Fraction(math.floor(u * n), n))
         return np.floor(np.asarray(u, dtype=np.float64) * n) / n
 
-    return ease
-
-
-def _pinned(f: Easing, exact: bool = False) -> Easing:
-    """Force exact ends: cos(pi/2) is not exactly 0 in floating point.
-
-    An exact progress (a Fraction) goes to f as it is when f decides on it (`exact`),
-    else as a float.
-    """
-
-    def eased(u):
-        if isinstance(u, Fraction):
-            return 0.0 if u <= 0 else 1.0 if u >= 1 else float(f(u if exact else float(u)))
-        u = np.asarray(u, dtype=np.float64)
-        return np.where(u <= 0, 0.0, np.where(u >= 1, 1.0, f(u)))
-
-    return eased
+    return _pinned(ease, exact=True)
 
 
 EASINGS: dict[str, Easing] = {"linear": linear, "step_start": step_start, "step_end": step_end}
@@ -214,9 +236,9 @@ for _family, (_in, _out, _in_out) in {
     "elastic": (in_elastic, out_elastic, in_out_elastic),
     "bounce": (in_bounce, out_bounce, in_out_bounce),
 }.items():
-    EASINGS[f"in_{_family}"] = _pinned(_in)
-    EASINGS[f"out_{_family}"] = _pinned(_out)
-    EASINGS[f"in_out_{_family}"] = _pinned(_in_out)
+    EASINGS[f"in_{_family}"] = _in  # each already has exact ends
+    EASINGS[f"out_{_family}"] = _out
+    EASINGS[f"in_out_{_family}"] = _in_out
 
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 _BEZIER = re.compile(r"cubic_bezier\(" + ",".join([_NUMBER] * 4) + r"\)$")
@@ -234,12 +256,12 @@ def parse(name: str) -> Easing:
             quote = " (inside {...} or [...] YAML splits at commas: put it in quotes)" if ")" not in name else ""
             raise ValueError(f"malformed '{_short(name)}': write cubic_bezier(x1, y1, x2, y2) with four numbers{quote}")
         x1, y1, x2, y2 = (float(g) for g in m.groups())
-        return _pinned(cubic_bezier(x1, y1, x2, y2))
+        return cubic_bezier(x1, y1, x2, y2)
     if name.startswith("steps"):
         m = _STEPS.match(name)
         if not m or int(m.group(1)) < 1:
             raise ValueError(f"malformed '{_short(name)}': write steps(n) with a whole number n >= 1")
-        return _pinned(steps(int(m.group(1))), exact=True)
+        return steps(int(m.group(1)))
     # people write CSS and JS spellings too: ease-in-out, easeInOutCubic, ease_in_out
     plain = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower().replace("-", "_")
     plain = re.sub(r"^ease_?", "", plain)

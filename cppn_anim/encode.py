@@ -22,6 +22,7 @@ import hashlib
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import tempfile
@@ -175,6 +176,18 @@ def _check_path(path: Path, folder: bool) -> None:
         raise OutputPathError(f"{path}: cannot write there (permission denied in {parent})")
 
 
+def _temp_beside(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new temporary file in `folder` (so os.replace is atomic), open for writing. Unlike
+    mkstemp's 0600 it gets the usual permissions (0666 less the umask), which the
+    finished file keeps."""
+    while True:
+        path = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+
+
 def _make_folders(folder: Path) -> list[Path]:
     """mkdir -p, returning the folders it made (deepest last), so a failure can take them back."""
     missing = []
@@ -207,9 +220,8 @@ def _atomic(path: Path) -> Iterator[Path]:
 
     The block writes the temporary file and checks it (read back) before returning."""
     made = _make_folders(path.parent)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    fd, temp = _temp_beside(path.parent, f".{path.stem}.", f".part{path.suffix}")
     os.close(fd)
-    temp = Path(name)
     try:
         yield temp
         if temp.stat().st_size == 0:
@@ -399,7 +411,7 @@ class PngFolder:
             raise EncodeError(f"refusing to write {name!r} into {self.folder}: not a frame file")
         if self.made is None:  # the folder is made when its first frame is written
             self.made = _make_folders(self.folder)
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.folder)
+        fd, temp = _temp_beside(self.folder, f".{name}.", ".part")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)

@@ -32,13 +32,15 @@ Stable API (other modules build on these names and signatures):
 Progress is a callback `progress(n)` called with the number of frames (or rows, for a
 still) just finished, so the caller chooses how to show it (the CLI: a tqdm bar).
 Bad requests raise `UsageError` (the CLI's exit 2), bad scenes `scene.SceneError`,
-failures while working `encode.EncodeError`.
+failures while working `encode.EncodeError`; a render whose memory estimate exceeds the
+free memory `render.OutOfMemory` (a MemoryError), before any work.
 """
 from __future__ import annotations
 
 import difflib
 import io
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -185,11 +187,29 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Pr
         device = render.pick_device(scene.render.device)
     except render.DeviceUnavailable as e:
         raise scene.error(("render", "device"), str(e)) from None
+    # render.OutOfMemory (a MemoryError) before the weights, when the estimate cannot fit
+    render.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision)
+    if scene.render.precision != "fp32":  # once per run (Python shows a warning once per place)
+        warnings.warn(DraftPrecision(draft_message(scene.render.precision)), stacklevel=2)
     weights = network.build(scene.network, scene.seed)
     renderer = render.Renderer(
         weights, int(width), int(height), supersample=scene.render.supersample, device=str(device), precision=scene.render.precision
     )
     return Prepared(scene, trajectory.Motion(scene), renderer)
+
+
+class DraftPrecision(UserWarning):
+    """bf16 / fp16: the hidden layers round, and a crisp look shows it at the contours."""
+
+
+# Largest pixel difference from fp32 on the default scene, measured by benchmarks/look.py
+# (README, "The look"); tests/test_look.py keeps the measurement within these.
+DRAFT_DIFFERENCE = {"bf16": 66, "fp16": 9}
+
+
+def draft_message(precision: str) -> str:
+    return (f"{precision} is a draft mode: on the default scene pixels differ from fp32 by up to "
+            f"{DRAFT_DIFFERENCE[precision]}/255 at contours; use fp32 for final renders")  # fmt: skip
 
 
 def still(scene: Scene, t: float, size=None, rows_done: Progress | None = None) -> np.ndarray:

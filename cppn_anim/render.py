@@ -1,40 +1,57 @@
 """Frames: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
 
 How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic):
-- pixels are evaluated in fixed-size chunks that stay in cache (CHUNK samples on a CPU);
+- pixels are evaluated in fixed-size chunks whose activation buffers stay in cache on a CPU
+  (CPU_BUFFER_BYTES: 16384 samples of a 32-wide network), and within a fixed budget on a GPU;
 - the view (zoom, rotation, centre) is an affine map of the pixel grid, so it folds into
   the first layer's weights, and z's part of the first layer is one bias per frame;
 - tanh(a) = 2 sigmoid(2a) - 1 and torch's sigmoid is several times faster than its tanh:
   tanh layers store sigmoid(2a) and the factors fold into the next layer's weights;
 - every layer is one fused matmul-plus-bias into a preallocated buffer, activation in place;
-- torch's own threads share each matmul and activation among the cores.
+- torch's own threads share each matmul and activation among the cores when a frame is
+  big enough to pay for it (SMALL_FRAME_FLOP); a small frame runs on one thread, which is
+  never slower and does not stall when another process holds a core (OpenMP threads that
+  wait for each other at every matmul, with one of them off the CPU, can make a preview
+  many times slower: hence also OMP_WAIT_POLICY=PASSIVE, set below before torch loads).
 
-How it is exact: every chunk has the same shape and covers the same samples whatever the
-band size, and a batch always holds the device's fixed number of frames (padded), so
-matrix kernels (chosen by shape) compute every pixel the same way; a frame rendered alone
-equals the same frame in a video.
+How it is exact: a frame is computed on its own, chunk after chunk, and every chunk has the
+same shape and covers the same samples whatever the band size and however many frames a
+batch holds, so matrix kernels (chosen by shape) compute every pixel the same way; a frame
+rendered alone equals the same frame in a video, in any slot of any batch.
 
-On a GPU, frames go through GPU_BATCH at a time (batched matmuls), weights stay on the
-device, pixels are quantised to uint8 there, and only uint8 is copied back.
+On a GPU, frames go through GPU_BATCH at a time (their kernels queued back to back and one
+copy back per band), weights stay on the device, pixels are quantised to uint8 there, and
+only uint8 is copied back.
 
 Memory stays bounded: a frame is computed a band of rows at a time and only uint8 pixels
-are kept, so a 16K still needs its uint8 frame plus a few MB.
+are kept, so a 16K still needs its uint8 frame plus a few MB; activation buffers are sized
+from the network width (a budget in bytes, not a number of samples). `memory_needed` is
+the estimate the command checks against the free memory before any work.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import torch
 
-from .network import Weights, channels
+# Threads that wait for each other sleep instead of spinning: with another process busy on a
+# core, a spinning wait burns the time slice its partner needs. Read once, when torch loads
+# its OpenMP runtime, so only where torch is not loaded yet; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
+
+from .network import SIN_HIGH, SIN_LOW, Weights, channels
 from .trajectory import FrameParams
 
-CHUNK = 16384  # CPU samples per chunk: 16384 x 32 floats = 2 MB per activation buffer, inside L2
-GPU_CHUNK = 1 << 18  # on a GPU: chunks of GPU_BATCH frames at once keep the device busy between launches
-GPU_BATCH = 8  # frames per batch on a GPU (a CPU is busy with one: its batch is 1)
+CPU_BUFFER_BYTES = 2 << 20  # one activation buffer on a CPU, inside L2: 16384 samples x 32 floats
+GPU_BUFFER_BYTES = 64 << 20  # on a GPU: big chunks keep the device busy between launches
+MIN_CHUNK, CPU_MAX_CHUNK, GPU_MAX_CHUNK = 1024, 1 << 14, 1 << 18  # samples per chunk
+GPU_BATCH = 8  # frames per batch on a GPU: queued back to back, one copy back (a CPU is busy with one: 1)
+SMALL_FRAME_FLOP = 2e9  # a CPU frame under this much arithmetic runs on one thread (some 40 ms of one core)
 BAND_SAMPLES = 1 << 20  # samples per band of rows and frame: bounds the float memory (CPU)
 GPU_BAND_SAMPLES = 1 << 21  # on a GPU: fewer bands, fewer waits for the copy back
 GRID_CACHE_SAMPLES = 1 << 23  # frames up to this many samples keep their base coordinates (64 MB)
@@ -43,6 +60,146 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class DeviceUnavailable(Exception):
     pass
+
+
+class OutOfMemory(MemoryError):
+    """A render that cannot fit in this machine's free memory (from the estimate, before any
+    work): one line saying what to change."""
+
+
+def chunk_size(net_width: int, samples: int, device_type: str, precision: str = "fp32") -> int:
+    """Samples per chunk: an activation buffer of a fixed size in bytes (the budget of the
+    device), so a wide network gets fewer samples per chunk, never more memory; a small
+    frame gets a chunk of its own size rather than one mostly made of padding. It depends
+    only on these arguments, never on the free memory: a frame is computed the same way
+    in every run (exactness)."""
+    budget, top = (CPU_BUFFER_BYTES, CPU_MAX_CHUNK) if device_type == "cpu" else (GPU_BUFFER_BYTES, GPU_MAX_CHUNK)
+    chunk = max(MIN_CHUNK, min(top, budget // (net_width * DTYPES[precision].itemsize) // 256 * 256))
+    return min(chunk, -(-samples // 256) * 256)
+
+
+def flop_per_sample(weights: Weights) -> int:
+    """Multiply-adds x 2 the renderer runs per sample: x, y, r into the first layer, the
+    hidden width x width layers, the output layer (the view and z are per-frame biases)."""
+    width = weights.first.shape[1]
+    return 2 * (3 * width + len(weights.hidden) * width * width + width * weights.out.shape[1])
+
+
+def memory_needed(net, width: int, height: int, supersample: int = 1, device_type: str = "cpu", precision: str = "fp32") -> tuple[int, int]:
+    """Peak bytes a render of a network spec (scene.Network) at a size needs: (host, device).
+
+    Host (RAM): the float64 weights network.build draws, two float64 copies of one
+    width x width layer while drawing and folding them, a batch of uint8 frames and one
+    more copy of a frame for the encoder. Device: the weights at `precision`, two
+    activation buffers (chunk x width) and a band of float32 outputs with the colour
+    conversion's temporaries. On a CPU the device is the host: add them up. An estimate
+    (within ~15% of the peak RSS over what torch itself takes), not a promise.
+    """
+    w, depth, k = net.width, net.depth, supersample
+    c = channels(net.color)
+    params = (len(net.inputs) + net.latent_dim + 1) * w + (depth - 1) * (w * w + w) + (w + 1) * c
+    itemsize = DTYPES[precision].itemsize
+    cpu = device_type == "cpu"
+    batch = 1 if cpu else GPU_BATCH
+    samples = width * height * k * k
+    chunk = chunk_size(w, samples, device_type, precision)
+    row = width * k * k
+    band = max(1, (BAND_SAMPLES if cpu else GPU_BAND_SAMPLES) // row) * row + chunk  # samples of one band, chunk-aligned
+    grid = -(-samples // chunk) * chunk * 2 * 4 if samples <= GRID_CACHE_SAMPLES else chunk * 2 * 4
+    host = params * 8 + 2 * w * w * 8 + (batch + 1) * width * height * 3
+    wide = 0 if precision == "fp32" else w * chunk * 4  # low precision: the first and last layers' fp32 buffer
+    device = params * itemsize + 2 * w * chunk * itemsize + wide + c * chunk * 4 + batch * band * 3 * 4 * 6 + grid
+    return (host + device, 0) if cpu else (host, device)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes for this render: RAM on a CPU (MemAvailable, within a cgroup's limit and an
+    address-space limit), the free memory of a CUDA device; None where we cannot tell (the
+    check is then skipped)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    found = []
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
+        try:
+            text = open(limit).read().strip()
+            if text != "max" and int(text) < 1 << 60:
+                found.append(int(text) - int(open(used).read()))
+        except (OSError, ValueError):
+            pass
+    try:  # an address-space limit (ulimit -v) counts against what this process has mapped already
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            mapped = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+            found.append(limit - mapped)
+    except (ImportError, OSError, StopIteration, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_fits(net, width: int, height: int, supersample: int, device: str, precision: str) -> None:
+    """Refuse, before any work, a render whose estimate (memory_needed) exceeds the free memory.
+
+    Raises OutOfMemory; the command exits 1 with its one line. Exit 1, not 2: the scene is
+    valid (`validate` accepts it) and renders on a machine with more memory; what failed
+    is this machine's resources, which is a failure to do the work, not bad input.
+    """
+    dev = pick_device(device)
+    host, on_device = memory_needed(net, width, height, supersample, dev.type, precision)
+    for need, free, what in ((host, available_memory(torch.device("cpu")), "memory (RAM)"), (on_device, available_memory(dev) if on_device else None, f"{dev.type} memory")):
+        if free is not None and need > free:
+            size = f"{width}x{height}" + (f" x{supersample} supersampled" if supersample > 1 else "")
+            raise OutOfMemory(
+                f"not enough {what}: a network {net.width} wide and {net.depth} deep at {size} ({precision}) needs about"
+                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, --size or render.supersample"
+                + (", or render.precision bf16" if precision == "fp32" else "")
+            )
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """What ran out, if `exc` is an allocation failure (numpy's, torch's on a CPU or a GPU)."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(exc, oom):
+        return "GPU memory"
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
+        return "memory (RAM)"
+    return None
+
+
+# Rough sustained arithmetic per second on each device, for estimates only (a 32-wide tanh
+# network runs ~50 GFLOP/s per core of the development machine; a GPU, some TFLOP/s).
+THROUGHPUT = {"cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU thread; per device
+
+
+def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str) -> float:
+    """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
+    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT. Encoding
+    is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
+    w, c = net.width, channels(net.color)
+    flop = 2 * (3 * w + (net.depth - 1) * w * w + w * c)
+    try:
+        kind = pick_device(device).type
+    except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail
+        kind = device.split(":")[0]
+    speed = THROUGHPUT.get(kind, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
+    return flop * width * height * supersample * supersample * frames / speed
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
 def pick_device(name: str) -> torch.device:
@@ -104,12 +261,14 @@ class Renderer:
         self.weights, self.width, self.height, self.k = weights, width, height, supersample
         self.device = pick_device(device)
         self.dtype = DTYPES[precision]
-        # Fixed for a device and frame size, whatever the band size: exactness. A small frame
-        # gets a smaller chunk rather than one mostly made of padding.
         samples = width * height * supersample * supersample
-        self.chunk = min(CHUNK if self.device.type == "cpu" else GPU_CHUNK, -(-samples // 256) * 256)
-        self.batch = batch or (1 if self.device.type == "cpu" else GPU_BATCH)  # fixed per device: exactness
+        net_width = weights.first.shape[1]
+        self.chunk = chunk_size(net_width, samples, self.device.type, precision)
+        self.batch = batch or (1 if self.device.type == "cpu" else GPU_BATCH)  # changes no pixel, only the pace
         self.channels = channels(weights.color)
+        # One thread for a small frame (see the module docstring); otherwise what torch has.
+        small = self.device.type == "cpu" and samples * flop_per_sample(weights) < SMALL_FRAME_FLOP
+        self.threads = 1 if small else None
         samples_per_row = width * supersample * supersample
         band_samples = band_samples or (BAND_SAMPLES if self.device.type == "cpu" else GPU_BAND_SAMPLES)
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
@@ -121,12 +280,19 @@ class Renderer:
     # ------------------------------------------------------------ the folded network
 
     def _plan(self) -> None:
-        """Turn the weights into the layers we run: tanh folded into sigmoid, on the device."""
+        """Turn the weights into the layers we run: tanh folded into sigmoid, on the device.
+
+        The hidden layers are fixed; the first and last are made per frame (`_frame_inputs`):
+        the view, input_scale and z_scale fold into the first, contrast into the last.
+        With bf16 or fp16 the first and last layers still run in fp32 (they are cheap: 3
+        inputs, 1 or 3 outputs), which keeps the coordinates and the output's large
+        spread exact; only the hidden layers round.
+        """
         w = self.weights
         to = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
         layers = []
         mats = [(to(m), to(b)) for m, b in w.hidden] + [(to(w.out), to(w.out_bias))]
-        acts = list(w.activations[1:]) + ["sigmoid"]
+        acts = list(w.activations[1:]) + [None]
         first_tanh = w.activations[0] == "tanh"
         self._first_scale = 2.0 if first_tanh else 1.0
         prev_tanh = first_tanh  # did the previous layer store s = sigmoid(2a) instead of tanh(a)?
@@ -136,19 +302,30 @@ class Renderer:
             this_tanh = act == "tanh"
             if this_tanh:  # store sigmoid(2a)
                 m, b = 2 * m, 2 * b
-            layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), "sigmoid" if this_tanh else act))
+            if act is None:  # the output layer: contrast scales it per frame
+                self._last = (m.numpy(), b.numpy())
+            else:
+                layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), "sigmoid" if this_tanh else act))
             prev_tanh = this_tanh
         self._layers = layers
         self._first_act = "sigmoid" if first_tanh else w.activations[0]
-        # the first layer's rows for x, y and r (zero where an input is not used): (3, width)
+        # the first layer's rows for x, y and r (zero where an input is not used), times the
+        # style's coordinate gain; the offsets' share is a bias: (3, width) and (width,)
         rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
-        self._first_xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
+        xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
+        self._first_xyr = xyr * w.coords[0][:, None]
+        self._first_offset = w.coords[1] @ xyr
+        self._palette = None
+        if w.palette is not None:  # (N - 1, 6): colour k and colour k+1 - colour k
+            steps = np.concatenate([w.palette[:-1], np.diff(w.palette, axis=0)], axis=1)
+            self._palette = torch.as_tensor(steps, dtype=torch.float32, device=self.device)
 
     def _first_layer(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
 
         With A the view's 2x2 map and c its centre, (x', y') = A (x, y) + c, so
         [x', y'] @ W_xy = (x, y) @ (A^T W_xy) + c @ W_xy. r' = |(x', y')| is computed per sample.
+        input_scale multiplies the coordinate rows, z_scale the z term.
         Returns float64 (3, width) weights, (width,) bias and A^T (2, 2).
         """
         w = self.weights
@@ -156,32 +333,36 @@ class Renderer:
         cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
         # x' = x cos + y sin, y' = -x sin + y cos (rotate by minus `rotation`), then + centre
         a = np.array([[cos, sin], [-sin, cos]])
-        w_xy, w_r = self._first_xyr[:2], self._first_xyr[2]
+        w_xy, w_r = self._first_xyr[:2] * p.input_scale, self._first_xyr[2] * p.input_scale
         matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
-        bias = p.center @ w_xy + p.z @ w.first_z + w.first_bias
+        bias = p.center @ w_xy + p.input_scale * self._first_offset + p.z_scale * (p.z @ w.first_z) + w.first_bias
         return matrix * self._first_scale, bias * self._first_scale, a.T
 
-    def _batch_inputs(self, group: list[FrameParams]) -> tuple:
-        """Per-frame tensors of a batch, padded to self.batch frames (fixed shapes: exactness)."""
-        group = group + [group[-1]] * (self.batch - len(group))
-        parts = [self._first_layer(p) for p in group]
-        stack = lambda i, dtype: torch.as_tensor(np.stack([part[i] for part in parts])).to(self.device, dtype)  # noqa: E731
-        centers = torch.as_tensor(np.stack([p.center for p in group])[:, None, :]).to(self.device, torch.float32)
+    def _frame_inputs(self, p: FrameParams) -> tuple:
+        """One frame's tensors on the device (fp32): the first layer's weights and bias, the view,
+        its centre, the output layer with contrast folded in, the palette shift."""
+        matrix, bias, view = self._first_layer(p)
+        put = lambda a: torch.as_tensor(np.asarray(a)).to(self.device, torch.float32)  # noqa: E731
         return (
-            stack(0, self.dtype),  # (B, 3, width)
-            stack(1, self.dtype)[:, None, :],  # (B, 1, width)
-            stack(2, torch.float32),  # (B, 2, 2): rows of (x, y) times A^T
-            centers,  # (B, 1, 2)
+            put(matrix),  # (3, width)
+            put(bias)[None, :],  # (1, width)
+            put(view),  # (2, 2): rows of (x, y) times A^T
+            put(np.asarray(p.center)[None, :]),  # (1, 2)
+            put(p.contrast * self._last[0]),  # (width, channels)
+            put(p.contrast * self._last[1])[None, :],  # (1, channels)
+            p.palette_shift - math.floor(p.palette_shift),  # in [0, 1)
         )
 
     # ------------------------------------------------------------ one chunk
 
     def _buffers(self) -> tuple:
-        """Preallocated activations: (B, chunk, width) twice, ping-pong, and (B, chunk, channels)."""
+        """Preallocated activations of one frame's chunk: (chunk, width) twice, ping-pong, in the
+        working precision; with a low precision also (chunk, width) fp32 for the first and last layers."""
         if self._bufs is None:
             width = self.weights.first.shape[1]
-            make = lambda n: torch.empty((self.batch, self.chunk, n), device=self.device, dtype=self.dtype)  # noqa: E731
-            self._bufs = (make(width), make(width), make(self.channels))
+            make = lambda n, dtype: torch.empty((self.chunk, n), device=self.device, dtype=dtype)  # noqa: E731
+            wide = make(width, torch.float32) if self.dtype != torch.float32 else None
+            self._bufs = (make(width, self.dtype), make(width, self.dtype), wide)
         return self._bufs
 
     def _grid(self, start: int) -> torch.Tensor:
@@ -195,30 +376,33 @@ class Renderer:
         return grid
 
     def _chunk(self, start: int, inputs: tuple, out: torch.Tensor) -> None:
-        """Samples start..start+chunk-1 of every frame of a batch -> `out` (B, chunk, channels), in [0, 1].
+        """Samples start..start+chunk-1 of one frame -> `out` (chunk, channels), in [0, 1].
 
-        Every matmul is a batched one over frames: each frame's product has the same shape
-        whatever the batch, so its pixels do not depend on the batch size.
+        One frame at a time, with the same shapes for every chunk of every frame: what a
+        frame gets cannot depend on the other frames of its batch.
         """
-        first_w, first_b, view, center = inputs
-        grid = self._grid(start).expand(self.batch, -1, -1)  # (B, chunk, 2) base x, y
-        moved = torch.baddbmm(center, grid, view)  # (B, chunk, 2) x', y': the view applied
-        r = torch.linalg.vector_norm(moved, dim=2, keepdim=True)  # (B, chunk, 1)
-        feats = torch.cat([grid, r], dim=2).to(self.dtype)  # (B, chunk, 3): x, y, r'
-        a, b, last_out = self._buffers()
-        torch.baddbmm(first_b, feats, first_w, out=a)  # (B, chunk, width)
-        _activate(a, self._first_act)
-        for layer in self._layers[:-1]:
-            torch.baddbmm(layer.bias, a, layer.weight.expand(self.batch, -1, -1), out=b)
+        first_w, first_b, view, center, last_w, last_b, _ = inputs
+        grid = self._grid(start)  # (chunk, 2) base x, y
+        moved = torch.addmm(center, grid, view)  # (chunk, 2) x', y': the view applied
+        r = torch.linalg.vector_norm(moved, dim=1, keepdim=True)  # (chunk, 1)
+        feats = torch.cat([grid, r], dim=1)  # (chunk, 3): x, y, r', fp32
+        a, b, wide = self._buffers()
+        first = wide if wide is not None else a
+        torch.addmm(first_b, feats, first_w, out=first)  # (chunk, width)
+        _activate(first, self._first_act)
+        if wide is not None:
+            a.copy_(wide)
+        for layer in self._layers:
+            torch.addmm(layer.bias, a, layer.weight, out=b)
             _activate(b, layer.activation)
             a, b = b, a
-        last = self._layers[-1]
-        weight = last.weight.expand(self.batch, -1, -1)
-        if out.dtype == self.dtype:
-            torch.baddbmm(last.bias, a, weight, out=out)  # (B, chunk, channels)
+        if wide is not None:
+            a = wide.copy_(a)
+        torch.addmm(last_b, a, last_w, out=out)  # (chunk, channels), fp32
+        if self.weights.output == "sin":  # sigmoid(sin), stretched from [s(-1), s(1)] to [0, 1]
+            torch.sigmoid_(out.sin_()).sub_(SIN_LOW).mul_(1 / (SIN_HIGH - SIN_LOW)).clamp_(0, 1)
         else:
-            out.copy_(torch.baddbmm(last.bias, a, weight, out=last_out))
-        _activate(out, last.activation)  # sigmoid: colour channels in [0, 1]
+            torch.sigmoid_(out)
 
     # ------------------------------------------------------------ frames
 
@@ -238,32 +422,69 @@ class Renderer:
             yield from self._render_batch(group)
 
     def _render_batch(self, group: list[FrameParams], rows_done: Callable[[int], None] | None = None) -> list[np.ndarray]:
-        inputs = self._batch_inputs(group)
+        """Up to `batch` frames (never padded: a still computes one frame) -> (H, W, 3) uint8 each."""
+        inputs = [self._frame_inputs(p) for p in group]
         out = np.empty((len(group), self.height, self.width, 3), dtype=np.uint8)
-        for r0 in range(0, self.height, self.band_rows):
-            r1 = min(self.height, r0 + self.band_rows)
-            out[:, r0:r1] = self._band(inputs, r0, r1)[: len(group)]
-            if rows_done:
-                rows_done(r1 - r0)
+        with _threads(self.threads):
+            for r0 in range(0, self.height, self.band_rows):
+                r1 = min(self.height, r0 + self.band_rows)
+                out[:, r0:r1] = self._band(inputs, r0, r1)
+                if rows_done:
+                    rows_done(r1 - r0)
         return list(out)
 
-    def _band(self, inputs: tuple, r0: int, r1: int) -> np.ndarray:
+    def _band(self, inputs: list[tuple], r0: int, r1: int) -> np.ndarray:
         """Output rows r0..r1-1 of every frame of a batch -> (B, r1-r0, W, 3) uint8."""
-        k, gw = self.k, self.width * self.k
+        k, gw, n = self.k, self.width * self.k, len(inputs)
         first, last = k * r0 * gw, k * r1 * gw  # sample range of these rows
         starts = range(first - first % self.chunk, last, self.chunk)  # chunks sit on multiples of the chunk size
-        values = torch.empty((self.batch, len(starts) * self.chunk, self.channels), device=self.device)  # float32
+        values = torch.empty((n, len(starts) * self.chunk, self.channels), device=self.device)  # float32
         for i, start in enumerate(starts):
-            self._chunk(start, inputs, values[:, i * self.chunk : (i + 1) * self.chunk])
+            for f, frame in enumerate(inputs):
+                self._chunk(start, frame, values[f, i * self.chunk : (i + 1) * self.chunk])
         values = values[:, first - starts[0] : last - starts[0]]  # (B, samples, channels)
-        values = values.reshape(self.batch, r1 - r0, k, self.width, k, self.channels)
-        total = values[:, :, 0, :, 0]
+        # Every sub-sample to RGB first, then the average: a colour conversion is not linear
+        # (averaging hues as numbers turns red and magenta into green), nor is a palette.
+        if self._palette is not None:
+            shifts = torch.tensor([frame[6] for frame in inputs], device=self.device)[:, None]  # (B, 1)
+            rgb = _lookup(values[..., 0], self._palette, shifts)
+        else:
+            rgb = _to_rgb(values, self.weights.color)
+        rgb = rgb.reshape(n, r1 - r0, k, self.width, k, 3)
+        total = rgb[:, :, 0, :, 0]
         for i in range(k):  # a fixed summation order, so the average is the same however we band
             for j in range(k):
                 if i or j:
-                    total = total + values[:, :, i, :, j]
-        rgb = _to_rgb(total / (k * k), self.weights.color)  # (B, rows, W, 3)
-        return torch.clamp(rgb * 255 + 0.5, 0, 255).to(torch.uint8).cpu().numpy()  # only uint8 leaves the device
+                    total = total + rgb[:, :, i, :, j]
+        mean = total / (k * k) if k > 1 else total  # (B, rows, W, 3)
+        return torch.clamp(mean * 255 + 0.5, 0, 255).to(torch.uint8).cpu().numpy()  # only uint8 leaves the device
+
+
+def _lookup(v: torch.Tensor, table: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """(B, S) values in [0, 1] -> (B, S, 3) colours, as network.lookup; shift (B, 1) already in [0, 1).
+
+    `table` is (N - 1, 6): each entry's colour and the step to the next, so one gather per sample.
+    """
+    t = v + shift
+    t = torch.where(t > 1, t - 1, t).clamp_(0, 1)
+    pos = t * len(table)  # in [0, N - 1]
+    i = pos.long().clamp_(max=len(table) - 1)  # pos >= 0: truncation is floor
+    entry = table.index_select(0, i.flatten()).view(*i.shape, 6)
+    return torch.addcmul(entry[..., :3], entry[..., 3:], (pos - i)[..., None])
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """torch's intra-op threads set to n for a while (None: leave them), then put back."""
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _activate(a: torch.Tensor, name: str) -> None:

@@ -33,6 +33,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     create_model,
+    model_validator,
 )
 
 from . import easing, seeding, yamlread
@@ -176,13 +177,29 @@ def _track(value_type, what: str):
 ZoomTrack, _ZoomSpec = _track(Annotated[Finite, Field(gt=0)], "Zoom")
 RotationTrack, _RotationSpec = _track(Finite, "Rotation")
 CenterTrack, _CenterSpec = _track(Vec2, "Center")
-TRACK_MODELS = {"view.zoom": ZoomTrack, "view.rotation": RotationTrack, "view.center": CenterTrack}
+ZScaleTrack, _ZScaleSpec = _track(Annotated[Finite, Field(gt=0)], "ZScale")
+InputScaleTrack, _InputScaleSpec = _track(Annotated[Finite, Field(gt=0)], "InputScale")
+ContrastTrack, _ContrastSpec = _track(Annotated[Finite, Field(gt=0)], "Contrast")
+PaletteShiftTrack, _PaletteShiftSpec = _track(Finite, "PaletteShift")
+TRACK_MODELS = {
+    "view.zoom": ZoomTrack,
+    "view.rotation": RotationTrack,
+    "view.center": CenterTrack,
+    "network.z_scale": ZScaleTrack,
+    "network.input_scale": InputScaleTrack,
+    "network.contrast": ContrastTrack,
+    "network.palette_shift": PaletteShiftTrack,
+}
 
 
 class Animate(_Model):
     zoom: Optional[_ZoomSpec] = Field(None, alias="view.zoom")
     rotation: Optional[_RotationSpec] = Field(None, alias="view.rotation")
     center: Optional[_CenterSpec] = Field(None, alias="view.center")
+    z_scale: Optional[_ZScaleSpec] = Field(None, alias="network.z_scale")
+    input_scale: Optional[_InputScaleSpec] = Field(None, alias="network.input_scale")
+    contrast: Optional[_ContrastSpec] = Field(None, alias="network.contrast")
+    palette_shift: Optional[_PaletteShiftSpec] = Field(None, alias="network.palette_shift")
 
     def tracks(self) -> dict:
         """{'view.zoom': Track, ...} for the animated parameters, the list form made a Track."""
@@ -194,17 +211,63 @@ class Animate(_Model):
         return out
 
 
+STYLES = ("cppn-anim", "hardmaru", "guibas")
+# What a style sets unless the file says otherwise (the contract's table under Styles).
+STYLE_DEFAULTS = {
+    "cppn-anim": {"depth": 8, "width": 32, "activation": "tanh", "z_scale": 1.0, "input_scale": 1.0, "contrast": 1.0, "output": "sigmoid"},
+    "hardmaru": {"depth": 4, "width": 32, "activation": "tanh", "z_scale": 10.0, "input_scale": 10.0, "contrast": 1.0, "output": "sigmoid"},
+    "guibas": {"depth": 3, "width": 32, "activation": "tanh", "z_scale": 0.1, "input_scale": 1.0, "contrast": 1.0, "output": "sin"},
+}
+HEX_COLOR = r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$"
+
+
+def _check_palette_name(name: str) -> str:
+    from . import palettes  # cmap's catalogue, read only when a name is written
+
+    palettes.check_name(name)  # ValueError with a "did you mean" -> our one-line error
+    return name
+
+
+PaletteName = Annotated[str, AfterValidator(_check_palette_name), WithJsonSchema({"type": "string", "description": "a colormap name (cmap's catalogue: matplotlib, colorcet, crameri, ...)"})]
+HexColor = Annotated[str, Field(pattern=HEX_COLOR)]
+
+
 class Network(_Model):
     latent_dim: int = Field(8, ge=1, le=1024, description="length of z")
     width: int = Field(32, ge=1, le=4096, description="hidden units per layer")
-    depth: int = Field(8, ge=1, le=64, description="hidden layers")
+    depth: int = Field(8, ge=1, le=64, description="hidden layers (default: the style's)")
     activation: Annotated[
         Union[Annotated[Activation, Tag("text")], Annotated[list[Activation], Tag("list")]],
-        _one_of(error="activation is one name or a list of `depth` names"),
+        _one_of(error="activation is one name or a list of `depth` names", key="activation"),
     ] = "tanh"
-    color: Literal["rgb", "gray", "hsv"] = "rgb"
+    color: Literal["rgb", "gray", "hsv"] = Field("rgb", description="default gray with a palette")
     weight_scale: Finite = Field(1.0, gt=0, description="multiplies the default weight spread: higher = busier")
     inputs: Annotated[list[Literal["x", "y", "r"]], Field(max_length=3)] = ["x", "y", "r"]
+    style: Literal[STYLES] = Field("cppn-anim", description="how weights and generated z are drawn; gives the defaults of depth, activation, z_scale, input_scale, contrast, output")  # type: ignore[valid-type]
+    z_scale: Finite = Field(1.0, gt=0, description="multiplies z before the network (default: the style's)")
+    input_scale: Finite = Field(1.0, gt=0, description="multiplies x, y, r after the view (default: the style's)")
+    contrast: Finite = Field(1.0, gt=0, description="multiplies the output layer's pre-activation: harder edges")
+    output: Literal["sigmoid", "sin"] = Field("sigmoid", description="sin: sin, sigmoid, then a constant stretch to [0, 1]")
+    palette: Optional[
+        Annotated[
+            Union[Annotated[PaletteName, Tag("text")], Annotated[Annotated[list[HexColor], Field(min_length=2)], Tag("list")]],
+            _one_of(error="a palette is a colormap name or a list of >= 2 '#rrggbb' colours"),
+        ]
+    ] = Field(None, description="null | a colormap name | a list of >= 2 hex colours; one output channel looked up in it")
+    palette_shift: Finite = Field(0.0, description="the palette lookup is shifted by this, modulo 1")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _style_defaults(cls, data: Any) -> Any:
+        """A style's defaults for the keys the file leaves out (keys written in the file win)."""
+        if not isinstance(data, dict):
+            return data
+        style = data.get("style", "cppn-anim")
+        defaults = STYLE_DEFAULTS.get(style, STYLE_DEFAULTS["cppn-anim"]) if isinstance(style, str) else {}
+        filled = {**{k: v for k, v in defaults.items() if k != "width"}, **data}
+        if data.get("palette") is not None and "color" not in data:
+            filled["color"] = "gray"
+        return filled
 
     def activations(self) -> list[str]:
         """One activation name per hidden layer."""
@@ -410,6 +473,11 @@ def _check_rules(scene: Scene, data: dict) -> None:
         raise scene.error(
             ("network", "activation"),
             f"{len(raw_activation)} activations for depth {net.depth}: give one name, or exactly {net.depth}",
+        )
+    if net.palette is not None and net.color != "gray":
+        raise scene.error(
+            ("network", "palette"),
+            f"a palette colours one gray channel: color {net.color} cannot go with it (leave color out, or write color: gray)",
         )
     for i, name in enumerate(net.inputs):
         if name in net.inputs[:i]:
@@ -648,6 +716,8 @@ def _message(err: dict, path: tuple, data: Any) -> str:
             union = _UNION_ERRORS.get(key) if "text" in err["loc"] and key not in err["loc"][-1:] else None
             if union and not close and len(allowed) == 1:  # "one of random" would hide the other forms
                 return f"{union}, got {_show(value)}"
+            if union and not close:  # name the names, and the other forms
+                return f"unknown {_singular(path)} '{_short(value)}' (one of {', '.join(allowed)}); {union}"
             hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(allowed)
             return f"unknown {_singular(path)} '{_short(value)}' ({hint})"
         return f"expected one of {', '.join(allowed)}, got {_show(value)}"
@@ -660,6 +730,8 @@ def _message(err: dict, path: tuple, data: Any) -> str:
             return f"unknown device '{_short(str(value))}' (auto, cpu, cuda, cuda:N or mps)"
         if key == "name":
             return "a name is plain text without slashes"
+        if "palette" in path:
+            return f"{_show(value)} is not a colour (write '#rrggbb' or '#rgb')"
     if kind.endswith("_type") or kind in ("int_from_float", "bool_parsing", "int_parsing", "float_parsing"):
         want = {
             "int": "a whole number",
@@ -693,6 +765,8 @@ def _length_bounds(path: tuple) -> tuple:
         return 2, 2
     if key == "inputs":
         return 0, 3
+    if key == "palette":
+        return 2, None
     return 1, None
 
 

@@ -74,11 +74,8 @@ def preview_of(scene: scenes.Scene) -> scenes.Scene:
 
 
 def output_target(scene: scenes.Scene) -> Path:
-    """Where a full render goes, by the scene's output rules (refused before any work)."""
-    path = pipeline.default_path(scene, pipeline.output_format(scene))
-    if path.is_absolute() or ".." in path.parts:  # a scene from elsewhere must not write outside this folder
-        raise scene.error(("output", "path"), f"'{scene.output.path}' leads outside the current folder (write a path inside it, e.g. out/{{name}}.{{ext}})")
-    return path
+    """Where a full render goes: the scene's output.path (kept inside this folder by the scene's own rules)."""
+    return pipeline.default_path(scene, pipeline.output_format(scene))
 
 
 def render_full(scene: scenes.Scene, progress: Callable[[int, int], None], cancel: threading.Event) -> Path:
@@ -277,6 +274,7 @@ class Studio:
         self.render_thread: threading.Thread | None = None
         self.last_output: Path | None = None
         self.loop = None  # the server's event loop, once it runs
+        self.picker = self.path is None  # started without a scene: the page may open one from scenes/
         if self.path is not None:
             self.disk_text = self._read_disk()
 
@@ -352,7 +350,9 @@ class Studio:
         return sorted(p.name for p in self.scenes_dir.glob("*.yaml")) if self.scenes_dir.is_dir() else []
 
     def open(self, name: str) -> None:
-        """Open scenes/NAME for editing (only a file the picker listed)."""
+        """Open scenes/NAME for editing (only a file the picker listed, only when started without a scene)."""
+        if not self.picker:
+            raise ValueError(f"this studio edits {self.path} only")
         if name not in self.scene_files():
             raise ValueError(f"{name}: not a scene in {self.scenes_dir}/")
         self.path = self.scenes_dir / name
@@ -504,7 +504,7 @@ class Session:
         s = self.studio
         return {
             "type": "hello", "path": str(s.path) if s.path else None, "text": s.disk_text,
-            "scenes": s.scene_files() if s.path is None else [], "sliders": SLIDERS,
+            "scenes": s.scene_files() if s.picker else [], "sliders": SLIDERS,
             "overrides": [label for *_, label in s.overrides],
         }  # fmt: skip
 

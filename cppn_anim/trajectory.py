@@ -33,6 +33,11 @@ class FrameParams:
     zoom: float
     rotation: float  # degrees
     center: np.ndarray  # (2,) float64
+    # the animatable look (network.*): folded into the first and last layers per frame
+    z_scale: float = 1.0
+    input_scale: float = 1.0
+    contrast: float = 1.0
+    palette_shift: float = 0.0
 
 
 def frame_times(scene: Scene, start: int = 0, stop: int | None = None) -> list[Fraction]:
@@ -41,11 +46,12 @@ def frame_times(scene: Scene, start: int = 0, stop: int | None = None) -> list[F
     return [scene.frame_time(i) for i in range(start, stop)]
 
 
-def latent_vector(scene_seed: int, index: int, spec, latent_dim: int) -> np.ndarray:
+def latent_vector(scene_seed: int, index: int, spec, latent_dim: int, style: str = "cppn-anim") -> np.ndarray:
     """The z a keyframe names: `random` from (scene seed, index), {seed: N} from N alone, or as written.
 
-    numpy's RandomState is frozen by its documentation, so these numbers are the same
-    on every machine and every numpy version.
+    Generated z follows the style: N(0, 1) for cppn-anim, U(-1, 1) for hardmaru, U(0, 1)
+    for guibas (network.py's docstring has the sources). numpy's RandomState is frozen by
+    its documentation, so these numbers are the same on every machine and numpy version.
     """
     if isinstance(spec, str):  # "random"
         rng = seeding.generator(Z_RANDOM_STREAM, scene_seed, index)
@@ -53,6 +59,10 @@ def latent_vector(scene_seed: int, index: int, spec, latent_dim: int) -> np.ndar
         return np.asarray(spec, dtype=np.float64)
     else:
         rng = seeding.generator(Z_SEED_STREAM, spec.seed)
+    if style == "hardmaru":
+        return rng.uniform(-1.0, 1.0, latent_dim)
+    if style == "guibas":
+        return rng.uniform(0.0, 1.0, latent_dim)
     return rng.standard_normal(latent_dim)
 
 
@@ -149,11 +159,11 @@ def hermite(a, b, ma, mb, s: float) -> np.ndarray:
 
 
 class Motion:
-    """Everything that changes over time in a scene: z and the view."""
+    """Everything that changes over time in a scene: z, the view and the look."""
 
     def __init__(self, scene: Scene):
         traj, dim = scene.trajectory, scene.network.latent_dim
-        zs = [latent_vector(scene.seed, k, key.z, dim) for k, key in enumerate(traj.keyframes)]
+        zs = [latent_vector(scene.seed, k, key.z, dim, scene.network.style) for k, key in enumerate(traj.keyframes)]
         self.z = Track.from_spec(traj, zs, scene.duration)
         tracks = scene.animate.tracks()
         self.view = {
@@ -161,6 +171,7 @@ class Motion:
             for name, track in tracks.items()
         }
         self.static = scene.view
+        self.network = scene.network
 
     def at(self, t) -> FrameParams:
         """Everything at time t: a Fraction (frame_times) or a number (read as `exact` reads it)."""
@@ -172,4 +183,8 @@ class Motion:
             zoom=float(view("view.zoom", [self.static.zoom])[0]),
             rotation=float(view("view.rotation", [self.static.rotation])[0]),
             center=view("view.center", self.static.center).reshape(2),
+            **{name: float(view(f"network.{name}", [getattr(self.network, name)])[0]) for name in LOOK},
         )
+
+
+LOOK = ("z_scale", "input_scale", "contrast", "palette_shift")  # the animatable network.* keys

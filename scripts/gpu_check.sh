@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# On a CUDA machine: CPU/GPU agreement (largest pixel difference at fp32 <= 2) and bench
-# figures at 1920x1080 and 3840x2160 for fp32 and bf16. Under 5 minutes.
+# On a CUDA machine: CPU/GPU agreement (largest pixel difference at fp32 <= 2), a frame the
+# same in every batch slot, CUDA out of memory as exit 1 with one line, and bench figures at
+# 1920x1080 and 3840x2160 for fp32 and bf16. Under 5 minutes.
 # Usage: bash scripts/gpu_check.sh   (after `make test` has created .venv, or with cppn_anim importable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,18 @@ assert worst <= 2
 a = Renderer(w, 1920, 1080, device="cuda", band_samples=1 << 18).render(m.at(1.0))  # many bands
 b = Renderer(w, 1920, 1080, device="cuda", band_samples=1 << 22).render(m.at(1.0))
 print("GPU band size independence:", "identical" if np.array_equal(a, b) else "DIFFERENT")
+assert np.array_equal(a, b)
+# A frame is the same alone (a still: one frame, no padding) and in every slot of a batch of 8.
+r = Renderer(w, 640, 360, device="cuda", supersample=2)
+assert r.batch == 8, r.batch
+others = [m.at(0.1 * i) for i in range(1, 8)]
+p = m.at(2.5)
+alone = r.render(p)
+for slot in range(8):
+    group = others[:slot] + [p] + others[slot:]
+    assert np.array_equal(list(r.frames(group))[slot], alone), f"slot {slot} differs"
+    assert np.array_equal(list(r.frames(group[: slot + 1]))[slot], alone), f"slot {slot} of a short batch differs"
+print("GPU batch slots: a frame alone equals it in each of the 8 slots, full or short batch: identical")
 print(f"{'size':>10} {'precision':>9} {'MP/s':>9} {'frames/s':>9}")
 for (W, H) in ((1920, 1080), (3840, 2160)):
     for precision in ("fp32", "bf16"):
@@ -37,3 +50,16 @@ for (W, H) in ((1920, 1080), (3840, 2160)):
         dt = time.perf_counter() - start
         print(f"{W}x{H:<5} {precision:>9} {W * H * n / dt / 1e6:9.1f} {n / dt:9.2f}")
 PYEOF
+# CUDA out of memory: exit 1 with one line, no traceback. The process may use 1% of the GPU;
+# a network 4096 wide and 32 deep needs 2 GB for its weights alone.
+tmp=$(mktemp -d)
+printf 'network: {width: 4096, depth: 32}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n' > "$tmp/big.yaml"
+set +e
+$PY -c "import sys, torch; torch.cuda.set_per_process_memory_fraction(0.01); from cppn_anim.cli import main; sys.exit(main(sys.argv[1:]))" \
+  still "$tmp/big.yaml" --frame 0 --size 3840x2160 --device cuda --quiet -o "$tmp/big.png" 2> "$tmp/err"
+code=$?
+set -e
+echo "CUDA out of memory: exit $code, stderr: $(cat "$tmp/err")"
+test "$code" = 1 && test "$(wc -l < "$tmp/err")" = 1 && ! grep -q Traceback "$tmp/err" && test ! -e "$tmp/big.png"
+rm -rf "$tmp"
+echo "gpu_check: all checks passed"

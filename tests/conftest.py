@@ -41,10 +41,60 @@ def write_scene(folder: Path, text: str, name: str = "scene.yaml") -> Path:
     return path
 
 
-def run_cli(*args, env=None, timeout=120, cwd=ROOT) -> subprocess.CompletedProcess:
-    """The real command in a subprocess: exit status, stdout, stderr."""
+def run_cli(*args, env=None, timeout=None, cwd=ROOT) -> subprocess.CompletedProcess:
+    """The real command in a subprocess: exit status, stdout, stderr. For what needs a real
+    process (signals, the console script's exit status); everything else: cli_main.
+    No time limit by default: a loaded machine is slow, not wrong."""
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
+
+
+def cli_main(*args, env=None, cwd=ROOT) -> subprocess.CompletedProcess:
+    """The command in this process (cppn_anim.cli.main), answering as run_cli does: exit
+    status, stdout, stderr, run in `cwd` (the repository root) with `env` added to the environment.
+    Without a new Python and torch per call (over a second of CPU each). An exception that
+    escapes main is what the real process would show: a traceback on stderr, exit 1. The
+    environment, working folder, SIGTERM handler and torch's thread count are put back."""
+    import contextlib
+    import io
+    import signal
+    import traceback
+
+    from cppn_anim.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd, saved_term = dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM)
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch else None
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse's --help and --version
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        signal.signal(signal.SIGTERM, saved_term)
+        if threads and sys.modules.get("torch"):
+            sys.modules["torch"].set_num_threads(threads)
+    return subprocess.CompletedProcess(["cppn-anim", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
+def popen_cli(*args, **kwargs) -> subprocess.Popen:
+    """The real command, started: SIGINT at its default even when these tests run in the
+    background (a shell starts background jobs with SIGINT ignored, and Python then keeps
+    ignoring it: a test of Ctrl-C would see the render finish instead)."""
+    import signal
+
+    kwargs.setdefault("cwd", ROOT)
+    return subprocess.Popen([*CLI, *map(str, args)], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
 def ffmpeg() -> str:

@@ -247,3 +247,8 @@ def test_mangled_scenes_are_refused_in_one_line_or_load():
             scene.parse(text, "s.yaml")
         except scene.SceneError as e:
             assert ONE_LINE.match(str(e)), repr(str(e))
+
+
+def test_an_unknown_activation_names_the_names_and_the_list_form():
+    err = refuse("network: {activation: foo}\n" + KEYS)
+    assert "one of tanh, sin" in err.message and "or a list of `depth` names" in err.message, str(err)

@@ -3,30 +3,32 @@ import json
 import numpy as np
 from PIL import Image
 
-from conftest import ROOT, run_cli, video_info
+import pytest
+
+from conftest import ROOT, cli_main, run_cli, video_info
 
 
 def test_still_equals_the_frame_of_a_png_sequence(tiny, tmp_path):
-    assert run_cli("render", tiny, "-o", tmp_path / "seq", "--format", "png", "--quiet").returncode == 0
+    assert cli_main("render", tiny, "-o", tmp_path / "seq", "--format", "png", "--quiet").returncode == 0
     for i in (0, 5):
         still = tmp_path / f"still{i}.png"
-        r = run_cli("still", tiny, "--frame", i, "-o", still, "--quiet")
+        r = cli_main("still", tiny, "--frame", i, "-o", still, "--quiet")
         assert r.returncode == 0, r.stderr
         assert np.array_equal(np.asarray(Image.open(still)), np.asarray(Image.open(tmp_path / "seq" / f"frame_{i:05d}.png")))
 
 
 def test_frames_range_renders_a_part(tiny, tmp_path):
     out = tmp_path / "part.mp4"
-    assert run_cli("render", tiny, "-o", out, "--frames", "2:5", "--quiet").returncode == 0
+    assert cli_main("render", tiny, "-o", out, "--frames", "2:5", "--quiet").returncode == 0
     assert video_info(out)["frames"] == 3
     frames = tmp_path / "part"
-    assert run_cli("render", tiny, "-o", frames, "--format", "png", "--frames", "6:8", "--quiet").returncode == 0
+    assert cli_main("render", tiny, "-o", frames, "--format", "png", "--frames", "6:8", "--quiet").returncode == 0
     assert sorted(p.name for p in frames.iterdir()) == ["frame_00006.png", "frame_00007.png"]
 
 
 def test_overrides_on_the_command_line(tiny, tmp_path):
     out = tmp_path / "o.gif"
-    r = run_cli("render", tiny, "-o", out, "--size", "20x10", "--fps", 4, "--duration", 2, "--seed", 9, "--set", "network.activation=sin", "--quiet")
+    r = cli_main("render", tiny, "-o", out, "--size", "20x10", "--fps", 4, "--duration", 2, "--seed", 9, "--set", "network.activation=sin", "--quiet")
     assert r.returncode == 0, r.stderr
     gif = Image.open(out)
     assert gif.size == (20, 10) and gif.n_frames == 8
@@ -36,13 +38,13 @@ def test_preview_is_small_slow_and_a_gif(tmp_path):
     scene = tmp_path / "wide.yaml"
     scene.write_text("duration: 1\nfps: 30\nsize: [1280, 720]\ntrajectory: {keyframes: [{at: 0, z: random}]}\n")
     out = tmp_path / "p.gif"
-    assert run_cli("render", scene, "--preview", "-o", out, "--quiet").returncode == 0
+    assert cli_main("render", scene, "--preview", "-o", out, "--quiet").returncode == 0
     gif = Image.open(out)
     assert gif.size == (256, 144) and gif.n_frames == 15 and gif.info["loop"] == 0
 
 
 def test_bench_json(tmp_path):
-    r = run_cli("bench", "--size", "64x32", "--frames", 2, "--json")
+    r = cli_main("bench", "--size", "64x32", "--frames", 2, "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert {"megapixels_per_s", "frames_per_s", "width", "height", "frames", "device", "precision"} <= set(result)
@@ -64,17 +66,16 @@ def test_bad_arguments_exit_2_with_one_line(tiny, tmp_path):
         ("frobnicate",),
     ]
     for args in cases:
-        r = run_cli(*args)
+        r = cli_main(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (args, r.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
 
 
+@pytest.mark.slow
 def test_contract_examples():
     """The shared contract's public examples (../shared/check-contract, where it is beside the checkout)."""
     import subprocess
-
-    import pytest
 
     checker = ROOT.parent / "shared" / "check-contract"
     cli = ROOT / ".venv" / "bin" / "cppn-anim"
@@ -90,10 +91,10 @@ def _stderr_on_a_terminal(*args) -> str:
     import pty
     import subprocess
 
-    from conftest import CLI
+    from conftest import popen_cli
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, *map(str, args)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=slave)
+    proc = popen_cli(*args, stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     chunks = []
     while True:
@@ -104,11 +105,12 @@ def _stderr_on_a_terminal(*args) -> str:
         if not data:
             break
         chunks.append(data)
-    proc.wait(timeout=60)
+    proc.wait()
     os.close(master)
     return b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_progress_bar_only_on_a_terminal(tmp_path):
     scene = tmp_path / "s.yaml"
     scene.write_text("duration: 2\nfps: 30\nsize: [160, 90]\ntrajectory: {keyframes: [{at: 0, z: random}]}\n")
@@ -116,3 +118,17 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert "frame/s" in shown and "/60" in shown and "<" in shown  # count, rate, ETA
     assert "frame/s" not in _stderr_on_a_terminal("render", scene, "-o", tmp_path / "b.mp4", "--quiet")
     assert "frame/s" not in run_cli("render", scene, "-o", tmp_path / "c.mp4").stderr  # not a terminal
+
+
+@pytest.mark.slow
+def test_the_console_script_exit_status(tiny, tmp_path):
+    """The installed `cppn-anim` itself (not main() in this process): 0, and 2 with one line."""
+    import subprocess
+
+    script = ROOT / ".venv" / "bin" / "cppn-anim"
+    if not script.exists():
+        pytest.skip("no .venv/bin/cppn-anim")
+    ok = subprocess.run([str(script), "render", str(tiny), "-o", str(tmp_path / "a.gif"), "--quiet"], capture_output=True, text=True)
+    assert ok.returncode == 0 and Image.open(tmp_path / "a.gif").n_frames == 8, ok.stderr
+    bad = subprocess.run([str(script), "render", str(tiny), "--size", "big"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

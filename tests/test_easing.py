@@ -15,6 +15,38 @@ def test_ends_are_exact(name):
     assert f(1.0) == 1.0
 
 
+def _public_easings():
+    """Every public easing of the module: its functions, its EASINGS and what its factories return."""
+    import inspect
+
+    found = {name: f for name, f in easing.EASINGS.items()}
+    for name, f in vars(easing).items():
+        if name.startswith("_") or not callable(f) or getattr(f, "__module__", None) != easing.__name__:
+            continue
+        if name in ("parse", "cubic_bezier", "steps"):  # a parser and two factories, tried below
+            continue
+        assert len(inspect.signature(f).parameters) == 1, name  # anything else public must be an easing
+        found[f"easing.{name}"] = f
+    for n in (1, 3, 7):
+        found[f"easing.steps({n})"] = easing.steps(n)
+    for args in ((0.25, 0.1, 0.25, 1.0), (0.3, -0.5, 0.7, 1.6), (0, 0, 1, 1), (1, -2, 0, 3)):
+        found[f"easing.cubic_bezier{args}"] = easing.cubic_bezier(*args)
+    return found
+
+
+def test_every_public_easing_maps_0_to_0_and_1_to_1():
+    """The docstring's promise, for each function a user can reach, on floats and on arrays."""
+    found = _public_easings()
+    assert len(found) >= len(easing.EASINGS) + 20 + 7  # the names, the module's 21 functions (not the power family: private), the factories
+    for name, f in found.items():
+        if not name.endswith("step_start"):  # the contract: it jumps to 1 as soon as u > 0
+            assert f(0.0) == 0.0, name
+        assert f(1.0) == 1.0, name
+        np.testing.assert_array_equal(f(np.array([0.0, 1.0]))[1:], [1.0], err_msg=name)
+        if not name.endswith("step_start"):
+            np.testing.assert_array_equal(f(np.array([0.0, 1.0])), [0.0, 1.0], err_msg=name)
+
+
 def test_step_start_jumps_at_once_and_step_end_at_the_end():
     assert easing.parse("step_start")(0.0) == 0 and easing.parse("step_start")(1e-9) == 1
     assert easing.parse("step_end")(0.999) == 0 and easing.parse("step_end")(1.0) == 1

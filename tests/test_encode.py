@@ -1,7 +1,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from PIL import Image
 
 from cppn_anim import encode
 
-from conftest import CLI, ROOT, decode, run_cli, video_info, write_scene
+from conftest import cli_main, decode, popen_cli, video_info, write_scene
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -20,7 +19,7 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_mp4_reads_back(tiny, tmp_path):
     out = tmp_path / "a.mp4"
-    r = run_cli("render", tiny, "-o", out, "--quiet")
+    r = cli_main("render", tiny, "-o", out, "--quiet")
     assert r.returncode == 0, r.stderr
     info = video_info(out)
     assert (info["codec"], info["pix_fmt"], info["size"], info["frames"]) == ("h264", "yuv420p", (48, 32), 8)
@@ -33,7 +32,7 @@ def test_mp4_reads_back(tiny, tmp_path):
 
 def test_webm_reads_back(tiny, tmp_path):
     out = tmp_path / "a.webm"
-    assert run_cli("render", tiny, "-o", out, "--quiet").returncode == 0
+    assert cli_main("render", tiny, "-o", out, "--quiet").returncode == 0
     info = video_info(out)
     assert (info["codec"], info["pix_fmt"], info["size"], info["frames"]) == ("vp9", "yuv420p", (48, 32), 8)
     assert "seed: 4" in info["meta"]
@@ -41,7 +40,7 @@ def test_webm_reads_back(tiny, tmp_path):
 
 def test_gif_loops_forever_with_exact_delays(tiny, tmp_path):
     out = tmp_path / "a.gif"
-    r = run_cli("render", tiny, "-o", out, "--quiet", "--fps", 30, "--duration", 2)
+    r = cli_main("render", tiny, "-o", out, "--quiet", "--fps", 30, "--duration", 2)
     assert r.returncode == 0, r.stderr
     gif = Image.open(out)
     assert gif.n_frames == 60 and gif.info["loop"] == 0 and gif.size == (48, 32)
@@ -61,22 +60,22 @@ def test_crf_out_of_the_codec_range_is_refused_at_its_line(tmp_path):
     from conftest import TINY
 
     scene = write_scene(tmp_path, TINY + "output: {crf: 60}\n")
-    r = run_cli("render", scene, "-o", tmp_path / "a.mp4")
+    r = cli_main("render", scene, "-o", tmp_path / "a.mp4")
     assert r.returncode == 2 and f"{scene}:11:15:" in r.stderr and "output.crf" in r.stderr and "0..51" in r.stderr
-    r = run_cli("validate", scene)  # validate refuses what render would (item 2)
+    r = cli_main("validate", scene)  # validate refuses what render would (item 2)
     assert r.returncode == 2 and f"{scene}:11:15:" in r.stderr and "output.crf" in r.stderr
     webm = write_scene(tmp_path, TINY + "output: {format: webm, crf: 60}\n", "webm.yaml")
-    assert run_cli("render", webm, "-o", tmp_path / "a.webm", "--quiet").returncode == 0  # VP9 goes to 63
+    assert cli_main("render", webm, "-o", tmp_path / "a.webm", "--quiet").returncode == 0  # VP9 goes to 63
 
 
 def test_gif_above_50_fps_is_refused(tiny, tmp_path):
-    r = run_cli("render", tiny, "-o", tmp_path / "a.gif", "--fps", 60)
+    r = cli_main("render", tiny, "-o", tmp_path / "a.gif", "--fps", 60)
     assert r.returncode == 2 and "fps" in r.stderr and not (tmp_path / "a.gif").exists()
 
 
 def test_png_folder_with_provenance(tiny, tmp_path):
     out = tmp_path / "frames"
-    assert run_cli("render", tiny, "-o", out, "--format", "png", "--quiet").returncode == 0
+    assert cli_main("render", tiny, "-o", out, "--format", "png", "--quiet").returncode == 0
     files = sorted(out.iterdir())
     assert [f.name for f in files] == [f"frame_{i:05d}.png" for i in range(8)]
     im = Image.open(files[3])
@@ -85,13 +84,13 @@ def test_png_folder_with_provenance(tiny, tmp_path):
 
 def test_png_default_path_is_a_frames_folder(tmp_path):
     scene = write_scene(tmp_path, "duration: 0.25\nfps: 8\nsize: [8, 8]\noutput: {format: png}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n", "sc.yaml")
-    assert run_cli("render", scene, "--quiet", cwd=tmp_path).returncode == 0
+    assert cli_main("render", scene, "--quiet", cwd=tmp_path).returncode == 0
     assert len(list((tmp_path / "out" / "sc_frames").iterdir())) == 2
 
 
 def test_odd_size_still_renders_mp4_padded_with_a_warning(tiny, tmp_path):
     out = tmp_path / "odd.mp4"
-    r = run_cli("render", tiny, "-o", out, "--size", "33x21", "--quiet")
+    r = cli_main("render", tiny, "-o", out, "--size", "33x21", "--quiet")
     assert r.returncode == 0 and "odd" in r.stderr
     info = video_info(out)
     assert info["size"] == (34, 22) and info["frames"] == 8 and out.stat().st_size > 0
@@ -114,7 +113,7 @@ def test_failing_ffmpeg_shows_its_message_and_keeps_the_old_file(tiny, tmp_path)
     fake.chmod(0o755)
     out = tmp_path / "keep.mp4"
     out.write_bytes(b"precious")
-    r = run_cli("render", tiny, "-o", out, env={"IMAGEIO_FFMPEG_EXE": str(fake)})
+    r = cli_main("render", tiny, "-o", out, env={"IMAGEIO_FFMPEG_EXE": str(fake)})
     assert r.returncode == 1
     assert "the encoder exploded on purpose" in r.stderr and "Traceback" not in r.stderr
     assert out.read_bytes() == b"precious"
@@ -124,7 +123,7 @@ def test_failing_ffmpeg_shows_its_message_and_keeps_the_old_file(tiny, tmp_path)
 def test_unwritable_output_is_refused_before_rendering(tiny, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = run_cli("render", tiny, "-o", blocker / "sub" / "a.mp4")
+    r = cli_main("render", tiny, "-o", blocker / "sub" / "a.mp4")
     assert r.returncode == 2 and "cannot write" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -140,14 +139,15 @@ def _our_ffmpegs(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
 def test_interrupt_leaves_nothing_behind(tmp_path, how, code):
-    scene = write_scene(tmp_path, "duration: 60\nfps: 30\nsize: [320, 180]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 30, z: random}]}\n")
+    scene = write_scene(tmp_path, "duration: 60\nfps: 30\nsize: [640, 360]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 30, z: random}]}\n")
     out = tmp_path / "movie.mp4"
     out.write_bytes(b"old video")
     # a terminal sends SIGINT to the whole foreground process group: so do we
-    proc = subprocess.Popen([*CLI, "render", str(scene), "-o", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 60
+    proc = popen_cli("render", scene, "-o", out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300  # a loaded machine is slow, not wrong
     while time.time() < deadline and not any(p.stat().st_size > 0 for p in tmp_path.glob(".movie.*.part.mp4")):
         time.sleep(0.1)
     assert _our_ffmpegs(str(tmp_path)), "ffmpeg never started"
@@ -156,9 +156,9 @@ def test_interrupt_leaves_nothing_behind(tmp_path, how, code):
         os.killpg(proc.pid, signal.SIGINT)
     else:
         proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate()
     assert proc.returncode == code, err
-    assert time.time() - sent < 5
+    assert time.time() - sent < 20  # promptly: the whole render takes minutes (1800 frames of 640x360)
     assert b"Traceback" not in err
     assert out.read_bytes() == b"old video"
     assert leftovers(tmp_path) == []

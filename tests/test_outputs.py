@@ -90,6 +90,19 @@ def test_png_render_keeps_unrelated_files_item1_cli(tiny, tmp_path):
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(8)] + ["notes.txt", "sub"]
 
 
+def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
+    """A replaced file keeps ordinary permissions (0666 less the umask), not a temp file's 0600."""
+    umask = os.umask(0o022)
+    try:
+        write(2, spec(tmp_path / "a.mp4", "mp4"))
+        write(2, spec(tmp_path / "f", "png"))
+        encode.write_bytes(b"x", tmp_path / "s.yaml")
+    finally:
+        os.umask(umask)
+    for path in (tmp_path / "a.mp4", tmp_path / "f" / "frame_00001.png", tmp_path / "s.yaml"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 def test_png_frame_ranges_add_up_item1(tmp_path, tmpdir_):
     folder = tmp_path / "f"
     folder.mkdir()

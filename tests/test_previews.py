@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import CLI, ROOT, run_cli, write_scene
+import pytest
+
+from conftest import cli_main, popen_cli, write_scene
 
 SCENE = "duration: 1\nfps: 30\nsize: [%d, %d]\nseed: %d\ntrajectory: {loop: true, keyframes: [{at: 0, z: random}, {at: 0.5, z: random}]}\n"
 
@@ -18,7 +20,7 @@ def test_previews_of_a_scenes_folder(tmp_path):
     write_scene(scenes, "# yaml-language-server: $schema=./scene.schema.json\n" + SCENE % (640, 360, 1), "wide.yaml")
     write_scene(scenes, SCENE % (300, 500, 2), "tall.yaml")
     out = tmp_path / "previews"
-    r = run_cli("previews", scenes, "-o", out)
+    r = cli_main("previews", scenes, "-o", out)
     assert r.returncode == 0, r.stderr
     for name, size in (("wide", (256, 144)), ("tall", (154, 256))):
         gif = Image.open(out / f"{name}.gif")
@@ -38,7 +40,7 @@ def test_previews_report_a_bad_scene_and_still_show_the_others(tmp_path):
     scenes.mkdir()
     write_scene(scenes, SCENE % (64, 36, 1), "good.yaml")
     write_scene(scenes, "netwrok: {}\n" + SCENE % (64, 36, 1), "bad.yaml")
-    r = run_cli("previews", scenes, "-o", tmp_path / "p", "--quiet")
+    r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
     assert r.returncode == 2 and "bad.yaml:1:1: netwrok" in r.stderr
     assert (tmp_path / "p" / "good.gif").exists() and "bad.yaml:1:1" in (tmp_path / "p" / "index.html").read_text()
 
@@ -46,24 +48,24 @@ def test_previews_report_a_bad_scene_and_still_show_the_others(tmp_path):
 def test_explore_grid_of_two_keys(tmp_path):
     scene = write_scene(tmp_path, SCENE % (320, 180, 1))
     out = tmp_path / "sheet.png"
-    r = run_cli("explore", scene, "--vary", "network.activation=tanh,sin,gaussian", "--vary", "network.depth=2,6", "--cell", 64, "-o", out, "--quiet")
+    r = cli_main("explore", scene, "--vary", "network.activation=tanh,sin,gaussian", "--vary", "network.depth=2,6", "--cell", 64, "-o", out, "--quiet")
     assert r.returncode == 0, r.stderr
     sheet = np.asarray(Image.open(out))
     assert sheet.shape[1] > 2 * 64 and sheet.shape[0] > 3 * 36
-    r = run_cli("explore", scene, "--seeds", "3-6", "--cell", 48, "-o", tmp_path / "seeds.png", "--quiet")
+    r = cli_main("explore", scene, "--seeds", "3-6", "--cell", 48, "-o", tmp_path / "seeds.png", "--quiet")
     assert r.returncode == 0 and Image.open(tmp_path / "seeds.png").size[0] > 4 * 48
-    bad = run_cli("explore", scene, "--vary", "network.activation=tanh,sinn", "-o", tmp_path / "bad.png")
+    bad = cli_main("explore", scene, "--vary", "network.activation=tanh,sinn", "-o", tmp_path / "bad.png")
     assert bad.returncode == 2 and "did you mean 'sin'" in bad.stderr and not (tmp_path / "bad.png").exists()
 
 
 def test_explore_same_weights_at_growing_sizes(tmp_path):
     scene = write_scene(tmp_path, SCENE % (320, 180, 1))
     out = tmp_path / "sizes.png"
-    assert run_cli("explore", scene, "--vary", "size=32x18,64x36,128x72", "--cell", 128, "-o", out, "--quiet").returncode == 0
+    assert cli_main("explore", scene, "--vary", "size=32x18,64x36,128x72", "--cell", 128, "-o", out, "--quiet").returncode == 0
     assert Image.open(out).size[0] >= 3 * 128
 
 
-def _wait_for(predicate, timeout=60.0):
+def _wait_for(predicate, timeout=300.0):  # generous: a loaded machine is slow, not wrong
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
@@ -72,12 +74,13 @@ def _wait_for(predicate, timeout=60.0):
     return False
 
 
+@pytest.mark.slow
 def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
     scene = write_scene(tmp_path, SCENE % (64, 36, 1))
     out = tmp_path / "w.gif"
     log = tmp_path / "log.txt"
     with open(log, "w") as sink:
-        proc = subprocess.Popen([*CLI, "watch", str(scene), "-o", str(out), "--interval", "0.1"], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        proc = popen_cli("watch", scene, "-o", out, "--interval", "0.1", stdout=sink, stderr=subprocess.STDOUT)
         try:
             assert _wait_for(out.exists), log.read_text()
             first = out.read_bytes()
@@ -91,5 +94,31 @@ def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
             assert f"{scene}:2:" in log.read_text()
         finally:
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=20)
+            proc.wait()
     assert proc.returncode == 0 and "Traceback" not in log.read_text()
+
+
+def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
+    """The size loop really runs: fewer colours first (256, 128, 64), then fewer frames per
+    second, down to 5 fps; the page shows what was finally written."""
+    from cppn_anim import pipeline
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes, SCENE % (64, 36, 1) + "network: {width: 8, depth: 2}\n", "heavy.yaml")  # cheap to render 8 times
+    tries = []
+    real = pipeline.render
+
+    def counted(scene, *args, colors=256, **kwargs):
+        tries.append((scene.fps, colors))
+        return real(scene, *args, colors=colors, **kwargs)
+
+    monkeypatch.setattr(pipeline, "render", counted)
+    monkeypatch.setattr(pipeline, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
+    r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert tries == [(15, 256), (15, 128), (15, 64), (12.0, 64), (9.6, 64), (7.68, 64), (6.14, 64), (5.0, 64)]
+    gif = Image.open(tmp_path / "p" / "heavy.gif")
+    assert gif.n_frames == 5 and gif.size == (256, 144)  # 1 s at 5 fps
+    assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) <= 64
+    assert "preview: 5 frames" in (tmp_path / "p" / "index.html").read_text()

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from cppn_anim import network, render, scene, trajectory
 from cppn_anim.render import Renderer
@@ -12,10 +13,19 @@ network: {latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaus
 view: {zoom: %s, rotation: %s, center: %s}
 trajectory: {keyframes: [{at: 0, z: random}]}
 """
+STYLES = ["cppn-anim", "hardmaru", "guibas"]
+# each style at its defaults, and one with every look key away from its default
+LOOKS = {style: f"{{style: {style}}}" for style in STYLES} | {
+    "look": "{style: guibas, z_scale: 0.7, input_scale: 1.3, contrast: 2.5, output: sigmoid, palette: twilight, palette_shift: 0.4}"
+}
 
 
-def setup(color="rgb", zoom=1.0, rotation=0.0, center="[0, 0]", **extra):
-    s = scene.parse(SCENE % (color, zoom, rotation, center))
+def setup(color="rgb", zoom=1.0, rotation=0.0, center="[0, 0]", look=None):
+    text = SCENE % (color, zoom, rotation, center)
+    if look:  # the style's own network: latent 4, width 16, the style's depth and activation
+        text = text.replace("{latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: %s}" % color,
+                            "{latent_dim: 4, width: 16, %s%s}" % (LOOKS[look][1:-1], "" if "palette" in LOOKS[look] else f", color: {color}"))
+    s = scene.parse(text)
     w = network.build(s.network, s.seed)
     return w, trajectory.Motion(s).at(0.0)
 
@@ -26,7 +36,7 @@ def reference(w, p, width, height) -> np.ndarray:
     th = math.radians(p.rotation)
     c, s = math.cos(th) / p.zoom, math.sin(th) / p.zoom
     xv, yv = c * x + s * y + p.center[0], -s * x + c * y + p.center[1]
-    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z)
+    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z, p.z_scale, p.input_scale, p.contrast, p.palette_shift)
     return np.clip(np.floor(rgb * 255 + 0.5), 0, 255).astype(np.uint8).reshape(height, width, 3)
 
 
@@ -45,16 +55,16 @@ def test_seeds_past_32_bits_are_their_own():
     assert not np.array_equal(small.first, big.first)
 
 
-PINNED_FIRST_ROW = [-2.7357612506686286, 0.7093390991091207, 1.3044715895378882]
+PINNED_FIRST_ROW = [-6.839403126671571, 1.7733477477728017, 3.26117897384472]  # the same stream as before the look retune, times 2.5
 
 
-@pytest.mark.parametrize("color", ["rgb", "gray", "hsv"])
-def test_matches_the_float64_reference(color):
-    w, p = setup(color, zoom=1.7, rotation=33, center="[0.2, -0.4]")
+@pytest.mark.parametrize("color, look", [("rgb", None), ("gray", None), ("hsv", None), *[("rgb", k) for k in LOOKS], ("gray", "hardmaru")])
+def test_matches_the_float64_reference(color, look):
+    w, p = setup(color, zoom=1.7, rotation=33, center="[0.2, -0.4]", look=look)
     img = Renderer(w, 61, 37, device="cpu").render(p)
     assert img.shape == (37, 61, 3) and img.dtype == np.uint8
     assert np.abs(img.astype(int) - reference(w, p, 61, 37)).max() <= 1
-    if color == "gray":
+    if color == "gray" and look is None:
         assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
 
 
@@ -99,17 +109,18 @@ def test_odd_and_tiny_sizes(size):
     assert np.abs(img.astype(int) - reference(w, p, *size)).max() <= 1
 
 
-def test_resolution_independence_consequences():
-    w, p = setup()
+@pytest.mark.parametrize("look", [None, *LOOKS])
+def test_resolution_independence_consequences(look):
+    w, p = setup(look=look)
     r = lambda wd, ht, q=p: Renderer(w, wd, ht, device="cpu").render(q)  # noqa: E731
     small, big = r(20, 12), r(60, 36)
     assert np.abs(big[1::3, 1::3].astype(int) - small).max() <= 1  # 3x3 block centres
     wide = r(40, 12)
     assert np.abs(wide[:, 10:30].astype(int) - small).max() <= 1  # middle W columns of 2W x H
-    w2, zoomed = setup(zoom=2.0)
-    double = Renderer(w2, 40, 24, device="cpu").render(setup()[1])
+    w2, zoomed = setup(zoom=2.0, look=look)
+    double = Renderer(w2, 40, 24, device="cpu").render(setup(look=look)[1])
     assert np.abs(Renderer(w2, 20, 12, device="cpu").render(zoomed).astype(int) - double[6:18, 10:30]).max() <= 1
-    _, turned = setup(rotation=90.0)
+    _, turned = setup(rotation=90.0, look=look)
     square, rotated = r(24, 24), r(24, 24, turned)
     assert np.abs(rotated.astype(int) - np.rot90(square)).max() <= 1  # a quarter counter-clockwise
 
@@ -142,3 +153,71 @@ def test_pixels_do_not_depend_on_frames_per_batch():
     three = list(Renderer(w, 45, 31, supersample=2, device="cpu", batch=3).frames(params))  # 3 + 3 + 1 padded
     assert len(three) == 7 and all(np.array_equal(a, b) for a, b in zip(one, three))
     assert not np.array_equal(one[0], one[3])  # the frames do differ
+
+
+def _reference_supersampled(w, p, width, height, k) -> np.ndarray:
+    """The float64 network on every sub-sample, each converted to RGB, then averaged and quantised."""
+    x, y = render.sample_grid(width, height, k, 0, width * height * k * k)
+    th = math.radians(p.rotation)
+    c, s = math.cos(th) / p.zoom, math.sin(th) / p.zoom
+    xv, yv = c * x + s * y + p.center[0], -s * x + c * y + p.center[1]
+    rgb = network.evaluate(w, network.features(xv, yv, w.inputs), p.z).reshape(height, k, width, k, 3).mean(axis=(1, 3))
+    return np.clip(np.floor(rgb * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_hsv_supersampled_averages_colours_not_hues(k):
+    """Hue is an angle: averaging it as a number turns red next to magenta into green.
+    Each sub-sample becomes RGB first (the float64 reference), then the average."""
+    w, p = setup("hsv", zoom=0.6, rotation=15)
+    img = Renderer(w, 40, 27, supersample=k, device="cpu").render(p)
+    assert np.abs(img.astype(int) - _reference_supersampled(w, p, 40, 27, k)).max() <= 1
+
+
+ACTIVATIONS = ["tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", "abs", "elu"]
+INPUT_SUBSETS = [[], ["x"], ["y"], ["r"], ["x", "y"], ["x", "r"], ["y", "r"], ["r", "y", "x"]]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_and_input_subset_matches_the_float64_reference(activation):
+    """Each activation (as the first, a middle and the last hidden layer, after tanh and
+    before it: the folding of tanh into sigmoid touches its neighbours) and each subset of
+    inputs, in any order, against network.evaluate."""
+    for inputs in INPUT_SUBSETS:
+        acts = [activation, "tanh", activation, activation]
+        s = scene.parse(
+            f"seed: 7\nnetwork: {{latent_dim: 3, width: 12, depth: 4, activation: [{', '.join(acts)}], inputs: [{', '.join(inputs)}]}}\n"
+            "view: {zoom: 1.4, rotation: 21, center: [0.3, -0.1]}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n"
+        )
+        w, p = network.build(s.network, s.seed), trajectory.Motion(s).at(0.0)
+        img = Renderer(w, 29, 19, device="cpu").render(p)
+        assert np.abs(img.astype(int) - reference(w, p, 29, 19)).max() <= 1, (activation, inputs)
+
+
+def test_a_frame_alone_equals_it_in_every_slot_of_a_batch():
+    """A still computes one frame, not a padded batch: the same pixels as in any slot of a batch."""
+    s = scene.parse(SCENE % ("hsv", 1.3, 0, "[0, 0]") + "duration: 1\nanimate:\n  view.rotation: [{at: 0, value: 0}, {at: 1, value: 90}]\n")
+    w, motion = network.build(s.network, s.seed), trajectory.Motion(s)
+    params = [motion.at(t) for t in np.linspace(0, 1, 5)]
+    batched = Renderer(w, 37, 23, supersample=2, device="cpu", batch=3)
+    in_batches = list(batched.frames(params))  # slots 0, 1, 2 then 0, 1
+    for i, p in enumerate(params):
+        assert np.array_equal(batched.render(p), in_batches[i]), i  # alone, same renderer
+        assert np.array_equal(Renderer(w, 37, 23, supersample=2, device="cpu", batch=1).render(p), in_batches[i]), i
+    assert len({frame.tobytes() for frame in in_batches}) == 5  # five different frames
+
+
+def test_buffers_are_sized_from_the_network_width():
+    """Activation buffers hold a fixed number of bytes: a wide network gets fewer samples per chunk."""
+    narrow, wide = render.chunk_size(32, 1 << 20, "cpu"), render.chunk_size(4096, 1 << 20, "cpu")
+    assert narrow == 16384 and wide < narrow and wide * 4096 * 4 <= 16 << 20
+    gpu = render.chunk_size(4096, 1 << 24, "cuda")
+    assert gpu * 4096 * 4 <= render.GPU_BUFFER_BYTES and gpu >= 1024
+    assert render.chunk_size(32, 100, "cpu") == 256  # a tiny frame: its own size, rounded up
+    s = scene.parse("seed: 1\nnetwork: {width: 300, depth: 2}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n")
+    r = Renderer(network.build(s.network, s.seed), 64, 48, device="cpu")
+    a, b, wide = r._buffers()
+    assert a.shape == b.shape == (r.chunk, 300) and wide is None  # one frame's chunk, no batch axis
+    low = Renderer(network.build(s.network, s.seed), 64, 48, device="cpu", precision="bf16")
+    a, _, wide = low._buffers()  # bf16: the first and last layers run in an fp32 buffer
+    assert a.dtype == torch.bfloat16 and wide.dtype == torch.float32 and wide.shape == (low.chunk, 300)

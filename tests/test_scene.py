@@ -9,7 +9,7 @@ import yaml
 from cppn_anim import scene
 from cppn_anim.cli import main
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, cli_main
 
 KEYS = "trajectory:\n  keyframes:\n    - {at: 0, z: random}\n"
 
@@ -159,10 +159,51 @@ def test_validate_many_files(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("netwrok: {}\n" + KEYS)
     missing = tmp_path / "missing.yaml"
-    r = run_cli("validate", good, bad, missing)
+    r = cli_main("validate", good, bad, missing)
     assert r.returncode == 2
     assert r.stdout.strip() == f"{good}: ok"
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{bad}:1:1: netwrok:") and lines[1].startswith(str(missing))
     assert "Traceback" not in r.stderr
-    assert run_cli("validate", good).returncode == 0
+    assert cli_main("validate", good).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "text, where, path, words",
+    [
+        # keyframe times out of order, in the trajectory and in an animate track
+        ("trajectory: {keyframes: [{at: 0, z: random}, {at: 2, z: random}, {at: 1, z: random}]}\n", "1:71", "trajectory.keyframes[2].at", "not after"),
+        ("trajectory: {keyframes: [{at: 0, z: random}, {at: 0, z: random}]}\n", "1:51", "trajectory.keyframes[1].at", "not after"),
+        ("animate: {view.zoom: [{at: 0, value: 1}, {at: 3, value: 2}, {at: 2, value: 1}]}\n" + KEYS, "1:66", "animate.view.zoom[2].at", "not after"),
+        # a z list of the wrong length, too short and too long
+        ("network: {latent_dim: 2}\ntrajectory: {keyframes: [{at: 0, z: [1, 2, 3]}]}\n", "2:37", "trajectory.keyframes[0].z", "latent_dim is 2"),
+        ("network: {latent_dim: 4}\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 1, z: [0.5]}]}\n", "2:57", "trajectory.keyframes[1].z", "latent_dim is 4"),
+        # an input listed twice
+        ("network: {inputs: [x, r, x]}\n" + KEYS, "1:26", "network.inputs[2]", "listed twice"),
+        # a duration that makes no frame
+        ("duration: 0.01\nfps: 10\n" + KEYS, "1:11", "duration", "no frame"),
+        # YAML 1.2: `on` (like yes) is a string, not a boolean
+        ("trajectory: {loop: on, keyframes: [{at: 0, z: random}]}\n", "1:20", "trajectory.loop", "'on'"),
+    ],
+)
+def test_more_refusals_point_at_the_node(text, where, path, words):
+    err = refuse(text)
+    assert f"{err.line}:{err.col}" == where, str(err)
+    assert err.path == path and words in err.message, str(err)
+
+
+def test_on_is_read_as_a_string():
+    """YAML 1.2 core schema: on/off/yes/no are plain strings (YAML 1.1 made them booleans)."""
+    s = scene.parse("name: on\n" + KEYS)
+    assert s.name == "on"
+    s = scene.parse("name: off\nnetwork: {inputs: [x]}\n" + KEYS)
+    assert s.name == "off"
+
+
+def test_a_track_written_as_a_list_is_blamed_at_its_keyframe():
+    """Found while adding the out-of-order cases: a list-form track's time error pointed at
+    the whole list (1:22) with a key path that is not in the file (.keyframes)."""
+    err = refuse("animate: {view.rotation: [{at: 0, value: 0}, {at: 9, value: 1}]}\n" + KEYS)
+    assert (err.path, err.line, err.col) == ("animate.view.rotation[1].at", 1, 51) and "past the end" in err.message
+    err = refuse("animate: {view.rotation: {keyframes: [{at: 0, value: 0}, {at: 9, value: 1}]}}\n" + KEYS)
+    assert (err.path, err.line, err.col) == ("animate.view.rotation.keyframes[1].at", 1, 63)

@@ -191,3 +191,24 @@ def test_edit_play_save_render_in_a_real_browser(tmp_path, scene_file, browser):
     finally:
         code, _, err = stop(proc)
     assert code == 0, err
+
+
+def test_picker_opens_a_scene_in_a_real_browser(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "small.yaml").write_text(SCENE)
+    proc, url = start(tmp_path)
+    try:
+        page = browser.new_page()
+        page.goto(url)
+        timeout = POLL_S * 1000
+        expect(page.get_by_test_id("error")).to_have_text("no scene is open: pick one above", timeout=timeout)
+        page.locator("#picker").select_option("small.yaml")
+        expect(page.locator("#path")).to_have_text("scenes/small.yaml", timeout=timeout)
+        expect(page.get_by_test_id("editor")).to_have_value(SCENE, timeout=timeout)
+        expect(page.get_by_test_id("error")).to_have_text("", timeout=timeout)
+        page.wait_for_function(PIXELS_VARY, timeout=timeout)
+    finally:
+        code, _, err = stop(proc)
+    assert code == 0, err

@@ -149,3 +149,30 @@ animate:
     np.testing.assert_allclose(p.center, [0.5, -0.5])
     assert p.zoom == 3  # not animated: the view's value
     assert m.at(4.0).rotation == 360
+
+
+def test_the_loop_back_uses_the_first_keyframes_ease():
+    """With loop: true, z travels from the last keyframe back to the first; keyframe 0's
+    `ease` is the easing INTO it, so it shapes that last stretch (and only that one)."""
+    _, m = motion(
+        "duration: 4\nnetwork: {latent_dim: 1}\n"
+        "trajectory: {loop: true, interpolation: linear, ease: linear, keyframes: [{at: 0, z: [0], ease: in_quad}, {at: 2, z: [1]}]}"
+    )
+    assert m.z.at(1.0)[0] == pytest.approx(0.5)  # 0 -> 1: keyframe 1's ease (the default, linear)
+    assert m.z.at(3.0)[0] == pytest.approx(1 - 0.25)  # 1 -> 0 over [2, 4]: in_quad(0.5) = 0.25 of the way
+    assert m.z.at(3.5)[0] == pytest.approx(1 - 0.75**2)
+    _, plain = motion("duration: 4\nnetwork: {latent_dim: 1}\ntrajectory: {loop: true, interpolation: linear, keyframes: [{at: 0, z: [0]}, {at: 2, z: [1]}]}")
+    assert plain.z.at(3.0)[0] == pytest.approx(0.5)
+
+
+def test_cubic_without_loop_has_one_sided_tangents_at_the_ends():
+    """The first and last keyframes have one neighbour: their tangent is the slope to it."""
+    times = [0.0, 0.5, 2.0, 2.6]
+    values = np.random.RandomState(3).standard_normal((4, 2))
+    track = Track(times, values, [lambda u: u] * 4, "cubic", False, 3.0)
+    h = 1e-6
+    start = (track.at(h) - track.at(0.0)) / h  # leaving the first keyframe
+    np.testing.assert_allclose(start, (values[1] - values[0]) / (times[1] - times[0]), atol=1e-4)
+    end = (track.at(times[-1]) - track.at(times[-1] - h)) / h  # arriving at the last
+    np.testing.assert_allclose(end, (values[-1] - values[-2]) / (times[-1] - times[-2]), atol=1e-4)
+    np.testing.assert_allclose(track.at(2.9), values[-1])  # and it holds after the last

@@ -43,8 +43,8 @@ function onMessage(m) {
     case "hello":
       $("overrides").textContent = m.overrides.length ? "overrides: " + m.overrides.join(" ") : "";
       buildSliders(m.sliders);
+      if (m.scenes.length) picker(m.scenes, !m.path);
       if (m.path) opened(m.path, m.text);
-      else picker(m.scenes);
       break;
     case "opened": opened(m.path, m.text); break;
     case "scene": showScene(m); break;
@@ -76,20 +76,20 @@ async function onFrame(data) {
 
 function opened(path, text) {
   $("path").textContent = path;
-  $("picker").hidden = true;
+  $("picker").value = "";
   document.title = `${path} · cppn-anim studio`;
   replaceText(text ?? "");
   sendEdit();
 }
 
-function picker(names) {
+function picker(names, noneOpen) {  // the studio was started without a scene: any of scenes/ can be opened
   const select = $("picker");
   select.hidden = false;
   select.innerHTML = "";
-  select.append(new Option(names.length ? "open a scene…" : "no scenes in scenes/", ""));
+  select.append(new Option("open a scene…", ""));
   for (const name of names) select.append(new Option(name, name));
   select.onchange = () => select.value && send({ type: "open", name: select.value });
-  setError({ message: "no scene is open: pick one above" , line: null });
+  if (noneOpen) setError({ message: "no scene is open: pick one above", line: null });
 }
 
 function replaceText(text) {  // keep the caret and the scroll where they were

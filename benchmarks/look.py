@@ -1,0 +1,115 @@
+"""The look in figures: each style against its numpy reference (benchmarks/classics.py)
+and the crisp figures of the defaults, over 16 seeds at 256x256. `make bench` runs it;
+the README's figures in "The look" come from here.
+
+Figures (issue 12): luminance L = 0.299 R + 0.587 G + 0.114 B in [0, 1];
+near black or white = share of pixels with L < 0.05 or L > 0.95; crossings = mean number
+of times L crosses 0.5 along a row and along a column, per 256 pixels; chroma = mean of
+max(R, G, B) - min(R, G, B); roughness = mean |L step between neighbours| / std(L).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cppn_anim import network, scene, trajectory  # noqa: E402
+from cppn_anim.render import Renderer  # noqa: E402
+
+import classics  # noqa: E402
+
+SEEDS = range(16)
+SIZE = 256
+STYLES = ("cppn-anim", "hardmaru", "guibas")
+REFERENCES = {"hardmaru": classics.hardmaru, "guibas": classics.guibas}
+# The issue's table (its authors' own references): near black/white, crossings, chroma
+TABLE = {"hardmaru": (0.57, 4.1, 0.68), "guibas": (0.31, 3.9, 0.62)}
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float64) / 255 if rgb.dtype == np.uint8 else rgb
+    return rgb @ np.array([0.299, 0.587, 0.114])
+
+
+def near_black_or_white(rgb) -> float:
+    lum = luminance(rgb)
+    return float(np.mean((lum < 0.05) | (lum > 0.95)))
+
+
+def crossings(rgb) -> float:
+    above = luminance(rgb) > 0.5
+    rows = np.count_nonzero(above[:, 1:] != above[:, :-1], axis=1).mean() * 256 / above.shape[1]
+    cols = np.count_nonzero(above[1:] != above[:-1], axis=0).mean() * 256 / above.shape[0]
+    return float((rows + cols) / 2)
+
+
+def chroma(rgb) -> float:
+    rgb = rgb.astype(np.float64) / 255 if rgb.dtype == np.uint8 else rgb
+    return float(np.mean(rgb.max(axis=2) - rgb.min(axis=2)))
+
+
+def roughness(rgb) -> float:
+    lum = luminance(rgb)
+    steps = np.concatenate([np.abs(np.diff(lum, axis=0)).ravel(), np.abs(np.diff(lum, axis=1)).ravel()])
+    return float(steps.mean() / max(lum.std(), 1e-9))
+
+
+def render(text: str, seed: int, size: int = SIZE) -> np.ndarray:
+    """A scene's frame 0 at size x size, the seed replaced."""
+    s = scene.parse(f"seed: {seed}\nsize: [{size}, {size}]\n{text}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}")
+    return Renderer(network.build(s.network, s.seed), size, size, device="cpu").render(trajectory.Motion(s).at(0.0))
+
+
+def style_images(style: str, color: str, seeds=SEEDS) -> list[np.ndarray]:
+    return [render(f"network: {{style: {style}, color: {color}}}", seed) for seed in seeds]
+
+
+def reference_images(style: str, color: str, seeds=SEEDS) -> list[np.ndarray]:
+    return [REFERENCES[style](seed, SIZE, 1 if color == "gray" else 3) for seed in seeds]
+
+
+def figures(gray: list, rgb: list) -> dict:
+    """Means over the seeds."""
+    return {
+        "near_bw": float(np.mean([near_black_or_white(i) for i in gray])),
+        "crossings": float(np.mean([crossings(i) for i in gray])),
+        "chroma": float(np.mean([chroma(i) for i in rgb])),
+        "roughness": float(np.mean([roughness(i) for i in gray])),
+    }
+
+
+def precision_difference(precision: str, seeds=range(4), size=(320, 180)) -> tuple[int, float]:
+    """Largest and mean |pixel difference| from fp32 on the default scene (frame 0 of a few seeds)."""
+    worst, means = 0, []
+    for seed in seeds:
+        s = scene.parse(f"seed: {seed}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}")
+        w, p = network.build(s.network, s.seed), trajectory.Motion(s).at(0.0)
+        exact = Renderer(w, *size, device="cpu").render(p).astype(int)
+        low = Renderer(w, *size, device="cpu", precision=precision).render(p).astype(int)
+        worst, means = max(worst, int(np.abs(low - exact).max())), means + [np.abs(low - exact).mean()]
+    return worst, float(np.mean(means))
+
+
+def main() -> None:
+    print(f"the look over {len(SEEDS)} seeds at {SIZE}x{SIZE} (gray: near black/white, crossings per 256 px, roughness; rgb: chroma)")
+    print(f"{'':28s} {'near b/w':>9s} {'crossings':>9s} {'chroma':>7s} {'rough':>6s}")
+    for style in STYLES:
+        rows = [(f"{style} (ours)", figures(style_images(style, "gray"), style_images(style, "rgb")))]
+        if style in REFERENCES:
+            rows.append((f"{style} reference (numpy)", figures(reference_images(style, "gray"), reference_images(style, "rgb"))))
+            bw, cross, chr_ = TABLE[style]
+            rows.append((f"{style} issue's table", {"near_bw": bw, "crossings": cross, "chroma": chr_, "roughness": float("nan")}))
+        for label, f in rows:
+            print(f"{label:28s} {f['near_bw']:9.2f} {f['crossings']:9.1f} {f['chroma']:7.2f} {f['roughness']:6.2f}")
+    for precision in ("bf16", "fp16"):
+        worst, mean = precision_difference(precision)
+        print(f"{precision} vs fp32, default scene (4 seeds, 320x180): largest difference {worst}/255, mean {mean:.2f}/255")
+
+
+if __name__ == "__main__":
+    main()

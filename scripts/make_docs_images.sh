@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every picture in docs/ that the README shows, made again from the scenes: `make docs`.
+# Sheets with `cppn-anim explore`; the gallery GIFs small (long side 192 px, 10 fps,
+# 64 colours) so that the repository stays light.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLI=${CLI:-.venv/bin/cppn-anim}
+PY=${PY:-.venv/bin/python}
+mkdir -p docs/gallery
+
+# the blog post's figures (activations x depth, width, sizes) and seeds
+$CLI explore scenes/spiral.yaml --vary network.activation=tanh,sin,gaussian,abs,softplus --vary network.depth=1,2,4,8 -o docs/activation-x-depth.png --quiet
+$CLI explore scenes/spiral.yaml --vary network.width=2,4,8,16,32,64 -o docs/width.png --quiet
+$CLI explore scenes/spiral.yaml --vary size=16x9,32x18,64x36,128x72,256x144,512x288 -o docs/sizes.png --quiet
+$CLI explore scenes/lava.yaml --seeds 0-7 -o docs/seeds.png --quiet
+# the look: styles side by side, palettes, contrast
+$CLI explore scenes/hardmaru.yaml --seeds 0-3 --vary network.style=cppn-anim,hardmaru,guibas --cell 160 -o docs/styles.png --quiet
+$CLI explore scenes/hardmaru.yaml --seeds 0-3 --vary network.style=cppn-anim,hardmaru,guibas --set network.color=rgb --cell 160 -o docs/styles-rgb.png --quiet
+$CLI explore scenes/twilight.yaml --vary "network.palette=magma,twilight,viridis,cividis,berlin,['#0b0b2b', '#f0c000']" -o docs/palettes.png --quiet
+$CLI explore scenes/breath.yaml --vary network.contrast=0.3,0.6,1,2,4 --cell 160 -o docs/contrast.png --quiet
+
+# the gallery: one small looping GIF per scene
+for path in scenes/*.yaml; do
+  "$PY" - "$path" <<'PY'
+import sys
+from cppn_anim import pipeline, scene
+
+s = pipeline.load(sys.argv[1])
+small = scene.changed(s, size=pipeline.fit(s.size, 192), fps=min(s.fps, 10))
+pipeline.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64)
+PY
+done
+ls -l docs docs/gallery
