@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/studio.py
 	$(BIN)/python benchmarks/look.py
+	bash benchmarks/first_run.sh
 
 docs: $(STAMP)
 	bash scripts/make_docs_images.sh

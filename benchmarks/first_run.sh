@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's first screen, measured: a fresh clone of this repository in a temporary
+# folder, then its first two commands, each timed.
+#   [first run: set-up]   creating .venv and installing (the first part of `make scene=spiral`)
+#   [first run: render]   rendering out/spiral.mp4 (the rest of `make scene=spiral`)
+#   [first run: tests]    `make test`, wall time and CPU time (user + sys)
+# Usage: bash benchmarks/first_run.sh   (from the repository root; takes a few minutes)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git clone -q "$repo" "$work/p"
+cd "$work/p"
+
+seconds() { python3 -c 'import sys, time; print(f"{time.time() - float(sys.argv[1]):.0f}")' "$1"; }
+
+t0=$(python3 -c 'import time; print(time.time())')
+make -s .venv/.installed >/dev/null
+echo "[first run: set-up] $(seconds "$t0") s"
+
+t0=$(python3 -c 'import time; print(time.time())')
+make -s scene=spiral >/dev/null 2>&1
+echo "[first run: render] $(seconds "$t0") s (out/spiral.mp4, $(stat -c %s out/spiral.mp4) bytes)"
+
+/usr/bin/time -f "%e %U %S" -o "$work/time" make -s test >/dev/null 2>&1
+read -r wall user sys <"$work/time"
+echo "[first run: tests] $(printf '%.0f' "$wall") s wall, $(python3 -c "print(round($user + $sys))") s CPU (user + sys)"
