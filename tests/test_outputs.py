@@ -17,7 +17,7 @@ from PIL import Image
 
 from cppn_anim import distribute, encode, scene as scenes
 
-from conftest import CLI, ROOT, TINY, ffmpeg, run_cli, video_info, write_scene
+from conftest import CLI, ROOT, TINY, run_cli, video_info, write_scene
 
 
 def frames(n: int, w: int = 32, h: int = 24):
@@ -80,6 +80,7 @@ def test_png_render_keeps_unrelated_files_item1(tmp_path, tmpdir_):
     assert np.array_equal(np.asarray(Image.open(folder / "frame_00002.png")), list(frames(3))[2])
 
 
+@pytest.mark.slow  # the case as a user meets it, through the CLI; the kind is tested in-process above
 def test_png_render_keeps_unrelated_files_item1_cli(tiny, tmp_path):
     """The case as reported: mkdir -p imp/sub; echo t > imp/notes.txt; render --format png -o imp."""
     folder = tmp_path / "imp"
@@ -235,6 +236,7 @@ def test_a_path_that_is_not_the_format_is_refused_up_front_item3(tmp_path, path,
     assert names(tmp_path) == []
 
 
+@pytest.mark.slow  # the case as a user meets it, through the CLI; the kind is tested in-process above
 def test_o_without_extension_or_mismatched_is_refused_exit_2_item3(tiny, tmp_path):
     for args in (["-o", tmp_path / "out" / "clip"], ["-o", tmp_path / "x.avi", "--format", "mp4"]):
         r = run_cli("render", tiny, *args)
@@ -258,6 +260,7 @@ def test_concat_list_escapes_quotes_item3(tmp_path, tmpdir_):
     assert (info["codec"], info["frames"]) == ("h264", 8)
 
 
+@pytest.mark.slow  # the case as a user meets it, through the CLI; the kind is tested in-process above
 def test_resume_into_a_folder_with_a_quote_item3(tmp_path):
     scene = write_scene(tmp_path, TINY)
     out = tmp_path / "bob's" / "seg.mp4"
@@ -302,6 +305,7 @@ def test_junk_from_ffmpeg_never_replaces_the_file_item4(tmp_path, tmpdir_, monke
     assert [p.name for p in tmpdir_.iterdir() if not p.name.endswith(".lock")] == []  # no palette
 
 
+@pytest.mark.slow  # the case as a user meets it, through the CLI; the kind is tested in-process above
 def test_junk_from_ffmpeg_exits_1_and_keeps_the_mp4_item4(tiny, tmp_path):
     out = tmp_path / "keep.mp4"
     out.write_bytes(b"precious")
@@ -396,10 +400,17 @@ def test_a_second_render_to_a_target_being_written_exits_1_item5(tmp_path):
 # ------------------------------------------------------------------ item 6: no leftovers
 
 
-def test_no_folder_is_made_when_nothing_is_written_item6(tiny, tmp_path):
+def test_checks_make_no_folder_item6(tmp_path):
     target = tmp_path / "newdir" / "sub" / "x.mp4"
     encode.check_output(spec(target, "mp4"))
-    assert names(tmp_path) == ["tiny.yaml"]
+    encode.check_output(spec(tmp_path / "newdir" / "frames", "png"))
+    encode.check_file(tmp_path / "newdir" / "still.png")
+    assert names(tmp_path) == []
+
+
+@pytest.mark.slow  # the case as a user meets it, through the CLI
+def test_no_folder_is_made_when_nothing_is_written_item6(tiny, tmp_path):
+    target = tmp_path / "newdir" / "sub" / "x.mp4"
     r = run_cli("render", tiny, "--device", "cuda:99", "-o", target)
     assert r.returncode == 2 and "render.device" in r.stderr
     assert names(tmp_path) == ["tiny.yaml"]

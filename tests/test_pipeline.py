@@ -153,7 +153,7 @@ def test_workers_print_nothing_but_the_result(tmp_path):
 def test_png_segments_travel_as_tar_and_come_back_whole(tiny, tmp_path):
     from cppn_anim import distribute
 
-    data = distribute.render_segment(pipeline.load(tiny).resolved_yaml(), "png", None, "medium", "testkey", 2, 5)
+    data = distribute.render_segment(pipeline.load(tiny).resolved_yaml(), "png", None, "medium", 2, 5, "testkey")
     files = distribute._unpack(data)
     assert [name for name, _ in files] == ["frame_00002.png", "frame_00003.png", "frame_00004.png"]
     scene = pipeline.load(tiny)
