@@ -7,7 +7,7 @@ import pytest
 from cppn_anim import network, scene, trajectory
 from cppn_anim.render import Renderer
 
-from conftest import ROOT, run_cli, write_scene
+from conftest import ROOT, cli_main, run_cli, write_scene
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import classics  # noqa: E402
@@ -211,6 +211,7 @@ def test_look_tracks_reach_the_frames():
 # ------------------------------------------------------------------ low precision
 
 
+@pytest.mark.slow  # real processes: the note comes once per run
 def test_low_precision_is_announced_as_a_draft(tmp_path):
     path = write_scene(tmp_path, "size: [32, 18]\nrender: {precision: bf16}\n" + KEYS)
     r = run_cli("still", path, "--time", 0, "-o", tmp_path / "a.png", "--quiet")
@@ -225,3 +226,21 @@ def test_low_precision_stays_within_the_announced_figure():
     for precision, announced in pipeline.DRAFT_DIFFERENCE.items():
         worst, mean = look.precision_difference(precision)
         assert worst <= announced and mean < 4, (precision, worst, mean)
+
+
+@pytest.mark.parametrize("vary", ["network.style=cppn-anim,hardmaru,guibas", "network.palette=magma,twilight,['#000000', '#ffffff']"])
+def test_explore_varies_the_look(tmp_path, vary):
+    from PIL import Image
+
+    path = write_scene(tmp_path, "seed: 2\nsize: [48, 48]\n" + KEYS)
+    r = cli_main("explore", path, "--vary", vary, "--cell", 48, "-o", tmp_path / "sheet.png", "--quiet")
+    assert r.returncode == 0, r.stderr
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png").convert("RGB")).astype(int)
+    # the three cells sit side by side in one row: their pixels differ from each other
+    rows = np.flatnonzero((np.abs(sheet - sheet[0, 0]).sum(axis=2) > 30).sum(axis=1) > 100)
+    band = sheet[rows[0] : rows[0] + 40]
+    cols = np.flatnonzero((np.abs(band - sheet[0, 0]).sum(axis=2) > 30).sum(axis=0) > 20)
+    starts = [c for i, c in enumerate(cols) if i == 0 or c != cols[i - 1] + 1]
+    assert len(starts) == 3
+    cells = [band[:, s : s + 40] for s in starts]
+    assert all(np.abs(a - b).mean() > 10 for i, a in enumerate(cells) for b in cells[i + 1 :])
