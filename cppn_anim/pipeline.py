@@ -54,6 +54,7 @@ PREVIEW_LONG_SIDE = 256
 PREVIEW_MAX_FPS = 15
 PREVIEW_MAX_BYTES = 2 * 1024 * 1024  # a previews page stays light
 STILL_SHEET_SIDE = 160  # long side of a cell of the previews page's contact sheet
+MAX_SIDE = 16384  # the largest width or height of any render (as scene.size allows)
 
 Progress = Callable[[int], None]
 Note = Callable[[str], None]
@@ -181,8 +182,8 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Pr
     from . import network, render, trajectory
 
     width, height = size or scene.size
-    if not (1 <= width <= 16384 and 1 <= height <= 16384):
-        raise UsageError(f"size {width}x{height}: each side 1..16384")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise UsageError(f"size {width}x{height}: each side 1..{MAX_SIDE}")
     try:
         device = render.pick_device(scene.render.device)
     except render.DeviceUnavailable as e:

@@ -629,6 +629,11 @@ def make_app(studio: Studio):
         return response
 
     def numbers(request, *names):
+        """The query's t (seconds), w and h (pixels), checked alike on every endpoint.
+
+        A bad request (not a number, a side outside 1..MAX_SIDE) is a ValueError, answered 400
+        before the scene is read: a 409 means the saved scene is bad, never the request.
+        """
         out = []
         for name in names:
             raw = request.query_params.get(name)
@@ -637,10 +642,15 @@ def make_app(studio: Studio):
                 value = None if raw is None else kind(raw)
             except ValueError:
                 raise ValueError(f"{name}={raw}: not a {'number' if kind is float else 'whole number'}") from None
-            if value is not None and (value != value or abs(value) == float("inf") or (kind is int and value < 1)):
-                raise ValueError(f"{name}={raw}: out of range")
+            if value is not None and (value != value or abs(value) == float("inf")):
+                raise ValueError(f"{name}={raw}: not a finite number")
+            if value is not None and kind is int and not 1 <= value <= pipeline.MAX_SIDE:
+                raise ValueError(f"{name}={raw}: a side is 1..{pipeline.MAX_SIDE} pixels")
             out.append(value)
         return out
+
+    def failure(e: MemoryError):  # the request is fine; this machine cannot do it now
+        return PlainTextResponse(f"cppn-anim: {str(e).splitlines()[0] if str(e) else 'out of memory'}\n", status_code=503)
 
     async def frame(request):
         try:
@@ -648,20 +658,24 @@ def make_app(studio: Studio):
             png = await run_in_threadpool(studio.frame_from_disk, t or 0.0, w, h)
         except scenes.SceneError as e:
             return PlainTextResponse(str(e) + "\n", status_code=409)
-        except ValueError as e:
+        except ValueError as e:  # the request's numbers, or a time outside the scene (UsageError)
             return PlainTextResponse(str(e) + "\n", status_code=400)
+        except MemoryError as e:
+            return failure(e)
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def still_png(request):
         try:
             t, w, h = numbers(request, "t", "w", "h")
-            if w is None or h is None or w > 16384 or h > 16384:
-                raise ValueError("w and h: whole numbers from 1 to 16384")
+            if w is None or h is None:
+                raise ValueError(f"w and h: whole numbers from 1 to {pipeline.MAX_SIDE}")
             name, png = await run_in_threadpool(studio.still_of, request.query_params.get("key", ""), t or 0.0, w, h)
         except LookupError as e:
             return PlainTextResponse(str(e) + "\n", status_code=410)
         except ValueError as e:
             return PlainTextResponse(str(e) + "\n", status_code=400)
+        except MemoryError as e:
+            return failure(e)
         return Response(png, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def result(request):

@@ -102,6 +102,30 @@ def test_bad_frame_query_is_400(tiny, query):
     assert r.status_code == 400 and r.text.count("\n") == 1
 
 
+BAD_QUERIES = ["w=100000&h=100000", "w=16385&h=8", "w=8&h=0", "w=-3&h=8", "w=1.5&h=8", "w=8&h=1e3", "t=abc", "t=inf", "t=9", "t=-0.5"]
+
+
+@pytest.mark.parametrize("endpoint", ["frame", "still"])
+@pytest.mark.parametrize("query", BAD_QUERIES)
+def test_a_bad_request_is_400_on_every_endpoint_even_for_a_huge_size(tiny, endpoint, query):
+    # a size out of 1..16384 used to reach the scene's own validation and come back as 409 (bad scene)
+    s, client = make(tiny)
+    key = s.compile(TINY).key
+    fill = {"frame": "", "still": f"key={key}&"}[endpoint]
+    defaults = "" if "w=" in query else "&w=8&h=6"
+    r = client.get(f"/{endpoint}.png?{fill}{query}{defaults}&token={s.token}")
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert r.text.count("\n") == 1 and r.text.strip()
+    assert client.get(f"/{endpoint}.png?{fill}t=0.5&w=8&h=6&token={s.token}").status_code == 200  # the same, well asked
+
+
+def test_a_bad_request_beats_a_bad_scene_but_a_good_one_gets_409(tmp_path):
+    path = write_scene(tmp_path, TINY.replace("depth: 3", "dpeth: 3"))
+    s, client = make(path)
+    assert client.get(f"/frame.png?t=0&w=100000&h=100000&token={s.token}").status_code == 400
+    assert client.get(f"/frame.png?t=0&w=16384&h=16384&token={s.token}").status_code == 409
+
+
 def test_no_scene_open_is_409(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s, client = make(None)
