@@ -113,8 +113,7 @@ class Animation:
 
     def _repr_png_(self) -> bytes:
         """A notebook shows a scene as its still at t = 0 (long side at most 512 px)."""
-        w, h = self.size
-        size = pipeline.fit(self.size, NOTEBOOK_LONG_SIDE) if max(w, h) > NOTEBOOK_LONG_SIDE else [w, h]
+        size = pipeline.fit(self.size, NOTEBOOK_LONG_SIDE)
         return pipeline.png_bytes(self.still(0.0, size))
 
     def __repr__(self) -> str:

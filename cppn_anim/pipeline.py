@@ -124,14 +124,20 @@ def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = ()
 
 
 def fit(size, long_side: int) -> list[int]:
-    """[W, H] scaled so that its long side is `long_side`, keeping the aspect ratio."""
+    """[W, H] scaled down so that its long side is at most `long_side`, keeping the aspect ratio.
+
+    Never enlarged: a preview, a contact-sheet still or a studio frame of a small scene is
+    the scene's own size (more pixels would only show the same picture, slower).
+    """
     w, h = size
+    if max(w, h) <= long_side:
+        return [int(w), int(h)]
     f = long_side / max(w, h)
     return [max(1, round(w * f)), max(1, round(h * f))]
 
 
 def preview_scene(scene: Scene) -> Scene:
-    """The same scene, small and light: long side 256 px, at most 15 fps (shown as a GIF)."""
+    """The same scene, small and light: long side at most 256 px (never larger than the scene), at most 15 fps (shown as a GIF)."""
     return scenes.changed(scene, size=fit(scene.size, PREVIEW_LONG_SIDE), fps=min(scene.fps, PREVIEW_MAX_FPS))
 
 

@@ -69,8 +69,7 @@ def load_text(text: str, source: str, overrides: list = ()) -> scenes.Scene:
 
 def preview_of(scene: scenes.Scene) -> scenes.Scene:
     """The same scene at preview size (long side 320 px, never larger than the scene) and at most 30 fps."""
-    size = pipeline.fit(scene.size, PREVIEW_LONG_SIDE) if max(scene.size) > PREVIEW_LONG_SIDE else list(scene.size)
-    return scenes.changed(scene, size=size, fps=min(scene.fps, PREVIEW_MAX_FPS))
+    return scenes.changed(scene, size=pipeline.fit(scene.size, PREVIEW_LONG_SIDE), fps=min(scene.fps, PREVIEW_MAX_FPS))
 
 
 def output_target(scene: scenes.Scene) -> Path:

@@ -31,7 +31,7 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     assert names["path"] == tmp_path / "out" / "x.mp4" or names["path"].resolve() == tmp_path / "out" / "x.mp4"
     assert video_info(tmp_path / "out" / "x.mp4")["frames"] == 16  # 8 s at 2 fps
     gif = Image.open(io.BytesIO(names["preview"].data))
-    assert gif.format == "GIF" and gif.n_frames == 16 and gif.size == (256, 144)
+    assert gif.format == "GIF" and gif.n_frames == 16 and gif.size == (128, 72)  # the scene is 128x72: never enlarged
     out = capsys.readouterr().out
     assert "scenes/spiral.yaml: --set network.depth=99: network.depth: must be <= 64, got 99" in out
 
@@ -99,7 +99,7 @@ def test_a_notebook_shows_a_still_and_a_looping_preview(tiny):
     html = scene.preview()._repr_html_()
     data = base64.b64decode(re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1))
     gif = Image.open(io.BytesIO(data))
-    assert gif.n_frames == 8 and gif.info["loop"] == 0 and gif.size == (256, 160)
+    assert gif.n_frames == 8 and gif.info["loop"] == 0 and gif.size == (64, 40)  # never larger than the scene
     assert "nb" in repr(scene) and "64x40" in repr(scene)
 
 

@@ -16,6 +16,47 @@ from conftest import CLI, ROOT, TINY, write_scene
 SHORT = "duration: 2\nfps: 4\nsize: [40, 24]\nnetwork: {latent_dim: 3, width: 8, depth: 3}\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 2, z: random}]}\n"
 
 
+def find(big: np.ndarray, small: np.ndarray) -> list[tuple[int, int]]:
+    """Where `small` (h, w, 3) appears pixel for pixel inside `big`: [(y, x), ...]."""
+    h, w = small.shape[:2]
+    ys, xs = np.nonzero((big[: big.shape[0] - h + 1, : big.shape[1] - w + 1] == small[0, 0]).all(-1))
+    return [(y, x) for y, x in zip(ys, xs) if np.array_equal(big[y : y + h, x : x + w], small)]
+
+
+@pytest.mark.parametrize("size,side,want", [((160, 90), 256, [160, 90]), ((256, 144), 256, [256, 144]), ((1280, 720), 256, [256, 144]),
+                                            ((300, 500), 256, [154, 256]), ((48, 32), 160, [48, 32]), ((4000, 3), 256, [256, 1])])
+def test_fit_shrinks_but_never_enlarges(size, side, want):
+    assert pipeline.fit(size, side) == want
+
+
+def test_previews_are_never_larger_than_the_scene(tmp_path):
+    """A 160x90 scene's --preview used to be 256x144: every preview size comes from pipeline.fit."""
+    from cppn_anim import api, studio
+
+    small = pipeline.parse(SHORT.replace("[40, 24]", "[160, 90]"), default_name="mini")
+    assert pipeline.preview_scene(small).size == [160, 90] and pipeline.preview_scene(small).fps == 4
+    assert studio.preview_of(small).size == [160, 90] and studio.Compiled(small).info()["width"] == 160
+    big = pipeline.parse(SHORT.replace("[40, 24]", "[1280, 720]"))
+    assert pipeline.preview_scene(big).size == [256, 144] and studio.preview_of(big).size == [320, 180]
+    out = tmp_path / "mini.preview.gif"
+    scene = write_scene(tmp_path, SHORT.replace("[40, 24]", "[160, 90]"), "mini.yaml")
+    assert cli.main(["render", str(scene), "--preview", "-o", str(out), "--quiet"]) == 0
+    gif = Image.open(out)
+    assert gif.size == (160, 90) and gif.n_frames == 8
+    notebook = Image.open(__import__("io").BytesIO(api.Animation(small)._repr_png_()))
+    assert notebook.size == (160, 90)
+
+
+def test_explore_cells_are_never_larger_than_the_scene(tmp_path):
+    scene = write_scene(tmp_path, SHORT)  # 40x24, cells of 192 asked
+    out = tmp_path / "sheet.png"
+    assert cli.main(["explore", str(scene), "--seeds", "1-2", "--cell", "192", "-o", str(out), "--quiet"]) == 0
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    for seed in (1, 2):
+        still = pipeline.still(pipeline.load(scene, {"seed": seed}), 0.0)
+        assert still.shape == (24, 40, 3) and len(find(sheet, still)) == 1  # shown at its own size, not scaled up
+
+
 def test_cli_has_no_pipeline_logic():
     text = (ROOT / "cppn_anim" / "cli.py").read_text()
     for word in ("Renderer", "ffmpeg", "palette", "network.build", "Motion(", "encode.write", "import torch"):

@@ -119,6 +119,23 @@ def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert tries == [(15, 256), (15, 128), (15, 64), (12.0, 64), (9.6, 64), (7.68, 64), (6.14, 64), (5.0, 64)]
     gif = Image.open(tmp_path / "p" / "heavy.gif")
-    assert gif.n_frames == 5 and gif.size == (256, 144)  # 1 s at 5 fps
+    assert gif.n_frames == 5 and gif.size == (64, 36)  # 1 s at 5 fps, never larger than the scene
     assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) <= 64
     assert "preview: 5 frames" in (tmp_path / "p" / "index.html").read_text()
+
+
+def test_a_small_scene_is_previewed_and_sheeted_at_its_own_size(tmp_path):
+    """Neither the GIF nor the contact sheet's still of a 64x36 scene is scaled up (they were 256x144 and 160x90)."""
+    from cppn_anim import pipeline
+    from test_pipeline import find
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    path = write_scene(scenes, SCENE % (64, 36, 1) + "network: {width: 8, depth: 2}\n", "small.yaml")
+    r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "p" / "small.gif").size == (64, 36)
+    scene = pipeline.load(path)
+    still = pipeline.still(scene, scene.duration / 2)
+    sheet = np.asarray(Image.open(tmp_path / "p" / "contact-sheet.png").convert("RGB"))
+    assert len(find(sheet, still)) == 1
