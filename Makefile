@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/studio.py
 	$(BIN)/python benchmarks/look.py
+	$(BIN)/python benchmarks/blas_threads.py
 	bash benchmarks/first_run.sh
 
 docs: $(STAMP)

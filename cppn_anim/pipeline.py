@@ -12,6 +12,7 @@ Stable API (other modules build on these names and signatures):
         overrides: a list of (key.path, value[, label]) or a dict {key.path: value};
         raises scene.SceneError (FILE:LINE:COL: key.path: message).
     prepare(scene, size=None) -> Prepared              weights + motion + renderer, reusable
+    build_weights(scene) -> network.Weights            the weights, numpy's BLAS on one thread
         Prepared.still(t, rows_done=None) -> (H, W, 3) uint8
         Prepared.frames(start=0, stop=None) -> iterator of (H, W, 3) uint8, in order
     still(scene, t, size=None, rows_done=None) -> (H, W, 3) uint8   t in seconds, size (W, H)
@@ -38,7 +39,9 @@ free memory `render.OutOfMemory` (a MemoryError), before any work.
 from __future__ import annotations
 
 import difflib
+import functools
 import io
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -185,7 +188,7 @@ class Prepared:
 
 def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Prepared:
     """Weights, motion and renderer for a scene at `size` (W, H; default the scene's). Imports torch."""
-    from . import network, render, trajectory
+    from . import render, trajectory
 
     width, height = size or scene.size
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
@@ -198,11 +201,38 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Pr
     render.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision)
     if scene.render.precision != "fp32":  # once per run (Python shows a warning once per place)
         warnings.warn(DraftPrecision(draft_message(scene.render.precision)), stacklevel=2)
-    weights = network.build(scene.network, scene.seed)
+    weights = build_weights(scene)
     renderer = render.Renderer(
         weights, int(width), int(height), supersample=scene.render.supersample, device=str(device), precision=scene.render.precision
     )
     return Prepared(scene, trajectory.Motion(scene), renderer)
+
+
+def build_weights(scene: Scene):
+    """The scene's network weights (network.Weights), drawn with numpy's BLAS on one thread.
+
+    Every command (and the studio) builds its weights here. The matrices are tiny: on a
+    machine busy with other renders, BLAS threads mostly wait to be scheduled (network.build
+    of scenes/spiral.yaml 30-130x slower: benchmarks/blas_threads.py measures it). The
+    weights are bit for bit the same on any number of threads (tests/test_pipeline.py checks).
+    """
+    from . import network
+
+    # one at a time: the limit is process-wide, and two overlapping limits (the studio's two
+    # render threads) would restore each other's setting in the wrong order
+    with _BLAS_LOCK, _blas().limit(limits=1, user_api="blas"):  # restored on the way out
+        return network.build(scene.network, scene.seed)
+
+
+_BLAS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _blas():
+    """threadpoolctl's view of the loaded BLAS, made once (a fresh scan costs ~0.5 ms, a limit then ~10 us)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 class DraftPrecision(UserWarning):

@@ -793,13 +793,11 @@ def run(args, overrides: list) -> int:
     import signal
 
     import torch
-    from threadpoolctl import threadpool_limits
 
-    # Preview frames and their weights are small: on a busy machine a second thread costs far
-    # more than it gives (numpy's BLAS threads made network.build 50x slower under load: 131 ms vs
-    # 2.5 ms). Pixels and weights are the same on any number of threads.
+    # Preview frames are small: on a busy machine a second thread costs far more than it gives.
+    # Pixels are the same on any number of threads. (Weights are built with numpy's BLAS on one
+    # thread for every command, in pipeline.build_weights.)
     torch.set_num_threads(1)
-    threadpool_limits(1)
     path = Path(args.scene) if args.scene else None
     if path is not None and not path.is_file():  # a bad scene opens, to be fixed in the page; a missing one cannot
         pipeline.load(path, overrides)  # "no such file (did you mean ...)"

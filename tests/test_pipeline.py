@@ -57,6 +57,49 @@ def test_explore_cells_are_never_larger_than_the_scene(tmp_path):
         assert still.shape == (24, 40, 3) and len(find(sheet, still)) == 1  # shown at its own size, not scaled up
 
 
+def blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("style", ["cppn-anim", "hardmaru", "guibas"])
+def test_weights_are_the_same_bit_for_bit_on_one_blas_thread_or_many(style):
+    from threadpoolctl import threadpool_limits
+
+    from cppn_anim import network
+
+    scene = pipeline.parse(SHORT.replace("width: 8, depth: 3", f"width: 64, depth: 6, style: {style}"))
+    with threadpool_limits(max(2, os.cpu_count() or 1), user_api="blas"):  # as many as numpy would take
+        many = network.build(scene.network, scene.seed)
+    one = pipeline.build_weights(scene)
+    arrays = lambda w: [w.first, w.first_z, w.first_bias, *[a for layer in w.hidden for a in layer], w.out, w.out_bias, w.coords]  # noqa: E731
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays(many), arrays(one), strict=True))
+
+
+def test_every_command_and_the_studio_build_weights_on_one_blas_thread(monkeypatch, tiny):
+    """numpy's BLAS threads made network.build 30-130x slower on a busy machine: pipeline.prepare
+    (every command, the API, distribute's segments, the studio) builds them on one thread,
+    and gives the threads back after."""
+    from cppn_anim import api, network, studio
+
+    before, seen, real = blas_threads(), [], network.build
+
+    def spy(*args):
+        seen.append(blas_threads())
+        return real(*args)
+
+    monkeypatch.setattr(network, "build", spy)
+    scene = pipeline.load(tiny)
+    pipeline.still(scene, 0.0)
+    assert cli.main(["still", str(tiny), "--time", "0", "-o", str(tiny.with_suffix(".png")), "-q"]) == 0
+    api.Animation(scene).still(0.0)
+    studio.Compiled(scene).frame_png(0)
+    studio.Studio(tiny, port=1).frame_from_disk(0.0, 8, 6)
+    assert len(seen) == 5 and all(threads and set(threads) == {1} for threads in seen), seen
+    assert blas_threads() == before
+
+
 def test_cli_has_no_pipeline_logic():
     text = (ROOT / "cppn_anim" / "cli.py").read_text()
     for word in ("Renderer", "ffmpeg", "palette", "network.build", "Motion(", "encode.write", "import torch"):
