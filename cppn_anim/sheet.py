@@ -25,20 +25,42 @@ def _font(size: int = 12):
         return ImageFont.load_default()
 
 
+def text_width(text: str) -> float:
+    """How many pixels wide `text` is drawn in the sheet's font."""
+    return ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text, font=_font())
+
+
+def title_lines(title: str, width: float) -> list[str]:
+    """The title broken at spaces into lines at most `width` pixels wide (a longer word gets a line of its own)."""
+    lines: list[str] = []
+    for word in title.split():
+        if lines and text_width(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def compose(cells: list[list[Cell | None]], cell_size: tuple[int, int], row_labels: list[str] | None = None, title: str = "") -> Image.Image:
-    """A grid of cells (rows of columns), each with its label below, optional row labels at the left."""
+    """A grid of cells (rows of columns), each with its label below, optional row labels at the left.
+
+    The title wraps onto as many lines as a narrow sheet needs (`explore --cell 64`); a
+    word wider than the grid widens the sheet, so the title is always shown whole.
+    """
     cw, ch = cell_size
     rows, cols = len(cells), max(len(r) for r in cells)
     font = _font()
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     left = GAP + (max(measure.textlength(t, font=font) for t in row_labels) + GAP if row_labels else 0)
-    top = GAP + (LABEL_HEIGHT if title else 0)
-    width = int(left + cols * (cw + GAP))
+    grid_width = int(left + cols * (cw + GAP))
+    lines = title_lines(title, grid_width - 2 * GAP)
+    top = GAP + LABEL_HEIGHT * len(lines)
+    width = max([grid_width] + [int(text_width(line)) + 1 + 2 * GAP for line in lines])
     height = int(top + rows * (ch + LABEL_HEIGHT + GAP))
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    if title:
-        draw.text((GAP, GAP // 2), title, fill=INK, font=font)
+    for i, line in enumerate(lines):
+        draw.text((GAP, GAP // 2 + i * LABEL_HEIGHT), line, fill=INK, font=font)
     for r, row in enumerate(cells):
         y = int(top + r * (ch + LABEL_HEIGHT + GAP))
         if row_labels:
@@ -55,7 +77,7 @@ def compose(cells: list[list[Cell | None]], cell_size: tuple[int, int], row_labe
                 picture.thumbnail((cw, ch))
             sheet.paste(picture, (x + (cw - picture.size[0]) // 2, y + (ch - picture.size[1]) // 2))
             label = cell.label
-            while label and measure.textlength(label, font=font) > cw:
+            while len(label) > 1 and measure.textlength(label, font=font) > cw:  # down to "…" on a tiny cell
                 label = label[:-2] + "…"
             draw.text((x, y + ch + 2), label, fill=INK, font=font)
     return sheet

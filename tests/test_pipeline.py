@@ -100,6 +100,46 @@ def test_every_command_and_the_studio_build_weights_on_one_blas_thread(monkeypat
     assert blas_threads() == before
 
 
+def title_band_is_whole(image: np.ndarray, lines: int) -> bool:
+    """Every title line has ink, and none reaches the sheet's right edge (a clipped title does)."""
+    from cppn_anim import sheet
+
+    band = (image != sheet.BACKGROUND).any(-1)[: sheet.GAP + lines * sheet.LABEL_HEIGHT]
+    per_line = [band[sheet.GAP // 2 + i * sheet.LABEL_HEIGHT :][: sheet.LABEL_HEIGHT].any() for i in range(lines)]
+    return all(per_line) and not band[:, -sheet.GAP :].any()
+
+
+@pytest.mark.parametrize("cell,cols", [((32, 18), 1), ((64, 36), 2), ((8, 8), 1), ((192, 108), 3)])
+def test_a_sheet_title_wraps_and_is_never_clipped(cell, cols):
+    from cppn_anim import sheet
+
+    title = "spiral at t=0s: network.activation x network.style"
+    picture = np.full((cell[1], cell[0], 3), 200, np.uint8)
+    image = sheet.compose([[sheet.Cell(picture, "tanh")] * cols], cell, title=title)
+    grid_width = sheet.GAP + cols * (cell[0] + sheet.GAP)
+    lines = sheet.title_lines(title, grid_width - 2 * sheet.GAP)
+    assert " ".join(lines) == title  # every word shown, in order
+    assert all(sheet.text_width(line) + 2 * sheet.GAP <= image.width for line in lines)
+    assert (len(lines) > 1) == (sheet.text_width(title) + 2 * sheet.GAP > grid_width)  # wraps only when it must
+    assert image.height == sheet.GAP + len(lines) * sheet.LABEL_HEIGHT + cell[1] + sheet.LABEL_HEIGHT + sheet.GAP
+    assert title_band_is_whole(np.asarray(image), len(lines))
+
+
+def test_explore_with_small_cells_shows_its_whole_title(tmp_path):
+    """`explore --cell 64` with two --vary keys cut the title at "network.activation x network..."."""
+    from cppn_anim import sheet
+
+    scene = write_scene(tmp_path, SHORT.replace("[40, 24]", "[64, 36]"), "spiral.yaml")
+    out = tmp_path / "grid.png"
+    args = ["explore", str(scene), "--vary", "network.activation=tanh,sin", "--vary", "network.style=cppn-anim,guibas"]
+    assert cli.main([*args, "--cell", "64", "-o", str(out), "--quiet"]) == 0
+    image = np.asarray(Image.open(out).convert("RGB"))
+    title = "spiral at t=0s: network.activation x network.style"
+    lines = sheet.title_lines(title, image.shape[1] - 2 * sheet.GAP)
+    assert len(lines) > 1 and title_band_is_whole(image, len(lines))
+    assert image.shape[1] >= max(sheet.text_width(line) for line in lines) + 2 * sheet.GAP
+
+
 def test_cli_has_no_pipeline_logic():
     text = (ROOT / "cppn_anim" / "cli.py").read_text()
     for word in ("Renderer", "ffmpeg", "palette", "network.build", "Motion(", "encode.write", "import torch"):
