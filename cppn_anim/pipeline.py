@@ -342,7 +342,7 @@ def render(
 
         if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
             warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
-        distribute.render(scene, spec, start, stop, workers=workers, scheduler=scheduler, resume=resume, progress=progress, note=note)
+        distribute.render(scene, spec, start, stop, workers=workers, scheduler=scheduler, resume=resume, progress=progress, note=note, warn=warn)
     else:
         encode_frames(scene, spec, start, stop, progress, warn)
     return Rendered(path, fmt, stop - start, scene.width, scene.height, colors, scene.fps)
