@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", parents=[common], help="render a scene to mp4, gif, webm or png frames")
     p.add_argument("scene")
-    p.add_argument("-o", "--output", help="output path (default: the scene's output.path)")
+    p.add_argument("-o", "--output", type=_path_arg, help="output path (default: the scene's output.path)")
     p.add_argument("--format", choices=scenes.FORMATS, help="default: from -o's extension, else output.format")
     p.add_argument("--frames", metavar="A:B", help="render frames A..B-1 only")
     p.add_argument("--preview", action="store_true", help=f"a small fast GIF (long side {PREVIEW_LONG_SIDE}, <= {PREVIEW_MAX_FPS} fps)")
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--time", type=float, metavar="T", help="seconds")
     when.add_argument("--frame", type=int, metavar="I", help="the frame at t = I / fps")
-    p.add_argument("-o", "--output", metavar="PATH.png", help="default out/NAME_tT.png, e.g. out/spiral_t1.000.png")
+    p.add_argument("-o", "--output", type=_path_arg, metavar="PATH.png", help="default out/NAME_tT.png, e.g. out/spiral_t1.000.png")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("validate", parents=[common], help="check scene files")
@@ -83,17 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", help="values of a scene key (or size=WxH,...); two --vary make a grid")
     p.add_argument("--time", type=float, default=0.0, help="time of every still (default 0)")
     p.add_argument("--cell", type=int, default=192, help="long side of a cell in pixels (default 192)")
-    p.add_argument("-o", "--output", help="SHEET.png (default out/NAME.explore.png)")
+    p.add_argument("-o", "--output", type=_path_arg, help="SHEET.png (default out/NAME.explore.png)")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("previews", parents=[common], help="every scene in a folder as a preview GIF, an index.html and a contact sheet")
     p.add_argument("folder", nargs="?", default="scenes")
-    p.add_argument("-o", "--output", default="out/previews", help="folder (default out/previews)")
+    p.add_argument("-o", "--output", type=_path_arg, default="out/previews", help="folder (default out/previews)")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("watch", parents=[common], help="re-render the preview whenever the scene file changes")
     p.add_argument("scene")
-    p.add_argument("-o", "--output", help="default out/NAME.preview.gif")
+    p.add_argument("-o", "--output", type=_path_arg, help="default out/NAME.preview.gif")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
 
     studio.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     return parser
+
+
+def _path_arg(text: str) -> str:
+    """-o's value: an empty one (an unset shell variable) names nothing; refused, never the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a file or folder")
+    return text
 
 
 def _scheduler_address(text: str) -> str:
@@ -180,8 +188,6 @@ def cmd_schema(args) -> int:
 
 def _bar(total: int, quiet: bool, what: str = "frame"):
     """A bar with count, rate and ETA on a terminal; nothing with --quiet or without a terminal."""
-    import os
-
     from tqdm import tqdm
 
     try:  # a terminal of size 0 x 0 (`script`, some CI) would hide tqdm's bar
@@ -214,6 +220,8 @@ def cmd_render(args) -> int:
     else:
         fmt = pipeline.output_format(scene, args.output, args.format)
         path = Path(args.output) if args.output else None
+    if args.output and fmt != "png" and args.output.endswith(("/", os.sep)):  # Path() drops the slash
+        raise UsageError(f"-o {args.output}: names a folder; a {fmt} is a file: name it, e.g. {args.output}NAME.{fmt}")
     start, stop = _frame_range(args.frames, scene.frame_count)
     _say_if_long(scene, stop - start, args.quiet)
     began = time.perf_counter()
@@ -398,6 +406,17 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. A fault of ours that nothing above foresaw is still
+    one line (and exit 1), never a traceback; Ctrl-C and SystemExit (--help) pass through."""
+    try:
+        return _run(argv)
+    except Exception as e:  # noqa: BLE001 - the last resort
+        message = re.sub(r"\s*\n\s*", " | ", str(e).strip())
+        print(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run(argv: list[str] | None) -> int:
     import signal
     import threading
 

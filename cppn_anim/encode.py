@@ -236,6 +236,8 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def check_output(spec: VideoSpec) -> None:
     """Refuse a path that cannot be written before any rendering starts (and create nothing)."""
+    if spec.format != "png" and spec.path.name in ("", ".."):  # `.`, `/`, `..`: a folder, never a file's name
+        raise OutputPathError(f"{spec.path}: is a folder; name the {spec.format} file in it, e.g. {spec.path / ('NAME.' + spec.format)}")
     if spec.format != "png" and spec.path.suffix.lower() != f".{spec.format}":
         raise OutputPathError(
             f"{spec.path}: a {spec.format} file must end in .{spec.format}"

@@ -132,3 +132,44 @@ def test_the_console_script_exit_status(tiny, tmp_path):
     assert ok.returncode == 0 and Image.open(tmp_path / "a.gif").n_frames == 8, ok.stderr
     bad = subprocess.run([str(script), "render", str(tiny), "--size", "big"], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def _one_line(r) -> bool:
+    return len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("out", ["./", ".", "..", "/", "", "out/", "sub/.."])
+def test_a_folder_or_nothing_as_o_is_refused_in_one_line(tiny, tmp_path, out):
+    """QA: `-o ./` (and `.`, `..`, `/`, `''`) gave a traceback (Path.with_suffix of a name-less
+    path). A folder where a file is meant, or an empty -o (an unset shell variable; once it
+    silently meant the default path), is exit 2, one line, nothing written anywhere."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for args in [("render", tiny, "-o", out), ("render", tiny, "--preview", "-o", out), ("still", tiny, "--frame", 0, "-o", out),
+                 ("explore", tiny, "--seeds", "0-1", "-o", out)]:  # fmt: skip
+        r = cli_main(*args, cwd=work)
+        assert r.returncode == 2 and _one_line(r), (args, r.stderr)
+    for command in ("previews", "watch") if out == "" else ():  # -o of every command refuses an empty path
+        r = cli_main(command, tiny if command == "watch" else tmp_path, "-o", out, cwd=work)
+        assert r.returncode == 2 and _one_line(r) and "an empty path" in r.stderr, (command, r.stderr)
+    assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml", "work"]
+
+
+def test_an_unforeseen_exception_is_one_line_exit_1(tiny, monkeypatch):
+    """The last resort in main: any Exception nothing foresaw -> `cppn-anim: internal error:
+    TYPE: message (please report this)`, exit 1, no traceback; Ctrl-C and --version keep theirs."""
+    from cppn_anim import cli
+
+    def broken(args):
+        raise ZeroDivisionError("boom\nsecond line")
+
+    monkeypatch.setitem(cli.COMMANDS, "schema", broken)
+    r = cli_main("schema")
+    assert r.returncode == 1 and r.stderr == "cppn-anim: internal error: ZeroDivisionError: boom | second line (please report this)\n"
+    monkeypatch.setitem(cli.COMMANDS, "schema", lambda args: (_ for _ in ()).throw(RuntimeError("not memory")))
+    r = cli_main("schema")  # a RuntimeError that is not out-of-memory used to escape as a traceback
+    assert r.returncode == 1 and r.stderr == "cppn-anim: internal error: RuntimeError: not memory (please report this)\n"
+    monkeypatch.setitem(cli.COMMANDS, "schema", lambda args: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert cli_main("schema").returncode == 130
+    r = cli_main("--version")
+    assert r.returncode == 0 and r.stdout.startswith("cppn-anim ")
