@@ -106,6 +106,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def attach_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Let an option that takes one value take a next word that starts with '-': `-o -x.mp4`
+    becomes `--output=-x.mp4` (argparse alone reads `-x.mp4` as an unknown option and says
+    "expected one argument"; the `=` form it takes as it is). A next word that is itself one
+    of the command's options (`-o --quiet`) is left alone, and so is all after `--`."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    at = next((i for i, word in enumerate(argv) if not word.startswith("-")), None)
+    if at is None or argv[at] not in commands:
+        return list(argv)
+    actions = commands[argv[at]]._actions
+    known = {s for a in actions + parser._actions for s in a.option_strings}
+    one = {s: a for a in actions for s in a.option_strings if a.nargs is None}  # store / append: exactly one value
+
+    def option(word: str) -> str | None:
+        """The option `word` names: itself, or the one long option it abbreviates (as argparse allows)."""
+        if word in known:
+            return word
+        found = [s for s in known if word.startswith("--") and s.startswith(word)]
+        return found[0] if len(found) == 1 else None
+
+    out, i = list(argv[: at + 1]), at + 1
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return out + argv[i:]
+        action = one.get(option(word) or "")
+        value = argv[i + 1] if i + 1 < len(argv) else None
+        if action and value and value.startswith("-") and value != "--" and not option(value.split("=", 1)[0]):
+            long = next((s for s in action.option_strings if s.startswith("--")), None)
+            out.append(f"{long}={value}" if long else word + value)
+            i += 2
+        else:
+            out.append(word)
+            i += 1
+    return out
+
+
 def _path_arg(text: str) -> str:
     """-o's value: an empty one (an unset shell variable) names nothing; refused, never the default."""
     if not text.strip():
@@ -424,7 +461,8 @@ def _run(argv: list[str] | None) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)
     warnings.showwarning = _show_warning
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))
         return COMMANDS[args.command](args)
     except (UsageError, scenes.SceneError, encode.OutputPathError) as e:
         print(e, file=sys.stderr)

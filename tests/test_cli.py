@@ -173,3 +173,67 @@ def test_an_unforeseen_exception_is_one_line_exit_1(tiny, monkeypatch):
     assert cli_main("schema").returncode == 130
     r = cli_main("--version")
     assert r.returncode == 0 and r.stdout.startswith("cppn-anim ")
+
+
+@pytest.mark.parametrize("argv, parsed", [
+    (["render", "s.yaml", "-o", "-x.mp4"], ["render", "s.yaml", "--output=-x.mp4"]),
+    (["render", "s.yaml", "--output", "-x.mp4", "-q"], ["render", "s.yaml", "--output=-x.mp4", "-q"]),
+    (["render", "s.yaml", "--out", "-x.mp4"], ["render", "s.yaml", "--output=-x.mp4"]),  # an abbreviation argparse allows
+    (["render", "s.yaml", "--size", "-5x90", "--set", "-k=1"], ["render", "s.yaml", "--size=-5x90", "--set=-k=1"]),
+    (["render", "s.yaml", "--preview", "-o", "-p.gif"], ["render", "s.yaml", "--preview", "--output=-p.gif"]),
+    (["still", "s.yaml", "--time", "-1", "-o", "-a.png"], ["still", "s.yaml", "--time=-1", "--output=-a.png"]),
+    (["render", "s.yaml", "-o", "--quiet"], None),  # the next word is an option: argparse says what is missing
+    (["render", "s.yaml", "-o", "-q"], None),
+    (["render", "s.yaml", "-o", "--format=gif"], None),
+    (["render", "s.yaml", "-q", "--format", "gif", "-o", "x.gif"], None),  # nothing to attach
+    (["render", "s.yaml", "--", "-o", "-x"], None),  # all after -- as given
+    (["--version"], None),
+])  # fmt: skip
+def test_attach_values_takes_a_next_word_starting_with_a_dash(argv, parsed):
+    from cppn_anim import cli
+
+    assert cli.attach_values(cli.build_parser(), argv) == (argv if parsed is None else parsed)
+
+
+def test_every_one_value_option_takes_a_value_starting_with_a_dash():
+    """Each option of each command that takes one value accepts `-...` as the next word."""
+    import argparse
+
+    from cppn_anim import cli
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    checked = 0
+    for name, sub in commands.items():
+        positional = ["s.yaml"] if any(not a.option_strings and a.nargs in (None, "+") for a in sub._actions) else []
+        for action in sub._actions:
+            if action.nargs is not None or not action.option_strings or action.dest == "scheduler":
+                continue
+            value = "-5" if action.type in (int, float) else "-v.x"
+            extra = ["--time", "1"] if name == "still" and action.dest not in ("time", "frame") else []
+            for flag in action.option_strings:
+                if action.choices:  # the value reached the option: argparse names it among the choices
+                    with pytest.raises(cli.UsageError, match=f"invalid choice: '{value}'"):
+                        parser.parse_args(cli.attach_values(parser, [name, *positional, *extra, flag, value]))
+                    continue
+                args = parser.parse_args(cli.attach_values(parser, [name, *positional, *extra, flag, value]))
+                got = getattr(args, action.dest)
+                assert got == ([value] if isinstance(got, list) else action.type(value) if action.type in (int, float) else value), (name, flag, got)
+                checked += 1
+    assert checked > 30
+
+
+def test_dash_values_through_the_cli(tiny, tmp_path):
+    """QA: `-o -lead2.webm` and `--size -5x90` said 'expected one argument'. Now -o/--output
+    take the file named `-x.mp4`, --size -5x90 reaches the size check (exit 2, one line),
+    and flags next to them still work."""
+    r = cli_main("render", tiny, "-o", "-x.mp4", "-q", "--frames", "0:2", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert video_info(tmp_path / "-x.mp4")["frames"] == 2
+    r = cli_main("render", tiny, "--quiet", "--output", "-y.gif", "--frames", "0:3", cwd=tmp_path)
+    assert r.returncode == 0 and Image.open(tmp_path / "-y.gif").n_frames == 3, r.stderr
+    r = cli_main("render", tiny, "--size", "-5x90", "-o", "-z.mp4", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "--size -5x90: write WIDTHxHEIGHT, e.g. 1280x720\n"
+    r = cli_main("render", tiny, "-o", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "-o/--output: expected one argument" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["-x.mp4", "-y.gif", "tiny.yaml"]
