@@ -165,6 +165,11 @@ def claim_spec(spec: VideoSpec):
 
 def _check_path(path: Path, folder: bool) -> None:
     """Can `path` (a file, or a folder for png) be written? Nothing is created here."""
+    for i, part in enumerate(path.parts):  # `sub/..` needs a real folder sub: mkdir -p cannot make one "through" it
+        before = Path(*path.parts[:i]) if i else Path(".")
+        if part == ".." and not before.is_dir():
+            why = "does not exist" if not before.exists() else "is not a folder"
+            raise OutputPathError(f"{path}: {before} {why}, so '{before}/..' leads nowhere; write the path without it")
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise OutputPathError(f"{path}: is {kind}; choose another output path")

@@ -440,6 +440,30 @@ def test_a_second_render_to_a_target_being_written_exits_1_item5(tmp_path):
 # ------------------------------------------------------------------ item 6: no leftovers
 
 
+@pytest.mark.parametrize("args, out", [
+    (("render",), "./sub/../same.gif"),
+    (("render",), "sub/../same.mp4"),
+    (("render", "--format", "png"), "sub/../frames"),
+    (("render", "--preview"), "a/b/../../p.gif"),
+    (("still", "--frame", "0"), "sub/../s.png"),
+    (("explore", "--seeds", "0-1"), "file.txt/../sheet.png"),  # a file, not a folder, before the ..
+])  # fmt: skip
+def test_a_path_through_a_missing_folder_and_back_is_refused_up_front(tmp_path, args, out):
+    """QA: `-o ./sub/../same.gif` without sub failed late (exit 1, "cannot make the folder
+    sub/..: File exists"). `X/..` needs a real folder X, so such a path is refused before any
+    work: exit 2, one line naming X, nothing created; with the folder there it renders."""
+    scene = write_scene(tmp_path, TINY)
+    (tmp_path / "file.txt").write_text("t")
+    r = cli_main(args[0], scene, *args[1:], "-o", out, "-q" if args[0] != "explore" else "--cell=16", cwd=tmp_path)
+    folder = out.removeprefix("./").split("/..")[0]
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{folder} " in r.stderr and "leads nowhere" in r.stderr, r.stderr
+    assert names(tmp_path) == ["file.txt", "scene.yaml"]
+    if args[0] == "render" and "--preview" not in args:  # the same path once the folder exists
+        (tmp_path / "sub").mkdir()
+        assert cli_main("render", scene, *args[1:], "-o", out, "-q", "--frames", "0:2", cwd=tmp_path).returncode == 0
+        assert names(tmp_path) == ["file.txt", (tmp_path / out).resolve().name, "scene.yaml", "sub"]
+
+
 def test_checks_make_no_folder_item6(tmp_path):
     target = tmp_path / "newdir" / "sub" / "x.mp4"
     encode.check_output(spec(target, "mp4"))
