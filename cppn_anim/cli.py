@@ -5,7 +5,9 @@ this module only turns arguments into calls, shows progress bars, and maps excep
 exit statuses: 0 done; 2 bad scene or arguments (one line, nothing written); 1 a failure
 while working (encoding, disk, memory: out of it while rendering, or refused before any work
 because the estimate does not fit the free memory: the scene is valid, a machine with more
-memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM); 141, quietly, when
+the reader of our output went away (`cppn-anim schema | head -1`), as for a tool that
+SIGPIPE ended, so a pipeline with `set -o pipefail` can tell the output was cut short.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from . import __version__, encode, pipeline, scene as scenes, studio  # studio l
 from .pipeline import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a tool whose reader went away (`| head`)
 LONG_RENDER_SECONDS = 60  # a render estimated longer than this says so before it starts
 
 
@@ -442,11 +445,25 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _output_closed() -> int:
+    """Our standard output (or error) has no reader any more: stop without a word (there is
+    no one to read it), with stdout pointed at /dev/null so the flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout
+        pass
+    return EXIT_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status. A fault of ours that nothing above foresaw is still
     one line (and exit 1), never a traceback; Ctrl-C and SystemExit (--help) pass through."""
     try:
         return _run(argv)
+    except BrokenPipeError:  # stderr closed while saying what went wrong
+        return _output_closed()
     except Exception as e:  # noqa: BLE001 - the last resort
         message = re.sub(r"\s*\n\s*", " | ", str(e).strip())
         print(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)", file=sys.stderr)
@@ -463,7 +480,11 @@ def _run(argv: list[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's own flush at exit
+        return code
+    except BrokenPipeError:
+        return _output_closed()
     except (UsageError, scenes.SceneError, encode.OutputPathError) as e:
         print(e, file=sys.stderr)
         return EXIT_BAD_INPUT

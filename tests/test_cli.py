@@ -237,3 +237,60 @@ def test_dash_values_through_the_cli(tiny, tmp_path):
     r = cli_main("render", tiny, "-o", "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and "-o/--output: expected one argument" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["-x.mp4", "-y.gif", "tiny.yaml"]
+
+
+class _ClosedPipe:
+    """A standard output whose reader went away: writing (or, for `buffered`, the flush of
+    what was written) raises BrokenPipeError, as a real closed pipe does."""
+
+    def __init__(self, buffered: bool):
+        self.buffered, self.held = buffered, ""
+
+    def write(self, text: str) -> int:
+        if not self.buffered:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.held += text
+        return len(text)
+
+    def flush(self) -> None:
+        if self.held:
+            raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+@pytest.mark.parametrize("command", [("schema",), ("validate", "TINY", "TINY"), ("bench", "--frames", "1", "--size", "8x8", "--json")])
+def test_a_closed_stdout_ends_quietly_with_141(tiny, command, buffered):
+    """QA: `cppn-anim schema | head -1` printed `cppn-anim: [Errno 32] Broken pipe`. Every
+    command that prints ends quietly when its reader went away: nothing on stderr, exit 141
+    (128 + SIGPIPE, what a shell shows for a tool that SIGPIPE ended), whether the pipe breaks
+    on a write or on the last flush."""
+    import contextlib
+    import io
+    import signal
+
+    from cppn_anim.cli import main
+
+    err, saved = io.StringIO(), signal.getsignal(signal.SIGTERM)
+    try:
+        with contextlib.redirect_stdout(_ClosedPipe(buffered)), contextlib.redirect_stderr(err):
+            code = main([str(tiny) if a == "TINY" else a for a in command])
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert (code, err.getvalue()) == (141, "")
+
+
+def test_a_closed_pipe_in_a_real_process_ends_quietly(tiny):
+    """The real thing: standard output a pipe whose reading end is already closed (the
+    reader, e.g. `head -1`, is gone), so Python's own flush at exit would fail too."""
+    import os
+    import subprocess
+    import sys
+
+    for args in (["schema"], ["validate", str(tiny)]):
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            r = subprocess.run([sys.executable, "-m", "cppn_anim", *args], stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        finally:
+            os.close(write)
+        assert (r.returncode, r.stderr) == (141, ""), args
