@@ -578,3 +578,31 @@ def test_an_interrupted_cluster_render_leaves_no_scratch_and_no_traceback_item6(
         time.sleep(0.2)
     assert list(systemp.glob("cppn-anim-segment-*")) == []
     assert not (tmp_path / "w.mp4").exists()
+
+
+def test_every_output_gets_0666_less_the_umask(tmp_path, tmpdir_):
+    """Every file a command writes (mp4, webm, gif, png frames, a still, a sheet, a preview,
+    a segmented join of mp4 and of png) gets the usual 0666 & ~umask, never a temporary
+    file's 0600; a folder it makes, 0777 & ~umask. A umask of 002 tells 0664 from both
+    0644 and 0600."""
+    scene, work = write_scene(tmp_path, TINY), tmp_path / "work"
+    work.mkdir()
+    runs = [
+        ("render", scene, "-o", "v/a.mp4"), ("render", scene, "-o", "v/a.webm"), ("render", scene, "-o", "v/a.gif"),
+        ("render", scene, "--format", "png", "-o", "frames"), ("render", scene, "--preview", "-o", "p.gif"),
+        ("render", scene, "--resume", "-o", "seg/a.mp4"), ("render", scene, "--resume", "--format", "png", "-o", "segframes"),
+        ("still", scene, "--frame", "1", "-o", "s/still.png"), ("explore", scene, "--seeds", "0-1", "--cell", "16", "-o", "sheet.png"),
+    ]  # fmt: skip
+    umask = os.umask(0o002)
+    try:
+        for args in runs:
+            r = cli_main(*args, "-q" if args[0] != "explore" else "--quiet", cwd=work)
+            assert r.returncode == 0, (args, r.stderr)
+    finally:
+        os.umask(umask)
+    made = list(work.rglob("*"))
+    files = [p.relative_to(work).as_posix() for p in made if p.is_file()]
+    for want in ("v/a.mp4", "v/a.webm", "v/a.gif", "frames/frame_00007.png", "p.gif", "seg/a.mp4", "segframes/frame_00007.png", "s/still.png", "sheet.png"):
+        assert want in files, (want, files)
+    assert {p.relative_to(work).as_posix(): oct(p.stat().st_mode & 0o777) for p in made if p.is_file() and p.stat().st_mode & 0o777 != 0o664} == {}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in made if p.is_dir() and p.stat().st_mode & 0o777 != 0o775} == {}
