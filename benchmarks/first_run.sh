@@ -15,7 +15,7 @@ cd "$work/p"
 seconds() { python3 -c 'import sys, time; print(f"{time.time() - float(sys.argv[1]):.0f}")' "$1"; }
 
 t0=$(python3 -c 'import time; print(time.time())')
-make -s .venv/.installed >/dev/null
+make -s .venv/.installed >/dev/null 2>&1
 echo "[first run: set-up] $(seconds "$t0") s"
 
 t0=$(python3 -c 'import time; print(time.time())')

@@ -5,12 +5,15 @@ this module only turns arguments into calls, shows progress bars, and maps excep
 exit statuses: 0 done; 2 bad scene or arguments (one line, nothing written); 1 a failure
 while working (encoding, disk, memory: out of it while rendering, or refused before any work
 because the estimate does not fit the free memory: the scene is valid, a machine with more
-memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM); 141, quietly, when
+the reader of our output went away (`cppn-anim schema | head -1`), as for a tool that
+SIGPIPE ended, so a pipeline with `set -o pipefail` can tell the output was cut short.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -21,6 +24,7 @@ from . import __version__, encode, pipeline, scene as scenes, studio  # studio l
 from .pipeline import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a tool whose reader went away (`| head`)
 LONG_RENDER_SECONDS = 60  # a render estimated longer than this says so before it starts
 
 
@@ -53,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", parents=[common], help="render a scene to mp4, gif, webm or png frames")
     p.add_argument("scene")
-    p.add_argument("-o", "--output", help="output path (default: the scene's output.path)")
+    p.add_argument("-o", "--output", type=_path_arg, help="output path (default: the scene's output.path)")
     p.add_argument("--format", choices=scenes.FORMATS, help="default: from -o's extension, else output.format")
     p.add_argument("--frames", metavar="A:B", help="render frames A..B-1 only")
     p.add_argument("--preview", action="store_true", help=f"a small fast GIF (long side {PREVIEW_LONG_SIDE}, <= {PREVIEW_MAX_FPS} fps)")
@@ -69,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--time", type=float, metavar="T", help="seconds")
     when.add_argument("--frame", type=int, metavar="I", help="the frame at t = I / fps")
-    p.add_argument("-o", "--output", metavar="PATH.png", help="default out/NAME_tT.png, e.g. out/spiral_t1.000.png")
+    p.add_argument("-o", "--output", type=_path_arg, metavar="PATH.png", help="default out/NAME_tT.png, e.g. out/spiral_t1.000.png")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("validate", parents=[common], help="check scene files")
@@ -83,17 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", help="values of a scene key (or size=WxH,...); two --vary make a grid")
     p.add_argument("--time", type=float, default=0.0, help="time of every still (default 0)")
     p.add_argument("--cell", type=int, default=192, help="long side of a cell in pixels (default 192)")
-    p.add_argument("-o", "--output", help="SHEET.png (default out/NAME.explore.png)")
+    p.add_argument("-o", "--output", type=_path_arg, help="SHEET.png (default out/NAME.explore.png)")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("previews", parents=[common], help="every scene in a folder as a preview GIF, an index.html and a contact sheet")
     p.add_argument("folder", nargs="?", default="scenes")
-    p.add_argument("-o", "--output", default="out/previews", help="folder (default out/previews)")
+    p.add_argument("-o", "--output", type=_path_arg, default="out/previews", help="folder (default out/previews)")
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("watch", parents=[common], help="re-render the preview whenever the scene file changes")
     p.add_argument("scene")
-    p.add_argument("-o", "--output", help="default out/NAME.preview.gif")
+    p.add_argument("-o", "--output", type=_path_arg, help="default out/NAME.preview.gif")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
 
     studio.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
@@ -103,6 +107,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     return parser
+
+
+def attach_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Let an option that takes one value take a next word that starts with '-': `-o -x.mp4`
+    becomes `--output=-x.mp4` (argparse alone reads `-x.mp4` as an unknown option and says
+    "expected one argument"; the `=` form it takes as it is). A next word that is itself one
+    of the command's options (`-o --quiet`) is left alone, and so is all after `--`."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    at = next((i for i, word in enumerate(argv) if not word.startswith("-")), None)
+    if at is None or argv[at] not in commands:
+        return list(argv)
+    actions = commands[argv[at]]._actions
+    known = {s for a in actions + parser._actions for s in a.option_strings}
+    one = {s: a for a in actions for s in a.option_strings if a.nargs is None}  # store / append: exactly one value
+
+    def option(word: str) -> str | None:
+        """The option `word` names: itself, or the one long option it abbreviates (as argparse allows)."""
+        if word in known:
+            return word
+        found = [s for s in known if word.startswith("--") and s.startswith(word)]
+        return found[0] if len(found) == 1 else None
+
+    out, i = list(argv[: at + 1]), at + 1
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return out + argv[i:]
+        action = one.get(option(word) or "")
+        value = argv[i + 1] if i + 1 < len(argv) else None
+        if action and value and value.startswith("-") and value != "--" and not option(value.split("=", 1)[0]):
+            long = next((s for s in action.option_strings if s.startswith("--")), None)
+            out.append(f"{long}={value}" if long else word + value)
+            i += 2
+        else:
+            out.append(word)
+            i += 1
+    return out
+
+
+def _path_arg(text: str) -> str:
+    """-o's value: an empty one (an unset shell variable) names nothing; refused, never the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a file or folder")
+    return text
 
 
 def _scheduler_address(text: str) -> str:
@@ -180,8 +228,6 @@ def cmd_schema(args) -> int:
 
 def _bar(total: int, quiet: bool, what: str = "frame"):
     """A bar with count, rate and ETA on a terminal; nothing with --quiet or without a terminal."""
-    import os
-
     from tqdm import tqdm
 
     try:  # a terminal of size 0 x 0 (`script`, some CI) would hide tqdm's bar
@@ -214,6 +260,8 @@ def cmd_render(args) -> int:
     else:
         fmt = pipeline.output_format(scene, args.output, args.format)
         path = Path(args.output) if args.output else None
+    if args.output and fmt != "png" and args.output.endswith(("/", os.sep)):  # Path() drops the slash
+        raise UsageError(f"-o {args.output}: names a folder; a {fmt} is a file: name it, e.g. {args.output}NAME.{fmt}")
     start, stop = _frame_range(args.frames, scene.frame_count)
     _say_if_long(scene, stop - start, args.quiet)
     began = time.perf_counter()
@@ -397,7 +445,32 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _output_closed() -> int:
+    """Our standard output (or error) has no reader any more: stop without a word (there is
+    no one to read it), with stdout pointed at /dev/null so the flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout
+        pass
+    return EXIT_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. A fault of ours that nothing above foresaw is still
+    one line (and exit 1), never a traceback; Ctrl-C and SystemExit (--help) pass through."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # stderr closed while saying what went wrong
+        return _output_closed()
+    except Exception as e:  # noqa: BLE001 - the last resort
+        message = re.sub(r"\s*\n\s*", " | ", str(e).strip())
+        print(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run(argv: list[str] | None) -> int:
     import signal
     import threading
 
@@ -405,8 +478,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)
     warnings.showwarning = _show_warning
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        parser = build_parser()
+        args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's own flush at exit
+        return code
+    except BrokenPipeError:
+        return _output_closed()
     except (UsageError, scenes.SceneError, encode.OutputPathError) as e:
         print(e, file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -179,6 +179,7 @@ def render(
     resume: bool = False,
     progress: Callable[[int], None] = lambda frames: None,
     note: Callable[[str], None] = lambda message: None,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Render frames start..stop-1 in segments and join them at spec.path (holding its claim).
 
@@ -202,7 +203,7 @@ def render(
                 for segment in todo:
                     store.save(segment, fmt, render_segment(*args, segment.start, segment.stop, store.key))
                     progress(segment.stop - segment.start)
-            _join([store.path(s, fmt) for s in segments], spec, stop - start)
+            _join([store.path(s, fmt) for s in segments], spec, stop - start, warn)
         except BaseException:
             done = sum(store.done(s, fmt) for s in segments)
             if done:
@@ -306,7 +307,7 @@ def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str
         _leftovers(store.key)
 
 
-def _join(paths: list[Path], spec: encode.VideoSpec, frames: int) -> None:
+def _join(paths: list[Path], spec: encode.VideoSpec, frames: int, warn: Callable[[str], None]) -> None:
     """Segments -> the target: concat without re-encoding (read back, then atomically
     moved into place), or each PNG frame file written atomically into the folder."""
     if spec.format == "png":
@@ -319,6 +320,6 @@ def _join(paths: list[Path], spec: encode.VideoSpec, frames: int) -> None:
             folder.abandon()
             raise
         if spec.stop is None:
-            folder.prune(spec.first_index + frames)
+            folder.prune(spec.first_index + frames, warn)
         return
     encode.concat(paths, spec, frames)

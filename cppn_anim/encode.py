@@ -6,8 +6,9 @@ because a render must never lose a user's work (the contract: shared cli.md, "Ou
   kill -9) on a file in the system temp folder named from the target's absolute path;
 - a video goes to a temporary file beside the target, is read back (container, codec,
   frame count) and only then moved into place; an existing target survives any failure;
-- a png render adds or replaces only its own frame_NNNNN.png files, each atomically;
-  nothing else in the folder is touched, and folders are made only when written into;
+- a png render adds or replaces only its own frame_NNNNN.png files, each atomically; a
+  full render removes frame files past its end only if cppn-anim wrote them (their text
+  chunk says so); nothing else in the folder is touched, and folders are made only when written into;
 - every path reaches ffmpeg as a plain file: the muxer is named (-f) and the path is an
   absolute `file:` URL, so a name like `-x.mp4`, `a:b.mp4` or `clip_%03d.gif` is just a name;
 - ffmpeg runs in its own session, so a terminal's Ctrl-C reaches only us and we stop it;
@@ -164,6 +165,11 @@ def claim_spec(spec: VideoSpec):
 
 def _check_path(path: Path, folder: bool) -> None:
     """Can `path` (a file, or a folder for png) be written? Nothing is created here."""
+    for i, part in enumerate(path.parts):  # `sub/..` needs a real folder sub: mkdir -p cannot make one "through" it
+        before = Path(*path.parts[:i]) if i else Path(".")
+        if part == ".." and not before.is_dir():
+            why = "does not exist" if not before.exists() else "is not a folder"
+            raise OutputPathError(f"{path}: {before} {why}, so '{before}/..' leads nowhere; write the path without it")
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise OutputPathError(f"{path}: is {kind}; choose another output path")
@@ -235,6 +241,8 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def check_output(spec: VideoSpec) -> None:
     """Refuse a path that cannot be written before any rendering starts (and create nothing)."""
+    if spec.format != "png" and spec.path.name in ("", ".."):  # `.`, `/`, `..`: a folder, never a file's name
+        raise OutputPathError(f"{spec.path}: is a folder; name the {spec.format} file in it, e.g. {spec.path / ('NAME.' + spec.format)}")
     if spec.format != "png" and spec.path.suffix.lower() != f".{spec.format}":
         raise OutputPathError(
             f"{spec.path}: a {spec.format} file must end in .{spec.format}"
@@ -262,7 +270,7 @@ def write(
             frames_folder = PngFolder(spec.path, spec.provenance)
             _pipeline(frames, _PngSink(frames_folder, spec.first_index))
             if spec.stop is None:
-                frames_folder.prune(spec.first_index + frames_folder.written)
+                frames_folder.prune(spec.first_index + frames_folder.written, warn)
             return spec.path
         if spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2):
             warn(
@@ -423,17 +431,60 @@ class PngFolder:
             raise
         self.written += 1
 
-    def prune(self, stop: int) -> None:
-        """A full render: remove our own frame files numbered stop and above (left by a longer render)."""
-        for path in self.folder.glob("frame_*.png"):
+    def prune(self, stop: int, warn: Callable[[str], None] = lambda message: None) -> list[Path]:
+        """A full render: remove our own frame files numbered stop and above (left by a longer
+        render). Ours means a PNG that cppn-anim wrote (written_by_us); any other file with a
+        frame name is kept, and warn() names what was kept. Returns the kept paths."""
+        kept = []
+        for path in sorted(self.folder.glob("frame_*.png")):
             m = FRAME_FILE.fullmatch(path.name)
-            if m and int(m.group(1)) >= stop and path.is_file():
+            if not m or int(m.group(1)) < stop:
+                continue
+            if written_by_us(path):
                 path.unlink(missing_ok=True)
+            else:
+                kept.append(path)
+        if kept:
+            shown = ", ".join(p.name for p in kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
+            warn(f"kept {shown} in {self.folder}: numbered past the last frame, but not written by cppn-anim")
+        return kept
 
     def abandon(self) -> None:
         """Nothing was written: take back the folders we made."""
         if self.made and not self.written:
             _remove_folders(self.made)
+
+
+def written_by_us(path: Path) -> bool:
+    """Is `path` a PNG file (not a link) that cppn-anim wrote? Its text chunks before the image
+    data say so: Software "cppn-anim ..." or our `cppn-anim:scene` iTXt (PngFolder, write_still).
+    Reads only the chunk headers and those text chunks, never the pixels."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return False
+            while head := f.read(8):
+                if len(head) < 8:
+                    return False
+                size, kind = int.from_bytes(head[:4], "big"), head[4:]
+                if kind in (b"IDAT", b"IEND"):
+                    return False
+                if kind in (b"tEXt", b"iTXt") and size <= 1 << 16:
+                    keyword, _, rest = f.read(size).partition(b"\0")
+                    if keyword == b"cppn-anim:scene":
+                        return True
+                    if keyword == b"Software":
+                        text = rest if kind == b"tEXt" else rest[2:].split(b"\0", 2)[-1]  # iTXt: flags, language, keyword
+                        if text.startswith(b"cppn-anim"):
+                            return True
+                    f.seek(4, os.SEEK_CUR)  # crc
+                else:
+                    f.seek(size + 4, os.SEEK_CUR)
+    except OSError:
+        return False
+    return False
 
 
 class _PngSink:

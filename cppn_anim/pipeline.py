@@ -170,6 +170,7 @@ class Prepared:
     scene: Scene
     motion: Any  # trajectory.Motion
     renderer: Any  # render.Renderer
+    looked: bool = False  # a flat frame was reported (or cannot be: inputs: []): look no more
 
     @property
     def size(self) -> tuple[int, int]:
@@ -177,13 +178,31 @@ class Prepared:
 
     def still(self, t: float, rows_done: Progress | None = None) -> np.ndarray:
         """The frame at time t (seconds) -> (H, W, 3) uint8. rows_done(n) hears of finished rows."""
-        return self.renderer.render(self.motion.at(t), rows_done=rows_done)
+        with np.errstate(all="ignore"):  # overflow shows as a flat picture, reported once below
+            frame = self.renderer.render(self.motion.at(t), rows_done=rows_done)
+        self._look(frame)
+        return frame
 
     def frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Frames start..stop-1 (t = i / fps) in order, each (H, W, 3) uint8."""
         from .trajectory import frame_times
 
-        return self.renderer.frames(self.motion.at(t) for t in frame_times(self.scene, start, stop))
+        times = frame_times(self.scene, start, stop)
+        rendered = self.renderer.frames(self.motion.at(t) for t in times)
+        for _ in times:
+            with np.errstate(all="ignore"):
+                frame = next(rendered)
+            self._look(frame)
+            yield frame
+
+    def _look(self, frame: np.ndarray) -> None:
+        """Warn (FlatPicture, once) when a frame is a single colour: settings that leave nothing to see."""
+        if self.looked or frame.shape[0] * frame.shape[1] < FLAT_MIN_PIXELS:
+            return
+        pixels = frame.reshape(-1, 3)
+        if (pixels.max(axis=0).astype(np.int16) - pixels.min(axis=0) <= 1).all():
+            self.looked = True
+            warnings.warn(FlatPicture(f"{self.scene.name}: a frame is a single colour: {FLAT_HINT}"), stacklevel=3)
 
 
 def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Prepared:
@@ -201,11 +220,15 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None) -> Pr
     render.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision)
     if scene.render.precision != "fp32":  # once per run (Python shows a warning once per place)
         warnings.warn(DraftPrecision(draft_message(scene.render.precision)), stacklevel=2)
-    weights = build_weights(scene)
-    renderer = render.Renderer(
-        weights, int(width), int(height), supersample=scene.render.supersample, device=str(device), precision=scene.render.precision
-    )
-    return Prepared(scene, trajectory.Motion(scene), renderer)
+    if not scene.network.inputs:  # said once here; every frame of such a scene is one colour
+        warnings.warn(FlatPicture(f"{scene.name}: network.inputs is empty, so every pixel of a frame is the same colour;"
+                                  " add x, y or r"), stacklevel=2)  # fmt: skip
+    with np.errstate(all="ignore"):  # huge scales overflow: the flat-picture warning says it in one line
+        weights = build_weights(scene)
+        renderer = render.Renderer(
+            weights, int(width), int(height), supersample=scene.render.supersample, device=str(device), precision=scene.render.precision
+        )
+    return Prepared(scene, trajectory.Motion(scene), renderer, looked=not scene.network.inputs)
 
 
 def build_weights(scene: Scene):
@@ -237,6 +260,15 @@ def _blas():
 
 class DraftPrecision(UserWarning):
     """bf16 / fp16: the hidden layers round, and a crisp look shows it at the contours."""
+
+
+class FlatPicture(UserWarning):
+    """A frame of a single colour: the scene's settings leave nothing to see."""
+
+
+FLAT_MIN_PIXELS = 64  # a frame smaller than this may well be one colour by chance
+FLAT_HINT = ("the pattern is too large or too small to see (or overflowed); bring view.zoom, network.input_scale,"
+             " network.z_scale, network.weight_scale and network.contrast nearer 1")  # fmt: skip
 
 
 # Largest pixel difference from fp32 on the default scene, measured by benchmarks/look.py
@@ -379,7 +411,7 @@ def render(
 
         if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
             warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
-        distribute.render(scene, spec, start, stop, workers=workers, scheduler=scheduler, resume=resume, progress=progress, note=note)
+        distribute.render(scene, spec, start, stop, workers=workers, scheduler=scheduler, resume=resume, progress=progress, note=note, warn=warn)
     else:
         encode_frames(scene, spec, start, stop, progress, warn)
     return Rendered(path, fmt, stop - start, scene.width, scene.height, colors, scene.fps)

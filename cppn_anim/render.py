@@ -34,6 +34,7 @@ import contextlib
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -122,7 +123,7 @@ def available_memory(device: torch.device) -> int | None:
         return None
     found = []
     try:
-        for line in open("/proc/meminfo"):
+        for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append(int(line.split()[1]) * 1024)
     except OSError:
@@ -133,9 +134,9 @@ def available_memory(device: torch.device) -> int | None:
     for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
         try:
-            text = open(limit).read().strip()
+            text = Path(limit).read_text().strip()
             if text != "max" and int(text) < 1 << 60:
-                found.append(int(text) - int(open(used).read()))
+                found.append(int(text) - int(Path(used).read_text()))
         except (OSError, ValueError):
             pass
     try:  # an address-space limit (ulimit -v) counts against what this process has mapped already

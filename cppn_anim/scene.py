@@ -42,6 +42,7 @@ FORMAT_VERSION = 1
 ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", "abs", "elu")
 FORMATS = ("mp4", "gif", "webm", "png")
 CRF_RANGE = {"mp4": (0, 51), "webm": (0, 63)}
+CRF_MAX = max(hi for _, hi in CRF_RANGE.values())
 GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anything faster
 OUTPUT_FIELDS = ("name", "ext", "format")  # what output.path may contain in braces
 
@@ -291,7 +292,11 @@ class Output(_Model):
     path: Annotated[str, Field(min_length=1)] = Field(
         "out/{name}.{ext}", description="{name}, {ext}, {format} are filled in; png: a folder (default out/{name}_frames)"
     )
-    crf: Optional[int] = Field(None, ge=0, le=63, description="null: x264 18, VP9 31 (x264 0..51, VP9 0..63)")
+    # the range depends on the format (Scene.check_output names the right one); the schema
+    # shows the widest, so an editor flags what no format takes
+    crf: Optional[Annotated[int, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": CRF_MAX})]] = Field(
+        None, description="null: x264 18, VP9 31 (x264 0..51, VP9 0..63)"
+    )
     preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
     ] = Field("medium", description="x264 speed/size trade-off (mp4 only); an addition to the contract")
@@ -338,10 +343,12 @@ class Scene(_Model):
 
     def check_output(self, fmt: str) -> None:
         """Rules that depend on the output format (known only once the command line is read)."""
-        if self.output.crf is not None and fmt in CRF_RANGE:
-            lo, hi = CRF_RANGE[fmt]
-            if not lo <= self.output.crf <= hi:
-                raise self.error(("output", "crf"), f"crf {self.output.crf} out of range for {fmt} ({lo}..{hi})")
+        crf, (lo, hi) = self.output.crf, CRF_RANGE.get(fmt, (0, CRF_MAX))  # gif, png: no crf, but within the schema's range
+        if crf is not None and not lo <= crf <= hi:
+            if fmt in CRF_RANGE:
+                raise self.error(("output", "crf"), f"crf {crf} out of range for {fmt} ({lo}..{hi})")
+            ranges = ", ".join(f"{f} {lo}..{hi}" for f, (lo, hi) in CRF_RANGE.items())
+            raise self.error(("output", "crf"), f"crf {crf} out of range ({ranges}; {fmt} does not use crf)")
         if fmt == "gif" and self.fps > GIF_MAX_FPS:
             raise self.error(
                 ("fps",),

@@ -212,3 +212,30 @@ def test_a_failing_sink_stops_the_render_early():
     with pytest.raises(encode.EncodeError, match="disk full"):
         encode._pipeline(frames(), Broken(0))
     assert len(pulled) < 100
+
+
+@pytest.mark.parametrize("output, at, says", [
+    ("{crf: 70}", 15, "crf 70 out of range for mp4 (0..51)"),  # QA: pydantic's 'must be <= 63'
+    ("{crf: 55}", 15, "crf 55 out of range for mp4 (0..51)"),
+    ("{crf: -1}", 15, "crf -1 out of range for mp4 (0..51)"),
+    ("{format: webm, crf: 64}", 29, "crf 64 out of range for webm (0..63)"),
+    ("{format: webm, crf: -3}", 29, "crf -3 out of range for webm (0..63)"),
+    ("{format: gif, crf: 70}", 28, "crf 70 out of range (mp4 0..51, webm 0..63; gif does not use crf)"),
+])  # fmt: skip
+def test_every_crf_refusal_names_the_formats_own_range(tmp_path, output, at, says):
+    """Any crf out of range, above 63 or below 0 too, is refused at output.crf's FILE:LINE:COL
+    with the range of the scene's format (mp4 0..51, webm 0..63), by validate and render alike;
+    an override names its --set. The JSON schema still shows 0..63 (what some format takes)."""
+    from conftest import TINY
+
+    from cppn_anim import scene as scenes
+
+    scene = write_scene(tmp_path, TINY + f"output: {output}\n")
+    for args in (("validate", scene), ("render", scene, "-q")):
+        r = cli_main(*args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr == f"{scene}:11:{at}: output.crf: {says}\n", (args, r.stderr)
+    r = cli_main("validate", tmp_path / "scene.yaml", "--set", "output={}", "--set", f"output.crf={says.split()[1]}", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.endswith(f": output.crf: crf {says.split()[1]} out of range for mp4 (0..51)\n"), r.stderr
+    assert list(tmp_path.iterdir()) == [scene]
+    crf = scenes.json_schema()["$defs"]["Output"]["properties"]["crf"]
+    assert {"type": "integer", "minimum": 0, "maximum": 63} in crf["anyOf"] and {"type": "null"} in crf["anyOf"]

@@ -17,7 +17,7 @@ from PIL import Image
 
 from cppn_anim import distribute, encode, scene as scenes
 
-from conftest import CLI, ROOT, TINY, run_cli, video_info, write_scene
+from conftest import CLI, ROOT, TINY, cli_main, run_cli, video_info, write_scene
 
 
 def frames(n: int, w: int = 32, h: int = 24):
@@ -73,7 +73,7 @@ def test_png_render_keeps_unrelated_files_item1(tmp_path, tmpdir_):
     (folder / "sub").mkdir(parents=True)
     (folder / "notes.txt").write_text("t")
     (folder / "frame_1.png").write_text("not one of ours: not frame_NNNNN")
-    (folder / "frame_00009.png").write_text("stale: a longer render's frame")
+    encode.PngFolder(folder).put_frame(9, next(frames(1)))  # stale: a longer render's frame
     write(4, spec(folder, "png"))
     assert names(folder) == ["frame_00000.png", "frame_00001.png", "frame_00002.png", "frame_00003.png", "frame_1.png", "notes.txt", "sub"]
     assert (folder / "notes.txt").read_text() == "t" and (folder / "sub").is_dir()
@@ -89,6 +89,46 @@ def test_png_render_keeps_unrelated_files_item1_cli(tiny, tmp_path):
     r = run_cli("render", tiny, "--format", "png", "-o", folder, "--quiet")
     assert r.returncode == 0, r.stderr
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(8)] + ["notes.txt", "sub"]
+
+
+def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
+    """A full render removes frame files past its end only if cppn-anim wrote them (QA: it
+    deleted a frame_00099.png holding "old"); a foreign file with a frame name is kept, named
+    in one warning; a same-named frame in range is still replaced (the render's own job)."""
+    folder, elsewhere = tmp_path / "pngs", tmp_path / "elsewhere"
+    folder.mkdir()
+    encode.PngFolder(elsewhere).put_frame(0, next(frames(1)))
+    (folder / "frame_00099.png").write_text("old\n")
+    Image.new("RGB", (4, 4)).save(folder / "frame_00050.png")  # a PNG, but no text chunk of ours
+    info = __import__("PIL.PngImagePlugin", fromlist=["PngInfo"]).PngInfo()
+    info.add_text("Software", "GIMP 2.10")
+    info.add_text("Comment", "cppn-anim")  # our name in another chunk does not make it ours
+    Image.new("RGB", (4, 4)).save(folder / "frame_00060.png", pnginfo=info)
+    (folder / "frame_00070.png").symlink_to(elsewhere / "frame_00000.png")  # a link is not a file we wrote
+    encode.PngFolder(folder).put_frame(30, next(frames(1)))  # ours: removed
+    encode.write_still(next(frames(1)), folder / "frame_00040.png")  # a still is ours too
+    (folder / "frame_00002.png").write_text("in range: replaced by frame 2")
+    warned = []
+    encode.write(frames(4), spec(folder, "png"), warn=warned.append)
+    assert names(folder) == [f"frame_{i:05d}.png" for i in range(4)] + ["frame_00050.png", "frame_00060.png", "frame_00070.png", "frame_00099.png"]
+    assert (folder / "frame_00099.png").read_text() == "old\n" and (elsewhere / "frame_00000.png").exists()
+    assert np.array_equal(np.asarray(Image.open(folder / "frame_00002.png")), list(frames(3))[2])
+    assert len(warned) == 1 and all(n in warned[0] for n in ("frame_00050.png", "frame_00060.png", "frame_00070.png")), warned
+    assert "and 1 more" in warned[0] and "not written by cppn-anim" in warned[0]
+
+
+def test_png_render_keeps_a_foreign_frame_past_its_end_cli(tmp_path):
+    """The QA case as a user meets it: echo old > pngs/frame_00099.png; render a 4-frame scene
+    --format png -o pngs: exit 0, the file kept as it was, a warning line on stderr."""
+    scene = write_scene(tmp_path, TINY.replace("fps: 8", "fps: 4"), "mini.yaml")  # 4 frames
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "frame_00099.png").write_text("old\n")
+    r = cli_main("render", scene, "--format", "png", "-o", "pngs", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert names(tmp_path / "pngs") == [f"frame_{i:05d}.png" for i in range(4)] + ["frame_00099.png"]
+    assert (tmp_path / "pngs" / "frame_00099.png").read_text() == "old\n"
+    assert r.stderr.count("\n") == 1 and "warning: kept frame_00099.png" in r.stderr, r.stderr
+    assert all(encode.written_by_us(p) for p in (tmp_path / "pngs").glob("frame_0000?.png"))
 
 
 def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
@@ -107,7 +147,7 @@ def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
 def test_png_frame_ranges_add_up_item1(tmp_path, tmpdir_):
     folder = tmp_path / "f"
     folder.mkdir()
-    (folder / "frame_00020.png").write_text("stale")
+    encode.PngFolder(folder).put_frame(20, next(frames(1)))  # a stale frame an earlier, longer render wrote
     write(4, spec(folder, "png", first_index=0, stop=4))  # --frames 0:4
     write(4, spec(folder, "png", first_index=4, stop=8))  # --frames 4:8
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(8)] + ["frame_00020.png"]  # a partial render prunes nothing
@@ -400,6 +440,30 @@ def test_a_second_render_to_a_target_being_written_exits_1_item5(tmp_path):
 # ------------------------------------------------------------------ item 6: no leftovers
 
 
+@pytest.mark.parametrize("args, out", [
+    (("render",), "./sub/../same.gif"),
+    (("render",), "sub/../same.mp4"),
+    (("render", "--format", "png"), "sub/../frames"),
+    (("render", "--preview"), "a/b/../../p.gif"),
+    (("still", "--frame", "0"), "sub/../s.png"),
+    (("explore", "--seeds", "0-1"), "file.txt/../sheet.png"),  # a file, not a folder, before the ..
+])  # fmt: skip
+def test_a_path_through_a_missing_folder_and_back_is_refused_up_front(tmp_path, args, out):
+    """QA: `-o ./sub/../same.gif` without sub failed late (exit 1, "cannot make the folder
+    sub/..: File exists"). `X/..` needs a real folder X, so such a path is refused before any
+    work: exit 2, one line naming X, nothing created; with the folder there it renders."""
+    scene = write_scene(tmp_path, TINY)
+    (tmp_path / "file.txt").write_text("t")
+    r = cli_main(args[0], scene, *args[1:], "-o", out, "-q" if args[0] != "explore" else "--cell=16", cwd=tmp_path)
+    folder = out.removeprefix("./").split("/..")[0]
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and f"{folder} " in r.stderr and "leads nowhere" in r.stderr, r.stderr
+    assert names(tmp_path) == ["file.txt", "scene.yaml"]
+    if args[0] == "render" and "--preview" not in args:  # the same path once the folder exists
+        (tmp_path / "sub").mkdir()
+        assert cli_main("render", scene, *args[1:], "-o", out, "-q", "--frames", "0:2", cwd=tmp_path).returncode == 0
+        assert names(tmp_path) == ["file.txt", (tmp_path / out).resolve().name, "scene.yaml", "sub"]
+
+
 def test_checks_make_no_folder_item6(tmp_path):
     target = tmp_path / "newdir" / "sub" / "x.mp4"
     encode.check_output(spec(target, "mp4"))
@@ -514,3 +578,31 @@ def test_an_interrupted_cluster_render_leaves_no_scratch_and_no_traceback_item6(
         time.sleep(0.2)
     assert list(systemp.glob("cppn-anim-segment-*")) == []
     assert not (tmp_path / "w.mp4").exists()
+
+
+def test_every_output_gets_0666_less_the_umask(tmp_path, tmpdir_):
+    """Every file a command writes (mp4, webm, gif, png frames, a still, a sheet, a preview,
+    a segmented join of mp4 and of png) gets the usual 0666 & ~umask, never a temporary
+    file's 0600; a folder it makes, 0777 & ~umask. A umask of 002 tells 0664 from both
+    0644 and 0600."""
+    scene, work = write_scene(tmp_path, TINY), tmp_path / "work"
+    work.mkdir()
+    runs = [
+        ("render", scene, "-o", "v/a.mp4"), ("render", scene, "-o", "v/a.webm"), ("render", scene, "-o", "v/a.gif"),
+        ("render", scene, "--format", "png", "-o", "frames"), ("render", scene, "--preview", "-o", "p.gif"),
+        ("render", scene, "--resume", "-o", "seg/a.mp4"), ("render", scene, "--resume", "--format", "png", "-o", "segframes"),
+        ("still", scene, "--frame", "1", "-o", "s/still.png"), ("explore", scene, "--seeds", "0-1", "--cell", "16", "-o", "sheet.png"),
+    ]  # fmt: skip
+    umask = os.umask(0o002)
+    try:
+        for args in runs:
+            r = cli_main(*args, "-q" if args[0] != "explore" else "--quiet", cwd=work)
+            assert r.returncode == 0, (args, r.stderr)
+    finally:
+        os.umask(umask)
+    made = list(work.rglob("*"))
+    files = [p.relative_to(work).as_posix() for p in made if p.is_file()]
+    for want in ("v/a.mp4", "v/a.webm", "v/a.gif", "frames/frame_00007.png", "p.gif", "seg/a.mp4", "segframes/frame_00007.png", "s/still.png", "sheet.png"):
+        assert want in files, (want, files)
+    assert {p.relative_to(work).as_posix(): oct(p.stat().st_mode & 0o777) for p in made if p.is_file() and p.stat().st_mode & 0o777 != 0o664} == {}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in made if p.is_dir() and p.stat().st_mode & 0o777 != 0o775} == {}

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cppn_anim import cli, pipeline
-from conftest import CLI, ROOT, TINY, write_scene
+from conftest import CLI, ROOT, TINY, cli_main, write_scene
 
 SHORT = "duration: 2\nfps: 4\nsize: [40, 24]\nnetwork: {latent_dim: 3, width: 8, depth: 3}\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 2, z: random}]}\n"
 
@@ -290,3 +290,47 @@ def test_overrides_as_a_dict_and_as_cli_tuples_agree(tiny):
     b = pipeline.load(tiny, [("seed", 5), ("size", [20, 10]), ("network.activation", "sin")])
     assert a.model_dump() == b.model_dump() and a.size == [20, 10]
     assert sys.modules.get("cppn_anim.pipeline") is pipeline
+
+
+FLAT_CASES = {  # settings that leave nothing to see: each frame is a single colour
+    "huge_zoom": {"view.zoom": 1e9},
+    "overflowing_weights": {"network.weight_scale": 1e200, "network.activation": "softplus"},
+    "huge_contrast": {"network.contrast": 1e300},
+    "no_inputs": {"network.inputs": []},
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLAT_CASES))
+def test_a_flat_picture_warns_once_and_numpy_stays_quiet(tiny, case):
+    import warnings
+
+    scene = pipeline.load(tiny, {"size": [40, 30], **FLAT_CASES[case]})
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        still = pipeline.still(scene, 0.25)
+        video = list(pipeline.frames(scene))
+    for frame in [still] + video:
+        pixels = frame.reshape(-1, 3).astype(int)
+        assert (pixels.max(axis=0) - pixels.min(axis=0) <= 1).all()  # the case really is flat
+    kinds = [w.category.__name__ for w in seen]
+    assert kinds.count("FlatPicture") == 2, kinds  # once per prepared scene: the still's and the video's
+    assert kinds == ["FlatPicture"] * len(kinds), [str(w.message) for w in seen]  # no numpy overflow lines
+    hint = "network.inputs is empty" if case == "no_inputs" else "single colour"
+    assert all(hint in str(w.message) for w in seen)
+
+
+def test_a_picture_with_something_to_see_does_not_warn(tiny):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        list(pipeline.frames(pipeline.load(tiny)))
+    assert not [w for w in seen if w.category.__name__ == "FlatPicture"]
+
+
+def test_a_flat_render_says_so_in_one_line(tmp_path):
+    path = write_scene(tmp_path, TINY, name="flat_render_case.yaml")
+    r = cli_main("render", path, "--set", "view.zoom=1e9", "--set", "network.weight_scale=1e200", "-o", tmp_path / "a.gif", "--quiet")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "warning: flat_render_case: a frame is a single colour" in lines[0], r.stderr
