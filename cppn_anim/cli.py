@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", metavar="A-B", help="one still per seed A..B (default 0-7 when nothing is varied)")
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2,...", help="values of a scene key (or size=WxH,...); two --vary make a grid")
     p.add_argument("--time", type=float, default=0.0, help="time of every still (default 0)")
-    p.add_argument("--cell", type=int, default=192, help="long side of a cell in pixels (default 192)")
+    p.add_argument("--cell", type=int, default=192, help="largest long side of a cell in pixels (default 192; a smaller scene keeps its own size)")
     p.add_argument("-o", "--output", type=_path_arg, help="SHEET.png (default out/NAME.explore.png)")
     p.add_argument("--quiet", "-q", action="store_true")
 
