@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/studio.py
 	$(BIN)/python benchmarks/look.py
 	$(BIN)/python benchmarks/blas_threads.py
+	$(BIN)/python benchmarks/outputs.py
 	bash benchmarks/first_run.sh
 
 docs: $(STAMP)
