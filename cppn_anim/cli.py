@@ -263,7 +263,6 @@ def cmd_render(args) -> int:
     if args.output and fmt != "png" and args.output.endswith(("/", os.sep)):  # Path() drops the slash
         raise UsageError(f"-o {args.output}: names a folder; a {fmt} is a file: name it, e.g. {args.output}NAME.{fmt}")
     start, stop = _frame_range(args.frames, scene.frame_count)
-    _say_if_long(scene, stop - start, args.quiet)
     began = time.perf_counter()
     bar = _bar(stop - start, args.quiet)
     note = (lambda m: None) if args.quiet else (lambda m: bar.write(f"cppn-anim: {m}", file=sys.stderr))
@@ -271,6 +270,7 @@ def cmd_render(args) -> int:
         done = pipeline.render(
             scene, path, fmt, start, stop, preset=args.preset, progress=bar.update, warn=_warn, note=note,
             workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+            starting=lambda: _say_if_long(scene, stop - start, args.quiet, bar),
         )  # fmt: skip
     finally:
         bar.close()
@@ -280,18 +280,23 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
-def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool) -> None:
+def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None) -> None:
     """One line before a long render starts (estimated over LONG_RENDER_SECONDS): frames and
     time, so a huge job is no surprise. On a terminal or not (a log shows it too); not with
-    --quiet, which asks for no output but errors."""
-    from . import render
-
+    --quiet, which asks for no output but errors. Called once every check has passed, so a
+    refused command still says one line only."""
     if quiet:
         return
+    from . import render
+
     seconds = render.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
     if seconds > LONG_RENDER_SECONDS:
         what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
-        print(f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look", file=sys.stderr, flush=True)
+        line = f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look"
+        if bar is not None:
+            bar.write(line, file=sys.stderr)  # above the progress bar, not through it
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 def _duration(seconds: float) -> str:
@@ -314,11 +319,10 @@ def cmd_still(args) -> int:
         t = args.time
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
-    _say_if_long(scene, 1, args.quiet)
     began = time.perf_counter()
     bar = _bar(scene.height, args.quiet, "row")
     try:
-        path = pipeline.write_still(scene, t, args.output, rows_done=bar.update)
+        path = pipeline.write_still(scene, t, args.output, rows_done=bar.update, starting=lambda: _say_if_long(scene, 1, args.quiet, bar))
     finally:
         bar.close()
     if not args.quiet:

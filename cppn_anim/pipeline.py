@@ -154,10 +154,11 @@ def frame_range(scene: Scene, start: int = 0, stop: int | None = None) -> tuple[
 
 
 def check_time(scene: Scene, t: float) -> float:
-    """A time in seconds inside the scene (0..duration), else UsageError."""
+    """A time in seconds inside the scene (0..duration), else UsageError. Returned as given:
+    an exact Fraction (scene.frame_time(i)) stays exact, so a still is render's frame i."""
     if not 0 <= t <= scene.duration:
-        raise UsageError(f"time {t:g}: the scene runs from 0 to {scene.duration:g} s")
-    return float(t)
+        raise UsageError(f"time {float(t):g}: the scene runs from 0 to {scene.duration:g} s")
+    return t
 
 
 # ------------------------------------------------------------------ pixels
@@ -199,8 +200,9 @@ class Prepared:
         """Warn (FlatPicture, once) when a frame is a single colour: settings that leave nothing to see."""
         if self.looked or frame.shape[0] * frame.shape[1] < FLAT_MIN_PIXELS:
             return
-        pixels = frame.reshape(-1, 3)
-        if (pixels.max(axis=0).astype(np.int16) - pixels.min(axis=0) <= 1).all():
+        if not _flat(frame[::8, ::8]):  # cheap and exact: a sample is never wider in range than the frame
+            return
+        if _flat(frame):
             self.looked = True
             warnings.warn(FlatPicture(f"{self.scene.name}: a frame is a single colour: {FLAT_HINT}"), stacklevel=3)
 
@@ -256,6 +258,12 @@ def _blas():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+def _flat(frame: np.ndarray) -> bool:
+    """(H, W, 3) uint8 -> whether every channel spans at most 1 level: a single colour."""
+    pixels = frame.reshape(-1, 3)
+    return bool((pixels.max(axis=0).astype(np.int16) - pixels.min(axis=0) <= 1).all())
 
 
 class DraftPrecision(UserWarning):
@@ -365,7 +373,7 @@ def encode_frames(scene: Scene, spec: encode.VideoSpec, start: int, stop: int, p
     times = frame_times(scene, start, stop)
 
     def counted():
-        for frame in prepared.renderer.frames(prepared.motion.at(t) for t in times):
+        for frame in prepared.frames(start, stop):
             yield frame
             progress(1)
 
@@ -391,13 +399,15 @@ def render(
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
+    starting: Callable[[], None] = _nothing,
 ) -> Rendered:
     """Render frames start..stop-1 of the scene to a file (or a png folder), as `cppn-anim render`.
 
     path: default the scene's output.path; fmt: default from path's extension, else
     output.format. workers / scheduler / resume: in segments (distribute). progress(n) hears
     of n more frames done; warn(message) of things the user should know; note(message) of
-    what a segmented render kept or reused. Atomic: the target is replaced only on success.
+    what a segmented render kept or reused; starting() runs once every check has passed,
+    just before the work. Atomic: the target is replaced only on success.
     """
     fmt = output_format(scene, path, fmt)
     path = Path(path) if path is not None else default_path(scene, fmt)
@@ -406,6 +416,7 @@ def render(
     if segmented:
         _check_segmented(fmt, workers, scheduler)
     spec = video_spec(scene, fmt, path, start, preset, colors, stop=stop)
+    starting()
     if segmented:
         from . import distribute
 
@@ -436,16 +447,20 @@ def _has_dask() -> bool:
 
 def default_still_path(scene: Scene, t: float) -> Path:
     """out/{name}_t{t:.3f}.png: where a still goes without -o."""
-    return Path(f"out/{scene.name}_t{t:.3f}.png")
+    return Path(f"out/{scene.name}_t{float(t):.3f}.png")
 
 
-def write_still(scene: Scene, t: float, path: str | Path | None = None, rows_done: Progress | None = None) -> Path:
-    """The frame at time t (seconds) as a PNG (provenance inside), atomically; returns its path."""
+def write_still(
+    scene: Scene, t: float, path: str | Path | None = None, rows_done: Progress | None = None, starting: Callable[[], None] = _nothing
+) -> Path:
+    """The frame at time t (seconds) as a PNG (provenance inside), atomically; returns its path.
+    starting() runs once every check has passed, just before the work."""
     t = check_time(scene, t)
     path = Path(path) if path is not None else default_still_path(scene, t)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")
     encode.check_file(path)
+    starting()
     frame = prepare(scene).still(t, rows_done)
     return encode.write_still(frame, path, scene.resolved_yaml())
 

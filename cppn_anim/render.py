@@ -144,7 +144,7 @@ def available_memory(device: torch.device) -> int | None:
 
         limit = resource.getrlimit(resource.RLIMIT_AS)[0]
         if limit != resource.RLIM_INFINITY:
-            mapped = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+            mapped = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmSize:"))
             found.append(limit - mapped)
     except (ImportError, OSError, StopIteration, ValueError):
         pass

@@ -328,9 +328,11 @@ def test_a_picture_with_something_to_see_does_not_warn(tiny):
     assert not [w for w in seen if w.category.__name__ == "FlatPicture"]
 
 
-def test_a_flat_render_says_so_in_one_line(tmp_path):
-    path = write_scene(tmp_path, TINY, name="flat_render_case.yaml")
-    r = cli_main("render", path, "--set", "view.zoom=1e9", "--set", "network.weight_scale=1e200", "-o", tmp_path / "a.gif", "--quiet")
+@pytest.mark.parametrize("fmt", ["gif", "mp4", "png"])
+def test_a_flat_render_says_so_in_one_line(tmp_path, fmt):
+    path = write_scene(tmp_path, TINY, name=f"flat_render_{fmt}.yaml")
+    out = tmp_path / ("frames" if fmt == "png" else f"a.{fmt}")
+    r = cli_main("render", path, "--set", "view.zoom=1e9", "--set", "network.weight_scale=1e200", "--format", fmt, "-o", out, "--quiet")
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "warning: flat_render_case: a frame is a single colour" in lines[0], r.stderr
+    assert len(lines) == 1 and f"warning: flat_render_{fmt}: a frame is a single colour" in lines[0], r.stderr

@@ -110,6 +110,17 @@ def test_a_long_render_says_so_before_it_starts(tiny, tmp_path, monkeypatch):
     assert "estimated" not in cli_main("render", tiny, "-o", tmp_path / "c.gif").stderr  # a short one says nothing
 
 
+@pytest.mark.parametrize("command", ["render", "still"])
+def test_a_refused_long_render_says_one_line_only(tiny, tmp_path, monkeypatch, command):
+    """The estimate comes once every check has passed: a refusal (exit 2) stays one line."""
+    monkeypatch.setattr(cli, "LONG_RENDER_SECONDS", 0.0)  # everything is long
+    target = tmp_path / "missing" / ".." / ("a.mp4" if command == "render" else "a.png")  # through a folder that is not there
+    args = ["--frame", 0] if command == "still" else []
+    r = cli_main(command, tiny, *args, "-o", target)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "estimated" not in r.stderr, r.stderr
+    assert not (tmp_path / "missing").exists()
+
+
 def test_the_time_estimate_scales_with_the_work():
     net = _spec(LARGEST)
     big = render.estimate_seconds(net, 3840, 2160, 1, 18000, "cpu")

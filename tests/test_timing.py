@@ -88,3 +88,23 @@ def test_a_float_time_is_read_as_the_decimal_it_prints_as():
     assert float(track.at(0.3)[0]) == 5.0  # the keyframe's own value at its own time
     assert float(track.at(np.float64(3) / 10)[0]) == 5.0
     assert float(track.at(Fraction(3, 10))[0]) == 5.0
+
+
+def test_still_frame_i_is_render_frame_i_on_a_step_boundary(tmp_path):
+    """--frame I is the exact time I / fps: a step that lands on that frame is taken there, as in render."""
+    from PIL import Image
+
+    from conftest import cli_main, write_scene
+
+    path = write_scene(tmp_path, "duration: 1\nfps: 3\nsize: [24, 16]\nnetwork: {latent_dim: 2, width: 8, depth: 2}\n"
+                       "trajectory: {keyframes: [{at: 0, z: random}]}\n"
+                       "animate:\n  view.zoom: [{at: 0, value: 1}, {at: 1, value: 4, ease: 'steps(3)'}]\n")
+    assert cli_main("render", path, "--format", "png", "-o", tmp_path / "frames", "--quiet").returncode == 0
+    for i in range(3):
+        r = cli_main("still", path, "--frame", i, "-o", tmp_path / f"still{i}.png", "--quiet")
+        assert r.returncode == 0, r.stderr
+        still = np.asarray(Image.open(tmp_path / f"still{i}.png").convert("RGB"))
+        frame = np.asarray(Image.open(tmp_path / "frames" / f"frame_{i:05d}.png").convert("RGB"))
+        assert np.array_equal(still, frame), i
+    zoomed = [np.asarray(Image.open(tmp_path / "frames" / f"frame_{i:05d}.png").convert("RGB")) for i in range(2)]
+    assert not np.array_equal(*zoomed)  # frame 1 sits on the first step: zoom 2, not 1
