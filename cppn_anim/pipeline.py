@@ -41,6 +41,7 @@ from __future__ import annotations
 import difflib
 import functools
 import io
+import math
 import threading
 import time
 import warnings
@@ -100,7 +101,7 @@ def load(path: str | Path, overrides: Iterable | Mapping = ()) -> Scene:
     path = Path(path)
     if not path.exists():
         raise SceneError(str(path), "no such file" + _siblings_hint(path))
-    return scenes.load(path, _overrides(overrides))
+    return _checked(scenes.load(path, _overrides(overrides)))
 
 
 def _siblings_hint(path: Path) -> str:
@@ -120,7 +121,15 @@ def _siblings_hint(path: Path) -> str:
 
 def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = (), default_name: str = "scene") -> Scene:
     """A scene from YAML text (e.g. an editor's buffer); same rules and errors as load()."""
-    return scenes.parse(text, source, _overrides(overrides), default_name=default_name)
+    return _checked(scenes.parse(text, source, _overrides(overrides), default_name=default_name))
+
+
+def _checked(scene: Scene) -> Scene:
+    """The rules that need the motion itself (scene.py cannot: trajectory comes after it)."""
+    from . import trajectory
+
+    trajectory.check_positive_tracks(scene)
+    return scene
 
 
 # ------------------------------------------------------------------ sizes
@@ -563,6 +572,9 @@ def previews(folder: str | Path, out: str | Path, overrides: Iterable = (), repo
 # ------------------------------------------------------------------ explore
 
 
+MIN_CELL = 16  # pixels: the long side of a contact-sheet cell; smaller shows nothing
+
+
 @dataclass(frozen=True)
 class Axis:
     """One direction of a contact sheet: a title and its choices (label, overrides)."""
@@ -597,8 +609,12 @@ def explore(
 
     if not 1 <= len(axes) <= 2:
         raise UsageError("explore makes a row or a grid: one or two of --seeds / --vary")
-    if t < 0:
+    if not (math.isfinite(t) and t >= 0):
         raise UsageError(f"--time {t:g}: a time is 0 or more seconds")
+    if cell < MIN_CELL:
+        raise UsageError(f"--cell {cell}: a cell's long side is at least {MIN_CELL} pixels")
+    if len(axes) == 2 and axes[0].title == axes[1].title:
+        raise UsageError(f"{axes[0].title} is varied twice: give its values once, e.g. --vary {axes[0].title}=A,B")
     base = list(_overrides(overrides))
     first = load(path, base)
     combos = [[c] for c in axes[0].choices] if len(axes) == 1 else [[r, c] for r in axes[0].choices for c in axes[1].choices]

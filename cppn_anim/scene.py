@@ -639,8 +639,8 @@ def _has(node, step) -> bool:
 
 def _locate(source: str, doc, overrides: dict, path: tuple, message: str, at_key: bool = False) -> SceneError:
     dotted = _dotted(path)
-    for steps, text in overrides.items():
-        if path[: len(steps)] == steps:
+    for steps, text in overrides.items():  # the override made this node, or a key on the way to it
+        if path[: len(steps)] == steps or (path and steps[: len(path)] == path):
             return SceneError(f"{source}: {text}", message, dotted)
     probe = path
     while probe:

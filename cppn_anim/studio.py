@@ -741,9 +741,22 @@ class Guard:
 # ==================================================================== the command
 
 
+def _port(text: str) -> int:
+    """--port: 0 (a free one) or 1..65535; anything else is a usage error (exit 2)."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 for a free one, or 1..65535)")
+    return port
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("scene", nargs="?", help="the scene to edit (default: pick one from scenes/ in the page)")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="only print the address")
     parser.add_argument("--allow-host", action="append", default=[], metavar="H", help="also accept Host header H, e.g. localhost:9000 for an ssh tunnel; repeatable")
 

@@ -188,3 +188,29 @@ class Motion:
 
 
 LOOK = ("z_scale", "input_scale", "contrast", "palette_shift")  # the animatable network.* keys
+POSITIVE = ("view.zoom", "network.z_scale", "network.input_scale", "network.contrast")  # must stay > 0
+SAMPLES_PER_SEGMENT = 256  # where a track is looked at between its keyframes (and every frame)
+
+
+def check_positive_tracks(scene: Scene) -> None:
+    """Refuse (SceneError at the track) an animated zoom, z_scale, input_scale or contrast that
+    dips to 0 or below between its keyframes: an overshooting easing (back, elastic, a
+    cubic_bezier with y outside [0, 1]) or a cubic spline can carry a value past its keyframes,
+    which are each checked > 0 already. Linear, slerp and step tracks with easings inside [0, 1]
+    stay between their keyframes, so only the others are sampled (every frame, and densely)."""
+    grid = [Fraction(i, SAMPLES_PER_SEGMENT) for i in range(1, SAMPLES_PER_SEGMENT)]
+    for name, spec in scene.animate.tracks().items():
+        if name not in POSITIVE:
+            continue
+        track = Track.from_spec(spec, [k.value for k in spec.keyframes], scene.duration)
+        if track.interpolation != "cubic" and all(0 <= float(e(u)) <= 1 for e in track.eases for u in grid):
+            continue
+        bounds = track.exact_times + [track.end]
+        times = [a + (b - a) * u for a, b in zip(bounds, bounds[1:]) for u in grid] + frame_times(scene)
+        low, when = min((float(track.at(t)[0]), t) for t in times)
+        if low <= 0:
+            raise scene.error(
+                ("animate", name),
+                f"the track reaches {low:.3g} at t = {float(when):.3g} s (its easing or cubic interpolation overshoots);"
+                f" {name} must stay > 0: use an easing that does not overshoot, or keyframe values further from 0",
+            )

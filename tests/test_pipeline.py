@@ -336,3 +336,41 @@ def test_a_flat_render_says_so_in_one_line(tmp_path, fmt):
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"warning: flat_render_{fmt}: a frame is a single colour" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--time", "nan"], "--time nan: a time is 0 or more seconds"),
+    (["--cell", "0"], "--cell 0: a cell's long side is at least 16 pixels"),
+    (["--vary", "network.style=hardmaru", "--vary", "network.style=guibas"], "network.style is varied twice"),
+])  # fmt: skip
+def test_explore_refuses_what_cannot_make_a_sheet(tiny, tmp_path, args, said):
+    r = cli_main("explore", tiny, *args, "-o", tmp_path / "sheet.png")
+    assert r.returncode == 2 and said in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "sheet.png").exists()
+
+
+def test_an_unknown_top_level_key_in_an_override_is_named_as_the_override(tiny):
+    with pytest.raises(pipeline.SceneError) as caught:
+        pipeline.load(tiny, {"netwrk.depth": 2})
+    e = caught.value
+    assert e.line is None and e.col is None and e.key_path == "netwrk" and "--set netwrk.depth" in str(e)
+    r = cli_main("validate", tiny, "--set", "netwrk.depth=2")
+    assert r.returncode == 2 and ": --set netwrk.depth=2: netwrk: unknown key 'netwrk' (did you mean 'network'?)" in r.stderr
+
+
+OVERSHOOT = {  # keyframe values all > 0, but the track dips below 0 between them
+    "in_back": "view.zoom: {ease: in_back, keyframes: [{at: 0, value: 0.1}, {at: 2, value: 5}]}",
+    "cubic": "network.contrast: {interpolation: cubic, keyframes: [{at: 0, value: 0.1}, {at: 0.2, value: 0.1}, {at: 1, value: 5}, {at: 1.9, value: 0.1}]}",
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERSHOOT))
+def test_a_positive_track_that_overshoots_below_0_is_refused_at_the_track(tmp_path, case):
+    text = f"duration: 2\nanimate:\n  {OVERSHOOT[case]}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}\n"
+    path = write_scene(tmp_path, text)
+    r = cli_main("validate", path)
+    key = OVERSHOOT[case].split(":")[0]
+    assert r.returncode == 2 and f"scene.yaml:3:" in r.stderr and f"animate.{key}: the track reaches -" in r.stderr, r.stderr
+    # the same shape that stays above 0 is fine: values further from 0
+    fine = text.replace("value: 0.1", "value: 2")
+    assert cli_main("validate", write_scene(tmp_path, fine, name="fine.yaml")).returncode == 0

@@ -404,3 +404,14 @@ def test_a_slider_whose_key_is_animated_says_so():
     animated = studio.Compiled(scenes.parse(TINY + "animate:\n  view.zoom: [{at: 0, value: 1}, {at: 1, value: 2}]\n")).info()
     plain = studio.Compiled(scenes.parse(TINY)).info()
     assert animated["animated"] == ["view.zoom"] and plain["animated"] == []
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_that_cannot_be_is_a_usage_error(tmp_path, port):
+    from conftest import cli_main
+
+    scene = tmp_path / "s.yaml"
+    scene.write_text("trajectory: {keyframes: [{at: 0, z: random}]}\n")
+    r = cli_main("studio", scene, "--no-browser", f"--port={port}")
+    assert r.returncode == 2 and "--port" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr and not r.stdout
