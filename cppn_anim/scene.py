@@ -864,6 +864,8 @@ def _show(value: Any) -> str:
 
 
 def _short(text: str, limit: int = 40) -> str:
+    """At most `limit` characters, on one line: newlines and other control characters escaped."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 4])
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

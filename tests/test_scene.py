@@ -1,6 +1,4 @@
 import json
-import re
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -207,3 +205,16 @@ def test_a_track_written_as_a_list_is_blamed_at_its_keyframe():
     assert (err.path, err.line, err.col) == ("animate.view.rotation[1].at", 1, 51) and "past the end" in err.message
     err = refuse("animate: {view.rotation: {keyframes: [{at: 0, value: 0}, {at: 9, value: 1}]}}\n" + KEYS)
     assert (err.path, err.line, err.col) == ("animate.view.rotation.keyframes[1].at", 1, 63)
+
+
+def test_a_value_with_newlines_is_shown_on_one_line():
+    """Found by the mutation property test: a quoted string with line breaks made a two-line error."""
+    cases = {
+        "seed: '\n\n  '\ntrajectory: {keyframes: [{at: 0, z: random}]}\n": "got '\\n'",  # YAML folds it to one newline
+        "\"\\r\\tx\"\n": "not '\\r\\tx'",
+    }
+    for text, shown in cases.items():
+        with pytest.raises(scene.SceneError) as caught:
+            scene.parse(text, "m.yaml")
+        message = str(caught.value)
+        assert "\n" not in message and "\r" not in message and shown in message, message
