@@ -10,7 +10,6 @@ from cppn_anim.render import Renderer
 from conftest import ROOT, cli_main, run_cli, write_scene
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import classics  # noqa: E402
 import look  # noqa: E402
 
 KEYS = "trajectory: {keyframes: [{at: 0, z: random}]}"

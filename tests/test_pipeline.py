@@ -370,7 +370,7 @@ def test_a_positive_track_that_overshoots_below_0_is_refused_at_the_track(tmp_pa
     path = write_scene(tmp_path, text)
     r = cli_main("validate", path)
     key = OVERSHOOT[case].split(":")[0]
-    assert r.returncode == 2 and f"scene.yaml:3:" in r.stderr and f"animate.{key}: the track reaches -" in r.stderr, r.stderr
+    assert r.returncode == 2 and "scene.yaml:3:" in r.stderr and f"animate.{key}: the track reaches -" in r.stderr, r.stderr
     # the same shape that stays above 0 is fine: values further from 0
     fine = text.replace("value: 0.1", "value: 2")
     assert cli_main("validate", write_scene(tmp_path, fine, name="fine.yaml")).returncode == 0

@@ -1,8 +1,6 @@
-import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cppn_anim import cli, network, render, scene
 
-from conftest import cli_main, run_cli, write_scene
+from conftest import cli_main, write_scene
 
 LARGEST = "network: {width: 4096, depth: 64}\ntrajectory: {keyframes: [{at: 0, z: random}]}\n"
 

@@ -155,7 +155,7 @@ def test_edit_play_save_render_in_a_real_browser(tmp_path, scene_file, browser):
         editor.evaluate(f"e => {{ e.focus(); e.setSelectionRange({at}, {at}); }}")
         page.keyboard.type("x")
         error = page.get_by_test_id("error")
-        expect(error).to_have_text(re.compile(rf"^small\.yaml:6:\d+: network\.xdepth: unknown key 'xdepth'"), timeout=timeout)
+        expect(error).to_have_text(re.compile(r"^small\.yaml:6:\d+: network\.xdepth: unknown key 'xdepth'"), timeout=timeout)
         expect(page.locator("#gutter .bad")).to_have_text("6", timeout=timeout)
 
         # fixed: no error, the preview is back
