@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from . import pipeline
+from . import encode, pipeline
 from .scene import Scene
 
 NOTEBOOK_LONG_SIDE = 512  # a notebook shows a still at most this wide or tall
@@ -108,13 +108,13 @@ class Animation:
         return pipeline.render(self.scene, path, format, start, stop, progress=progress or (lambda n: None)).path
 
     def preview(self) -> "Preview":
-        """A small looping GIF (long side 256 px, at most 15 fps, at most 2 MB), shown inline in a notebook."""
+        """A small looping GIF (long side 256 px, at most 15 fps, kept under 2 MB where 5 fps allows), shown inline in a notebook."""
         return Preview(pipeline.preview_gif(self.scene), self.name)
 
     def _repr_png_(self) -> bytes:
         """A notebook shows a scene as its still at t = 0 (long side at most 512 px)."""
         size = pipeline.fit(self.size, NOTEBOOK_LONG_SIDE)
-        return pipeline.png_bytes(self.still(0.0, size))
+        return encode.png_bytes(self.still(0.0, size))
 
     def __repr__(self) -> str:
         w, h = self.size

@@ -164,8 +164,9 @@ class SegmentStore:
         encode._remove_folders(self.made[:-1])
 
 
-def settings_key(scene: Scene, fmt: str, crf, preset: str, segments: list[Segment]) -> str:
-    text = json.dumps([scene.resolved_yaml(), fmt, crf, preset, [(s.start, s.stop) for s in segments]])
+def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Segment]) -> str:
+    """What decides a segment's bytes, hashed: finished segments are reused only under the same key."""
+    text = json.dumps([scene_yaml, fmt, crf, preset, [(s.start, s.stop) for s in segments]])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -187,15 +188,16 @@ def render(
     join too); they are removed once the target is written, or when none was finished."""
     fmt = spec.format
     segments = plan(start, stop, scene.fps)
+    scene_yaml = scene.resolved_yaml()  # what workers receive, and what keys the kept segments
     with encode.claim_spec(spec):
-        store = SegmentStore(spec, settings_key(scene, fmt, spec.crf, spec.preset, segments))
+        store = SegmentStore(spec, settings_key(scene_yaml, fmt, spec.crf, spec.preset, segments))
         store.open(resume)
         todo = [s for s in segments if not store.done(s, fmt)]
         kept = len(segments) - len(todo)
         if kept:
             note(f"resuming: {kept} of {len(segments)} segments already rendered")
             progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
-        args = (scene.resolved_yaml(), fmt, spec.crf, spec.preset)
+        args = (scene_yaml, fmt, spec.crf, spec.preset)
         try:
             if workers or scheduler:
                 _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)

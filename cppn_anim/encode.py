@@ -400,13 +400,8 @@ class PngFolder:
     each through a temporary file beside it, so the folder holds whole frames only."""
 
     def __init__(self, folder: Path, provenance: str = ""):
-        from PIL import PngImagePlugin
-
         self.folder, self.written, self.made = folder, 0, None
-        self.info = PngImagePlugin.PngInfo()
-        self.info.add_text("Software", f"cppn-anim {__version__}")
-        if provenance:
-            self.info.add_itxt("cppn-anim:scene", provenance, zip=True)
+        self.info = png_info(provenance)
 
     def put_frame(self, index: int, frame: np.ndarray) -> None:
         from PIL import Image
@@ -692,14 +687,34 @@ def sample_indices(count: int, samples: int = PALETTE_SAMPLES) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, count - 1, samples).round()})
 
 
-def write_still(frame: np.ndarray, path: Path, provenance: str = "") -> Path:
-    """One PNG, atomically, with the provenance in a text chunk."""
-    from PIL import Image, PngImagePlugin
+def png_info(provenance: str = ""):
+    """The text chunks of every PNG we write: Software (what `written_by_us` looks for) and the
+    resolved scene (iTXt `cppn-anim:scene`)."""
+    from PIL import PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", f"cppn-anim {__version__}")
     if provenance:
         info.add_itxt("cppn-anim:scene", provenance, zip=True)
+    return info
+
+
+def png_bytes(frame: np.ndarray, provenance: str = "", level: int = 4) -> bytes:
+    """(H, W, 3) uint8 -> PNG bytes with our text chunks (lossless: the same pixels at any level)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG", pnginfo=png_info(provenance), compress_level=level)
+    return buffer.getvalue()
+
+
+def write_still(frame: np.ndarray, path: Path, provenance: str = "") -> Path:
+    """One PNG, atomically, with the provenance in a text chunk."""
+    from PIL import Image
+
+    info = png_info(provenance)
     with claim(path), _atomic(path) as temp:
         try:
             Image.fromarray(frame).save(temp, format="PNG", pnginfo=info, compress_level=4)

@@ -18,10 +18,10 @@ Stable API (other modules build on these names and signatures):
     still(scene, t, size=None, rows_done=None) -> (H, W, 3) uint8   t in seconds, size (W, H)
     frames(scene, start=0, stop=None, size=None) -> iterator of (H, W, 3) uint8
     render(scene, path=None, fmt=None, start=0, stop=None, *, preset=None, colors=256,
-           progress=None, warn=None, note=None, workers=None, scheduler=None,
-           resume=False) -> Rendered(path, format, frames)
-    write_still(scene, t, path=None, rows_done=None) -> Path
-    preview_scene(scene) -> Scene                      long side 256 px, at most 15 fps
+           progress=None, warn=None, note=None, workers=None, scheduler=None, starting=None,
+           resume=False) -> Rendered(path, format, frames, width, height, colors, fps)
+    write_still(scene, t, path=None, rows_done=None, starting=None) -> Path
+    preview_scene(scene, long_side=256, max_fps=15) -> Scene   never larger than the scene
     render_preview(scene, path=None, progress=None, max_bytes=None) -> Rendered   a GIF
     preview_gif(scene) -> bytes                        the preview GIF itself (notebook, studio)
     bench(scene, frames=8) -> dict                     render-only throughput
@@ -148,9 +148,10 @@ def fit(size, long_side: int) -> list[int]:
     return [max(1, round(w * f)), max(1, round(h * f))]
 
 
-def preview_scene(scene: Scene) -> Scene:
-    """The same scene, small and light: long side at most 256 px (never larger than the scene), at most 15 fps (shown as a GIF)."""
-    return scenes.changed(scene, size=fit(scene.size, PREVIEW_LONG_SIDE), fps=min(scene.fps, PREVIEW_MAX_FPS))
+def preview_scene(scene: Scene, long_side: int = PREVIEW_LONG_SIDE, max_fps: float = PREVIEW_MAX_FPS) -> Scene:
+    """The same scene, small and light: long side at most `long_side` px (never larger than the
+    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF)."""
+    return scenes.changed(scene, size=fit(scene.size, long_side), fps=min(scene.fps, max_fps))
 
 
 def frame_range(scene: Scene, start: int = 0, stop: int | None = None) -> tuple[int, int]:
@@ -485,7 +486,7 @@ def render_preview(scene: Scene, path: str | Path | None = None, progress: Progr
     """The scene as a small looping GIF (preview_scene's size and fps) at path (default out/NAME.preview.gif).
 
     With max_bytes, a GIF over it is made again with fewer colours (down to 64), then
-    fewer frames per second (down to 5), until it fits.
+    fewer frames per second, until it fits or reaches 5 fps (then it is kept as it is).
     """
     small = preview_scene(scene)
     path = Path(path) if path is not None else default_preview_path(scene)
@@ -510,15 +511,6 @@ def preview_gif(scene: Scene, max_bytes: int | None = PREVIEW_MAX_BYTES) -> byte
         return path.read_bytes()
 
 
-def png_bytes(frame: np.ndarray) -> bytes:
-    """(H, W, 3) uint8 -> PNG file bytes."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @dataclass
 class PreviewsResult:
     index: Path
@@ -527,7 +519,7 @@ class PreviewsResult:
 
 
 def previews(folder: str | Path, out: str | Path, overrides: Iterable = (), report: Note = _nothing, error: Note = _nothing) -> PreviewsResult:
-    """Every *.yaml in folder -> out/NAME.gif (at most 2 MB), a copy of the scene, index.html
+    """Every *.yaml in folder -> out/NAME.gif (kept under 2 MB where 5 fps allows), a copy of the scene, index.html
     and contact-sheet.png. A bad scene is reported by error(line) and listed on the page;
     two scenes with one name are refused (UsageError) before anything is rendered."""
     from . import gallery, sheet

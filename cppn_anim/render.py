@@ -82,8 +82,12 @@ def chunk_size(net_width: int, samples: int, device_type: str, precision: str = 
 def flop_per_sample(weights: Weights) -> int:
     """Multiply-adds x 2 the renderer runs per sample: x, y, r into the first layer, the
     hidden width x width layers, the output layer (the view and z are per-frame biases)."""
-    width = weights.first.shape[1]
-    return 2 * (3 * width + len(weights.hidden) * width * width + width * weights.out.shape[1])
+    return _flop(weights.first.shape[1], len(weights.hidden), weights.out.shape[1])
+
+
+def _flop(width: int, hidden: int, outputs: int) -> int:
+    """flop_per_sample from the shape alone: `hidden` width x width layers after the first."""
+    return 2 * (3 * width + hidden * width * width + width * outputs)
 
 
 def memory_needed(net, width: int, height: int, supersample: int = 1, device_type: str = "cpu", precision: str = "fp32") -> tuple[int, int]:
@@ -189,8 +193,7 @@ def estimate_seconds(net, width: int, height: int, supersample: int, frames: int
     """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
     FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT. Encoding
     is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
-    w, c = net.width, channels(net.color)
-    flop = 2 * (3 * w + (net.depth - 1) * w * w + w * c)
+    flop = _flop(net.width, net.depth - 1, channels(net.color))
     try:
         kind = pick_device(device).type
     except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import os
 import secrets
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from . import __version__, encode, pipeline
+from . import encode, pipeline
 from . import scene as scenes
 
 # asyncio, logging, socket and the web stack are imported where the server starts: the CLI
@@ -69,7 +68,7 @@ def load_text(text: str, source: str, overrides: list = ()) -> scenes.Scene:
 
 def preview_of(scene: scenes.Scene) -> scenes.Scene:
     """The same scene at preview size (long side 320 px, never larger than the scene) and at most 30 fps."""
-    return scenes.changed(scene, size=pipeline.fit(scene.size, PREVIEW_LONG_SIDE), fps=min(scene.fps, PREVIEW_MAX_FPS))
+    return pipeline.preview_scene(scene, PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS)
 
 
 def output_target(scene: scenes.Scene) -> Path:
@@ -93,17 +92,9 @@ def render_full(scene: scenes.Scene, progress: Callable[[int, int], None], cance
 # ==================================================================== helpers
 
 
-def png_bytes(frame, provenance: str = "", level: int = 1) -> bytes:
-    """(H, W, 3) uint8 -> PNG bytes (lossless: the same pixels whatever the level)."""
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", f"cppn-anim {__version__}")
-    if provenance:
-        info.add_itxt("cppn-anim:scene", provenance, zip=True)
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(buffer, format="PNG", pnginfo=info, compress_level=level)
-    return buffer.getvalue()
+def png_bytes(frame, provenance: str = "") -> bytes:
+    """(H, W, 3) uint8 -> PNG bytes, compressed lightly: the page waits for them."""
+    return encode.png_bytes(frame, provenance, level=1)
 
 
 def content_key(scene: scenes.Scene) -> str:
