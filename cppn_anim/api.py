@@ -8,19 +8,27 @@
     scene.render("out/x.mp4")                      # as `cppn-anim render`; returns the Path
     scene.preview()                                # a looping GIF shown inline in a notebook
 
-Same scene rules, errors and pixels as the command line (both go through pipeline.py).
+Same scene rules, errors and pixels as the command line (both go through core.py).
 A notebook shows an Animation as a still (`_repr_png_`) and a Preview as an animation
 (`_repr_html_`); IPython is not needed.
+
+The API changes nothing process-wide: torch's and numpy's threads, the environment, warning
+filters and signal handlers stay as the caller has them (a Ctrl-C is the caller's
+KeyboardInterrupt; the work still cleans up). `render` takes a `cancel` Event to stop it
+from another thread.
 """
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from . import encode, pipeline
+from . import core, previews, targets
+from .errors import ArgumentError
+from .report import Reporter
 from .scene import Scene
 
 NOTEBOOK_LONG_SIDE = 512  # a notebook shows a still at most this wide or tall
@@ -31,14 +39,45 @@ def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
     "size": [640, 360]}, applied before validation as `--set` is.
 
     Raises cppn_anim.SceneError (.line, .col 1-based, None for an override; .key_path;
-    .message; str() is the CLI's one line).
+    .message; str() is the CLI's one line); cppn_anim.ArgumentError for a path that is
+    not one or overrides that are not a mapping.
     """
-    return Animation(pipeline.load(path, overrides or {}))
+    if not isinstance(path, (str, Path)):
+        raise ArgumentError(f"load(path): a path (str or pathlib.Path), not {type(path).__name__}")
+    return Animation(core.load(path, _overrides(overrides)))
 
 
 def loads(text: str, overrides: Mapping | None = None, name: str = "scene") -> "Animation":
     """The same as load() for YAML text (errors name the source '<scene>')."""
-    return Animation(pipeline.parse(text, "<scene>", overrides or {}, default_name=name))
+    if not isinstance(text, str):
+        raise ArgumentError(f"loads(text): YAML text (str), not {type(text).__name__}")
+    return Animation(core.parse(text, "<scene>", _overrides(overrides), default_name=name))
+
+
+def _overrides(overrides) -> Mapping:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise ArgumentError(f"overrides: a mapping {{key path: value}}, not {type(overrides).__name__}")
+    return overrides
+
+
+def _size(size) -> tuple[int, int] | None:
+    """(W, H) as two whole numbers, or None; ArgumentError for anything else."""
+    if size is None:
+        return None
+    try:
+        w, h = size
+        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and float(v).is_integer() for v in (w, h)):
+            return int(w), int(h)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise ArgumentError(f"size: (width, height) in whole pixels, not {size!r}")
+
+
+class _Progress(Reporter):
+    def __init__(self, progress: Callable[[int], None]):
+        self.progress = progress  # type: ignore[method-assign]
 
 
 class Animation:
@@ -46,7 +85,7 @@ class Animation:
 
     def __init__(self, scene: Scene):
         self.scene = scene  # the validated scene (pydantic model; .model_dump() for its values)
-        self._prepared: dict[tuple[int, int], pipeline.Prepared] = {}
+        self._prepared: dict[tuple[int, int], core.Prepared] = {}
 
     @property
     def name(self) -> str:
@@ -71,23 +110,23 @@ class Animation:
         """N = round(duration * fps): frames 0..N-1, frame i at t = i / fps."""
         return self.scene.frame_count
 
-    def _at(self, size) -> pipeline.Prepared:
-        key = tuple(int(s) for s in (size or self.size))
+    def _at(self, size) -> core.Prepared:
+        key = _size(size) or self.size
         if key not in self._prepared:
-            self._prepared = {key: pipeline.prepare(self.scene, key)}  # keep one size: weights and buffers
+            self._prepared = {key: core.prepare(self.scene, key)}  # keep one size: weights and buffers
         return self._prepared[key]
 
     def still(self, t: float = 0.0, size: tuple[int, int] | None = None) -> np.ndarray:
         """The picture at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) (default the scene's).
 
         Pixel for pixel what `cppn-anim still --time t --size WxH` writes. ValueError
-        (pipeline.UsageError) for a time outside the scene or a size outside 1..16384.
+        (cppn_anim.UsageError) for a time outside the scene or a size outside 1..16384.
         """
-        return self._at(size).still(pipeline.check_time(self.scene, t))
+        return self._at(size).still(core.check_time(self.scene, t))
 
     def frames(self, start: int = 0, stop: int | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
         """Frames start..stop-1 (default all) in order, each (H, W, 3) uint8; frame i is at t = i / fps."""
-        start, stop = pipeline.frame_range(self.scene, start, stop)
+        start, stop = core.frame_range(self.scene, start, stop)
         return self._at(size).frames(start, stop)
 
     def render(
@@ -97,24 +136,28 @@ class Animation:
         start: int = 0,
         stop: int | None = None,
         progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Path:
         """Render to a file as `cppn-anim render` does; returns its Path.
 
         path: default the scene's output.path; format: mp4 | gif | webm | png (default from
         the path's extension, else output.format); frames start..stop-1; progress(n) hears
-        of n more frames done. The file is replaced only on success. Raises SceneError,
-        ValueError (UsageError), encode.OutputPathError, encode.EncodeError.
+        of n more frames done; cancel: an Event that, once set (from another thread), stops
+        the render (cppn_anim.Cancelled) with the target as it was. The file is replaced
+        only on success. Raises SceneError, UsageError, OutputError (all ValueErrors),
+        RenderError (EncodeError, TargetBusy, OutOfMemory).
         """
-        return pipeline.render(self.scene, path, format, start, stop, progress=progress or (lambda n: None)).path
+        report = _Progress(progress) if progress else Reporter()
+        return core.render(self.scene, path, format, start, stop, report=report, cancel=cancel).path
 
     def preview(self) -> "Preview":
         """A small looping GIF (long side 256 px, at most 15 fps, kept under 2 MB where 5 fps allows), shown inline in a notebook."""
-        return Preview(pipeline.preview_gif(self.scene), self.name)
+        return Preview(previews.preview_gif(self.scene), self.name)
 
     def _repr_png_(self) -> bytes:
         """A notebook shows a scene as its still at t = 0 (long side at most 512 px)."""
-        size = pipeline.fit(self.size, NOTEBOOK_LONG_SIDE)
-        return encode.png_bytes(self.still(0.0, size))
+        size = core.fit(self.size, NOTEBOOK_LONG_SIDE)
+        return targets.png_bytes(self.still(0.0, tuple(size)))
 
     def __repr__(self) -> str:
         w, h = self.size

@@ -1,29 +1,41 @@
-"""The command line (the contract: shared cli.md): parse arguments, call the pipeline, print.
+"""Entry point: the command line (the contract: shared cli.md). Parse arguments, call the core
+and the commands, show progress, map errors to exit statuses.
 
-All composition (load, render, encode, previews, explore, watch, bench) is in pipeline.py;
-this module only turns arguments into calls, shows progress bars, and maps exceptions to
-exit statuses: 0 done; 2 bad scene or arguments (one line, nothing written); 1 a failure
-while working (encoding, disk, memory: out of it while rendering, or refused before any work
-because the estimate does not fit the free memory: the scene is valid, a machine with more
-memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM); 141, quietly, when
-the reader of our output went away (`cppn-anim schema | head -1`), as for a tool that
-SIGPIPE ended, so a pipeline with `set -o pipefail` can tell the output was cut short.
+All composition is in core.py and the command modules (explore, previews, watch, bench;
+studio_server for the studio); this module only turns arguments into calls, shows progress
+bars, and maps exceptions to exit statuses: 0 done; 2 bad scene or arguments (SceneError,
+UsageError, OutputError: one line, nothing written); 1 a failure while working (a
+RenderError: encoding, disk, a busy target, memory: out of it while rendering, or refused
+before any work because the estimate does not fit the free memory: the scene is valid, a
+machine with more memory renders it); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM);
+129 hung up (SIGHUP: the terminal closed); 141, quietly, when the reader of our output went
+away (`cppn-anim schema | head -1`), as for a tool that SIGPIPE ended, so a pipeline with
+`set -o pipefail` can tell the output was cut short.
+
+As the process's owner, main() sets what is process-wide for the duration of a command
+(entry.py): signals as a flag the work checks (so cleanup is never cut short), OpenMP's
+passive wait, numpy's BLAS on one thread, warnings as our one line, torch's threads per
+frame (the pin it lends the renderer), and Dask's quiet for segmented renders.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from . import __version__, encode, pipeline, scene as scenes, studio  # studio loads its web stack only when it runs
-from .pipeline import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS, UsageError
+from . import bench, core, entry, explore, previews, scene as scenes, studio_server, watch  # the studio loads its web stack only when it runs
+from .core import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS
+from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError
+from .report import Reporter
+from .version import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a tool whose reader went away (`| head`)
 LONG_RENDER_SECONDS = 60  # a render estimated longer than this says so before it starts
 
@@ -100,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=_path_arg, help="default out/NAME.preview.gif")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
 
-    studio.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
+    studio_server.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
 
     p = sub.add_parser("bench", parents=[common], help="render-only throughput (no encoding)")
     p.add_argument("scene", nargs="?")
@@ -190,7 +202,7 @@ def _yaml_value(text: str, flag: str):
 
 
 def _load(path: str, args) -> scenes.Scene:
-    return pipeline.load(path, _overrides(args))
+    return core.load(path, _overrides(args))
 
 
 def _frame_range(spec: str | None, count: int) -> tuple[int, int]:
@@ -212,10 +224,12 @@ def _frame_range(spec: str | None, count: int) -> tuple[int, int]:
 def cmd_validate(args) -> int:
     bad = 0
     for path in args.scenes:
+        if args.stop.event.is_set():
+            raise Cancelled("stopped")
         try:
             _load(path, args)
             print(f"{path}: ok", flush=True)
-        except scenes.SceneError as e:
+        except SceneError as e:
             print(e, file=sys.stderr, flush=True)
             bad += 1
     return EXIT_BAD_INPUT if bad else EXIT_OK
@@ -240,13 +254,39 @@ def _bar(total: int, quiet: bool, what: str = "frame"):
     )  # fmt: skip
 
 
-def _show_warning(message, category, *_):
-    """Python warnings (pipeline.DraftPrecision) as our one-line warnings."""
-    _warn(str(message))
-
-
 def _warn(message: str) -> None:
+    """Our one-line warning; Python warnings (core.DraftPrecision, core.FlatPicture) are shown so too (entry.process)."""
     print(f"cppn-anim: warning: {message}", file=sys.stderr)
+
+
+class _Report(Reporter):
+    """What a command tells the user: progress on its bar; notes above it (not with --quiet);
+    warnings and errors always; before a long render, one line saying so."""
+
+    def __init__(self, bar=None, quiet: bool = False, long=None):
+        self.bar, self.quiet, self.long = bar, quiet, long
+
+    def progress(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def warn(self, message: str) -> None:
+        _warn(message)
+
+    def note(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.write(f"cppn-anim: {message}", file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def error(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def starting(self) -> None:
+        if self.long is not None:
+            self.long()
 
 
 def cmd_render(args) -> int:
@@ -254,24 +294,25 @@ def cmd_render(args) -> int:
     if args.preview:
         if args.format and args.format != "gif":
             raise UsageError("--preview writes a GIF; leave out --format or use --format gif")
-        scene = pipeline.preview_scene(scene)
+        scene = core.preview_scene(scene)
         fmt = "gif"
-        path = Path(args.output) if args.output else pipeline.default_preview_path(scene)
+        path = Path(args.output) if args.output else previews.default_preview_path(scene)
     else:
-        fmt = pipeline.output_format(scene, args.output, args.format)
+        fmt = core.output_format(scene, args.output, args.format)
         path = Path(args.output) if args.output else None
     if args.output and fmt != "png" and args.output.endswith(("/", os.sep)):  # Path() drops the slash
         raise UsageError(f"-o {args.output}: names a folder; a {fmt} is a file: name it, e.g. {args.output}NAME.{fmt}")
     start, stop = _frame_range(args.frames, scene.frame_count)
     began = time.perf_counter()
     bar = _bar(stop - start, args.quiet)
-    note = (lambda m: None) if args.quiet else (lambda m: bar.write(f"cppn-anim: {m}", file=sys.stderr))
+    report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, stop - start, args.quiet, bar))
+    dask = entry.quiet_dask() if args.workers is not None or args.scheduler else contextlib.nullcontext()
     try:
-        done = pipeline.render(
-            scene, path, fmt, start, stop, preset=args.preset, progress=bar.update, warn=_warn, note=note,
-            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-            starting=lambda: _say_if_long(scene, stop - start, args.quiet, bar),
-        )  # fmt: skip
+        with dask:
+            done = core.render(
+                scene, path, fmt, start, stop, preset=args.preset, report=report, cancel=args.stop.event, pin=entry.torch_threads,
+                workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+            )  # fmt: skip
     finally:
         bar.close()
     if not args.quiet:
@@ -287,9 +328,9 @@ def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None) -> Non
     refused command still says one line only."""
     if quiet:
         return
-    from . import render
+    from . import resources
 
-    seconds = render.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
+    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
     if seconds > LONG_RENDER_SECONDS:
         what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
         line = f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look"
@@ -322,7 +363,8 @@ def cmd_still(args) -> int:
     began = time.perf_counter()
     bar = _bar(scene.height, args.quiet, "row")
     try:
-        path = pipeline.write_still(scene, t, args.output, rows_done=bar.update, starting=lambda: _say_if_long(scene, 1, args.quiet, bar))
+        report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, 1, args.quiet, bar))
+        path = core.write_still(scene, t, args.output, report=report, cancel=args.stop.event, pin=entry.torch_threads)
     finally:
         bar.close()
     if not args.quiet:
@@ -334,8 +376,8 @@ def cmd_bench(args) -> int:
     if args.scene:
         scene = _load(args.scene, args)
     else:
-        scene = pipeline.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
-    result = pipeline.bench(scene, args.frames)
+        scene = core.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
+    result = bench.bench(scene, args.frames, cancel=args.stop.event, pin=entry.torch_threads)
     print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}):"
           f" {result['frames_per_s']} frames/s, {result['megapixels_per_s']} MP/s")  # fmt: skip
     if args.json:
@@ -347,8 +389,8 @@ def cmd_bench(args) -> int:
 
 
 def cmd_previews(args) -> int:
-    report = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = pipeline.previews(args.folder, args.output, _overrides(args), report=report, error=lambda m: print(m, file=sys.stderr, flush=True))
+    report = _Report(quiet=args.quiet)
+    result = previews.previews(args.folder, args.output, _overrides(args), report=report, cancel=args.stop.event, pin=entry.torch_threads)
     if not args.quiet:
         print(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)", file=sys.stderr)
     return EXIT_BAD_INPUT if result.errors else EXIT_OK
@@ -379,7 +421,7 @@ def _explore_axes(args) -> list:
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b - a >= 256:
             raise UsageError(f"--seeds {args.seeds}: at most 256 seeds on one sheet")
-        axes.append(pipeline.Axis("seed", [(f"seed {n}", [("seed", n, f"--seeds {args.seeds or '0-7'}")]) for n in range(a, b + 1)]))
+        axes.append(explore.Axis("seed", [(f"seed {n}", [("seed", n, f"--seeds {args.seeds or '0-7'}")]) for n in range(a, b + 1)]))
     for item in args.vary:
         key, sep, values = item.partition("=")
         if not sep or not values.strip():
@@ -394,7 +436,7 @@ def _explore_axes(args) -> list:
                 choices.append((f"{m.group(1)}x{m.group(2)}", [("size", [int(m.group(1)), int(m.group(2))], f"--vary size={v}")]))
             else:
                 choices.append((f"{key.split('.')[-1]}={v}", [(key, _yaml_value(v, f"--vary {key}"), f"--vary {key}={v}")]))
-        axes.append(pipeline.Axis(key, choices))
+        axes.append(explore.Axis(key, choices))
     if len(axes) > 2:
         raise UsageError("explore makes a row or a grid: at most two of --seeds / --vary")
     return axes
@@ -405,7 +447,8 @@ def cmd_explore(args) -> int:
     total = len(axes[0].choices) * (len(axes[1].choices) if len(axes) > 1 else 1)
     bar = _bar(total, args.quiet, "still")
     try:
-        done = pipeline.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, progress=bar.update, warn=_warn)
+        report = _Report(bar, args.quiet)
+        done = explore.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, report=report, cancel=args.stop.event, pin=entry.torch_threads)
     finally:
         bar.close()
     if not args.quiet:
@@ -414,18 +457,30 @@ def cmd_explore(args) -> int:
 
 
 def cmd_watch(args) -> int:
-    report = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    class Lines(Reporter):
+        def note(self, line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
     path = Path(args.scene)
     if not path.is_file():
-        pipeline.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
+        core.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
     print(f"watching {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        pipeline.watch(path, args.output, _overrides(args), args.interval, report=report)
-    except Terminated:
-        raise  # SIGTERM: 143, not the normal end
-    except KeyboardInterrupt:
+        watch.watch(path, args.output, _overrides(args), args.interval, report=Lines(), cancel=args.stop.event, pin=entry.torch_threads)
+    except (Cancelled, KeyboardInterrupt):
+        if args.stop.signum not in (None, signal.SIGINT):
+            raise Cancelled("stopped") from None  # SIGTERM 143, SIGHUP 129: not the normal end
         print("stopped watching", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_studio(args) -> int:
+    """Until stopped: Ctrl-C is the normal end (0); SIGTERM 143, SIGHUP 129."""
+    signum = studio_server.run(args, _overrides(args))
+    if signum in (None, signal.SIGINT):
+        return EXIT_OK
+    _say(f"cppn-anim: {entry.SAID.get(signum, 'terminated')}")
+    return entry.EXIT.get(signum, 143)
 
 
 COMMANDS = {
@@ -437,16 +492,8 @@ COMMANDS = {
     "explore": cmd_explore,
     "previews": cmd_previews,
     "watch": cmd_watch,
-    "studio": lambda args: studio.run(args, _overrides(args)),
+    "studio": lambda args: cmd_studio(args),
 }
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: stop as cleanly as for Ctrl-C (the encoder stopped, temporary files removed)."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 def _output_closed() -> int:
@@ -475,44 +522,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    warnings.showwarning = _show_warning
-    try:
-        parser = build_parser()
-        args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))
-        code = COMMANDS[args.command](args)
-        sys.stdout.flush()  # a closed pipe shows here, not in Python's own flush at exit
-        return code
-    except BrokenPipeError:
-        return _output_closed()
-    except (UsageError, scenes.SceneError, encode.OutputPathError) as e:
-        print(e, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except encode.EncodeError as e:
-        print(f"cppn-anim: {e}", file=sys.stderr)
-        return EXIT_FAILED
-    except Terminated:
-        print("cppn-anim: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        print("cppn-anim: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (MemoryError, RuntimeError) as e:
-        from . import render  # loaded already if torch ran out; numpy's MemoryError: loads it now
-
-        if isinstance(e, render.OutOfMemory):  # refused from the estimate, before any work
+    stop = entry.Stop()
+    with entry.process(stop, _warn):
+        try:
+            parser = build_parser()
+            args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))
+            args.stop = stop  # the commands' cancel flag: set by a signal
+            code = COMMANDS[args.command](args)
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's own flush at exit
+            return code
+        except BrokenPipeError:
+            return _output_closed()
+        except Cancelled:  # a signal: everything begun is cleaned up already
+            _say(f"cppn-anim: {stop.said}")
+            return stop.exit_status
+        except (UsageError, SceneError, OutputError) as e:
+            print(e, file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except RenderError as e:  # encoding, a busy target, memory refused from the estimate
             print(f"cppn-anim: {e}", file=sys.stderr)
             return EXIT_FAILED
-        ran_out = render.out_of_memory(e)
-        if ran_out is None:
-            raise
-        print(f"cppn-anim: out of {ran_out} while rendering; use a smaller --size, network.width or network.depth,"
-              " render.supersample, or render.precision bf16", file=sys.stderr)  # fmt: skip
-        return EXIT_FAILED
-    except OSError as e:
-        print(f"cppn-anim: {e}", file=sys.stderr)
-        return EXIT_FAILED
+        except KeyboardInterrupt:  # where no handler of ours turned Ctrl-C into a flag
+            _say("cppn-anim: interrupted")
+            return EXIT_INTERRUPTED
+        except (MemoryError, RuntimeError) as e:
+            from . import resources  # loaded already if torch ran out; numpy's MemoryError: loads it now
+
+            ran_out = resources.out_of_memory(e)
+            if ran_out is None:
+                raise
+            print(f"cppn-anim: out of {ran_out} while rendering; use a smaller --size, network.width or network.depth,"
+                  " render.supersample, or render.precision bf16", file=sys.stderr)  # fmt: skip
+            return EXIT_FAILED
+        except OSError as e:
+            print(f"cppn-anim: {e}", file=sys.stderr)
+            return EXIT_FAILED
+
+
+def _say(line: str) -> None:
+    """A last line on standard error, which a hang-up may have closed: then nothing."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass

@@ -1,5 +1,11 @@
 """Segmented renders: split the frames, render and encode each segment anywhere, join without re-encoding.
 
+distribute receives what it runs: a frame source (core.SceneFrames: a picklable
+description, `description` and `(start, stop, cancel, pin) -> frames`), never the core
+itself. Process set-up is not ours either: a local cluster's workers are set up by
+dask_worker.py (an entry point: Ctrl-C and hang-ups ignored there, torch's threads as the
+client asks), and Dask's logging is the command line's to quiet.
+
 Render farms work by segments, and so do we. A segment is a run of frames encoded on its
 own (so it starts with a keyframe): H.264 in MPEG-TS for mp4 (TS joins cleanly), VP9 in
 WebM for webm, a tar of PNG files for png. Segments come back to the client as bytes (a worker on
@@ -16,27 +22,43 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
 import re
 import shutil
-import signal
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Protocol
 
-from . import encode
-from .scene import Scene
+import numpy as np
+
+from . import encode, ffmpeg, targets
+from .errors import EncodeError
+from .report import QUIET, Reporter, check
 
 SEGMENT_SUFFIX = {"mp4": ".ts", "webm": ".webm", "png": ".tar"}
 MAX_SEGMENT_SECONDS = 2.0  # a segment is at most this long (or MIN_SEGMENT frames): an interruption loses little
 MIN_SEGMENT = 8  # frames
 MIN_SEGMENTS = 16  # a short render still has work for many workers
 TEMP_PREFIX = "cppn-anim-segment-"  # a worker's scratch folder in its temp dir
+WORKER_SETUP = "cppn_anim.dask_worker"  # preloaded in each worker of a local cluster (an entry point)
+
+
+class FrameSource(Protocol):
+    """What a segmented render runs: picklable, so a worker anywhere can make the frames."""
+
+    @property
+    def description(self) -> str:
+        """What decides the frames: recorded in png segments, and the key of kept segments."""
+
+    def __call__(self, start: int, stop: int, cancel: threading.Event | None = None, pin=None) -> Iterator[np.ndarray]:
+        """Frames start..stop-1, in order, each (H, W, 3) uint8."""
 
 
 _ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(?P<port>[0-9]{1,5})")
@@ -84,30 +106,30 @@ def plan(start: int, stop: int, fps: float) -> list[Segment]:
     return [Segment(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def render_segment(scene_yaml: str, fmt: str, crf, preset: str, start: int, stop: int, render_key: str = "") -> bytes:
-    """Runs on a worker: render frames start..stop-1 of the scene and return the encoded bytes
-    (for png: an uncompressed tar of the frame files). render_key names the scratch folder."""
-    from . import pipeline
-
-    scene = pipeline.parse(scene_yaml, "<segment>")
-    if os.environ.get("CPPN_ANIM_THREADS"):
-        import torch
-
-        torch.set_num_threads(int(os.environ["CPPN_ANIM_THREADS"]))
-    frames = pipeline.prepare(scene).frames(start, stop)
+def render_segment(
+    source: FrameSource, spec: targets.VideoSpec, start: int, stop: int, render_key: str = "", cancel: threading.Event | None = None, pin=None
+) -> bytes:
+    """Runs on a worker (or here): render frames start..stop-1 and return the encoded bytes of
+    a segment of the render `spec` describes (for png: an uncompressed tar of the frame
+    files). render_key names the scratch folder."""
+    frames = iter(source(start, stop, cancel, pin))
+    first = next(frames)  # the frames' own size decides the segment's (the spec's, when made from one scene)
+    frames = itertools.chain([first], frames)
+    height, width = first.shape[:2]
     # named from the render's key: the client removes what a killed worker left (same machine)
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{render_key}-") as tmp:
-        if fmt == "png":
+        if spec.format == "png":
             folder = Path(tmp) / "frames"
-            encode.write(frames, encode.VideoSpec(folder, "png", scene.width, scene.height, scene.fps, provenance=scene_yaml, first_index=start, segment=True))
+            piece = targets.VideoSpec(folder, "png", width, height, spec.fps, provenance=source.description, first_index=start, segment=True)
+            encode.write(frames, piece, cancel=cancel)
             packed = io.BytesIO()
             with tarfile.open(fileobj=packed, mode="w") as tar:  # PNGs are compressed already
                 for path in sorted(folder.iterdir()):
                     tar.add(path, arcname=path.name)
             return packed.getvalue()
-        out = Path(tmp) / f"segment{SEGMENT_SUFFIX[fmt]}"
-        spec = encode.VideoSpec(out, fmt, scene.width, scene.height, scene.fps, crf=crf, preset=preset, segment=True)
-        encode.write(frames, spec)
+        out = Path(tmp) / f"segment{SEGMENT_SUFFIX[spec.format]}"
+        piece = targets.VideoSpec(out, spec.format, width, height, spec.fps, crf=spec.crf, preset=spec.preset, segment=True)
+        encode.write(frames, piece, cancel=cancel)
         return out.read_bytes()
 
 
@@ -125,7 +147,7 @@ class SegmentStore:
     """Finished segments beside the target, valid only for the same scene and settings.
     A partial png render (--frames A:B) has its own store, so disjoint ranges can run at once."""
 
-    def __init__(self, spec: encode.VideoSpec, key: str):
+    def __init__(self, spec: targets.VideoSpec, key: str):
         target = spec.path
         part = f".{spec.first_index}-{spec.stop}" if spec.format == "png" and spec.stop is not None else ""
         self.folder = target.parent / f".{target.name}{part}.segments"
@@ -136,7 +158,7 @@ class SegmentStore:
         manifest = self.folder / "manifest.json"
         if self.folder.exists() and not (resume and manifest.exists() and json.loads(manifest.read_text()).get("key") == self.key):
             self.remove()
-        self.made = encode._make_folders(self.folder)
+        self.made = targets.make_folders(self.folder)
         manifest.write_text(json.dumps({"key": self.key}))
 
     def path(self, segment: Segment, fmt: str) -> Path:
@@ -161,7 +183,7 @@ class SegmentStore:
                 self.folder.rmdir()
             except OSError:
                 pass
-        encode._remove_folders(self.made[:-1])
+        targets.remove_folders(self.made[:-1])
 
 
 def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Segment]) -> str:
@@ -171,45 +193,47 @@ def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Seg
 
 
 def render(
-    scene: Scene,
-    spec: encode.VideoSpec,
+    source: FrameSource,
+    spec: targets.VideoSpec,
     start: int,
     stop: int,
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
-    progress: Callable[[int], None] = lambda frames: None,
-    note: Callable[[str], None] = lambda message: None,
-    warn: Callable[[str], None] = lambda message: None,
+    report: Reporter = QUIET,
+    cancel: threading.Event | None = None,
+    pin=None,
+    worker_threads: int | None = None,
 ) -> Path:
-    """Render frames start..stop-1 in segments and join them at spec.path (holding its claim).
+    """Render frames start..stop-1 of `source` in segments and join them at spec.path (holding its claim).
 
     Finished segments are kept for --resume after an interruption or a failure (a failed
-    join too); they are removed once the target is written, or when none was finished."""
+    join too); they are removed once the target is written, or when none was finished.
+    report hears of progress (frames) and notes (segments kept or reused); `cancel`, once
+    set, stops the work (errors.Cancelled). pin: for segments rendered here; worker_threads:
+    torch's threads in each worker of a local cluster (default: the cores shared out)."""
     fmt = spec.format
-    segments = plan(start, stop, scene.fps)
-    scene_yaml = scene.resolved_yaml()  # what workers receive, and what keys the kept segments
-    with encode.claim_spec(spec):
-        store = SegmentStore(spec, settings_key(scene_yaml, fmt, spec.crf, spec.preset, segments))
+    segments = plan(start, stop, spec.fps)
+    with targets.claim_spec(spec):
+        store = SegmentStore(spec, settings_key(source.description, fmt, spec.crf, spec.preset, segments))
         store.open(resume)
         todo = [s for s in segments if not store.done(s, fmt)]
         kept = len(segments) - len(todo)
         if kept:
-            note(f"resuming: {kept} of {len(segments)} segments already rendered")
-            progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
-        args = (scene_yaml, fmt, spec.crf, spec.preset)
+            report.note(f"resuming: {kept} of {len(segments)} segments already rendered")
+            report.progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
         try:
             if workers or scheduler:
-                _run_on_dask(todo, args, store, fmt, workers, scheduler, progress)
+                _run_on_dask(todo, source, spec, store, workers, scheduler, report, cancel, worker_threads)
             else:
                 for segment in todo:
-                    store.save(segment, fmt, render_segment(*args, segment.start, segment.stop, store.key))
-                    progress(segment.stop - segment.start)
-            _join([store.path(s, fmt) for s in segments], spec, stop - start, warn)
+                    store.save(segment, fmt, render_segment(source, spec, segment.start, segment.stop, store.key, cancel, pin))
+                    report.progress(segment.stop - segment.start)
+            _join([store.path(s, fmt) for s in segments], spec, stop - start, report.warn, cancel)
         except BaseException:
             done = sum(store.done(s, fmt) for s in segments)
             if done:
-                note(f"kept {done} finished segments in {store.folder}: run again with --resume to continue")
+                report.note(f"kept {done} finished segments in {store.folder}: run again with --resume to continue")
             else:
                 store.remove()
             raise
@@ -224,20 +248,7 @@ def _leftovers(key: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _quiet_dask() -> None:
-    """Dask's own logging (nanny restarts, a slow event loop on a busy machine, ports) is not
-    for our user: the progress bar is the only output. Errors still reach us as exceptions."""
-    import logging
-    import warnings
-
-    os.environ["DASK_LOGGING__DISTRIBUTED"] = "critical"  # local workers inherit it
-    for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", module=r"(dask|distributed)(\.|$)")
-
-
-def _client(workers: int | None, scheduler: str | None, key: str):
-    _quiet_dask()
+def _client(workers: int | None, scheduler: str | None, key: str, threads: int | None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -245,60 +256,43 @@ def _client(workers: int | None, scheduler: str | None, key: str):
             return Client(scheduler, timeout=30), None
         except MemoryError:  # something else answers there: Dask read its bytes as a message length
             raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    os.environ["CPPN_ANIM_THREADS"] = str(threads)  # workers inherit it: cores shared, not oversubscribed
-    # A Ctrl-C or SIGTERM that comes while the cluster starts is raised once it has started,
-    # so that it is shut down, not left half made.
-    main = threading.current_thread() is threading.main_thread()
-    stopped: list[int] = []
-    if main:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        old_term = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)  # cores shared, not oversubscribed
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=False,
+        local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
+        preload=[WORKER_SETUP], preload_argv=["--threads", str(threads)],  # in each worker, a restarted one too
+    )  # fmt: skip
     try:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50,
-            local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
-            preload=[__name__],  # dask_setup below, in each worker (a restarted one too)
-        )  # fmt: skip
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, old_term)
-    try:
-        if main:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a Ctrl-C that came meanwhile is raised here
-            if stopped:
-                signal.raise_signal(signal.SIGTERM)
         return Client(cluster), cluster
     except BaseException:
         cluster.close()
         raise
 
 
-def dask_setup(worker) -> None:
-    """Preloaded in each worker of our local cluster: Ctrl-C is ignored there. A terminal
-    sends SIGINT to the whole process group, and the interrupt is the client's to handle
-    (cancel, keep finished segments, shut the cluster down), not each worker's (a
-    traceback apiece)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str, workers, scheduler, progress) -> None:
+def _run_on_dask(todo: list[Segment], source: FrameSource, spec: targets.VideoSpec, store: SegmentStore, workers, scheduler,
+                 report: Reporter, cancel: threading.Event | None, threads: int | None) -> None:  # fmt: skip
     from dask.distributed import as_completed
 
     client = cluster = None
     futures = {}
     try:
-        client, cluster = _client(workers, scheduler, store.key)
+        client, cluster = _client(workers, scheduler, store.key, threads)
         for segment in todo:
-            future = client.submit(render_segment, *args, segment.start, segment.stop, store.key, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
+            check(cancel)
+            future = client.submit(render_segment, source, spec, segment.start, segment.stop, store.key, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)
             futures[future] = segment
-        for future in as_completed(futures):
-            segment = futures[future]
-            if future.status == "error":
-                raise encode.EncodeError(f"segment {segment.start}..{segment.stop - 1} failed: {future.exception()}")
-            store.save(segment, fmt, future.result())
-            progress(segment.stop - segment.start)
+        finished = as_completed(futures)
+        while not finished.is_empty():
+            check(cancel)
+            if not finished.has_ready():
+                time.sleep(0.05)
+                continue
+            for future in finished.next_batch(block=False):
+                segment = futures[future]
+                if future.status == "error":
+                    raise EncodeError(f"segment {segment.start}..{segment.stop - 1} failed: {future.exception()}")
+                store.save(segment, spec.format, future.result())
+                report.progress(segment.stop - segment.start)
     finally:
         for future in futures:
             future.cancel()
@@ -309,13 +303,14 @@ def _run_on_dask(todo: list[Segment], args: tuple, store: SegmentStore, fmt: str
         _leftovers(store.key)
 
 
-def _join(paths: list[Path], spec: encode.VideoSpec, frames: int, warn: Callable[[str], None]) -> None:
+def _join(paths: list[Path], spec: targets.VideoSpec, frames: int, warn: Callable[[str], None], cancel: threading.Event | None) -> None:
     """Segments -> the target: concat without re-encoding (read back, then atomically
     moved into place), or each PNG frame file written atomically into the folder."""
     if spec.format == "png":
-        folder = encode.PngFolder(spec.path)
+        folder = targets.PngFolder(spec.path)
         try:
             for path in paths:
+                check(cancel)
                 for name, data in _unpack(path.read_bytes()):
                     folder.put(name, lambda f, data=data: f.write(data))
         except BaseException:
@@ -324,4 +319,4 @@ def _join(paths: list[Path], spec: encode.VideoSpec, frames: int, warn: Callable
         if spec.stop is None:
             folder.prune(spec.first_index + frames, warn)
         return
-    encode.concat(paths, spec, frames)
+    ffmpeg.concat(paths, spec, frames, cancel)

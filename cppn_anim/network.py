@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import seeding
+from . import activations, seeding
 from .scene import Network as NetworkSpec
 
 # Random stream per style: the same seed gives each style its own weights, and never z's numbers.
@@ -50,14 +50,6 @@ FIRST_BIAS = 0.8  # the first layer's bias spread, relative to its weights
 OUTPUT_SPREAD = 2.5
 PROBE = 24  # the probe grid is PROBE x PROBE points
 PROBE_STREAM = 0x50
-# Gain of the hidden and output layers after each activation, so that every activation
-# draws with similar contrast: bounded ones saturate a little, unbounded ones keep variance.
-HIDDEN_GAIN = {"tanh": 2.3, "sin": 1.3, "cos": 1.3, "sigmoid": 8.0, "relu": 2.0, "softplus": 2.2,
-               "gaussian": 1.5, "abs": 1.1, "elu": 1.8}
-# Gain of the first layer per activation: saturating ones get steep ridges, so that even one
-# layer draws crisp edges instead of a blur.
-FIRST_GAIN = {"tanh": 2.0, "sin": 1.0, "cos": 1.0, "sigmoid": 4.0, "relu": 1.0, "softplus": 1.0,
-              "gaussian": 1.0, "abs": 1.0, "elu": 1.0}
 # guibas: pixel units times 0.1 of a 256-pixel image: the frame's [-1, 1] becomes [0, 25.6]
 GUIBAS_HALF = 12.8
 IDENTITY_COORDS = np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])  # gain, offset of x, y, r
@@ -109,23 +101,24 @@ def _cppn_anim(spec: NetworkSpec, seed: int) -> tuple:
     s, w = spec.weight_scale, spec.width
     n_in = len(spec.inputs)
     acts = spec.activations()
-    first = rng.standard_normal((n_in, w)) * (INPUT_STD * FIRST_GAIN[acts[0]] * s)
+    gain = activations.get(acts[0]).first_gain
+    first = rng.standard_normal((n_in, w)) * (INPUT_STD * gain * s)
     first_z = rng.standard_normal((spec.latent_dim, w)) * (LATENT_STD * s)
     # a bias as spread as the weights puts each unit's ridge anywhere in the frame (a small
     # one would run every ridge through the centre: a starburst)
-    first_bias = rng.standard_normal(w) * (INPUT_STD * FIRST_GAIN[acts[0]] * FIRST_BIAS * s)
+    first_bias = rng.standard_normal(w) * (INPUT_STD * gain * FIRST_BIAS * s)
     probe = np.linspace(-1.5, 1.5, PROBE)
     px, py = (a.ravel() for a in np.meshgrid(probe, probe))
     # every probe point gets its own z, drawn as generated z are: the statistics are those of
     # typical frames, whatever z a frame shows (a stream of its own: the weights' stay as drawn)
     pz = seeding.generator(PROBE_STREAM, seed).standard_normal((len(px), spec.latent_dim))
-    h = ACTIVATIONS[acts[0]](features(px, py, tuple(spec.inputs)) @ first + pz @ first_z + first_bias)  # (PROBE^2, width)
+    h = activations.get(acts[0]).numpy(features(px, py, tuple(spec.inputs)) @ first + pz @ first_z + first_bias)  # (PROBE^2, width)
     hidden = []
     for act, next_act in zip(acts[:-1], acts[1:]):  # this layer reads the output of `act`
-        weight = rng.standard_normal((w, w)) * (HIDDEN_GAIN[act] * s / np.sqrt(w))
+        weight = rng.standard_normal((w, w)) * (activations.get(act).gain * s / np.sqrt(w))
         bias = rng.standard_normal(w) * (BIAS_STD * s) - h.mean(axis=0) @ weight
         hidden.append((weight, bias))
-        h = ACTIVATIONS[next_act](h @ weight + bias)
+        h = activations.get(next_act).numpy(h @ weight + bias)
     c = channels(spec.color)
     out = rng.standard_normal((w, c))
     pre = h @ out  # (PROBE^2, channels)
@@ -160,20 +153,6 @@ def _guibas(spec: NetworkSpec, seed: int) -> tuple:
     return first, first_z, np.zeros(w), hidden, u(w, c), np.zeros(c)
 
 
-# Activations as float64 numpy functions (the renderer has its own torch versions).
-ACTIVATIONS = {
-    "tanh": np.tanh,
-    "sin": np.sin,
-    "cos": np.cos,
-    "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
-    "relu": lambda a: np.maximum(a, 0),
-    "softplus": lambda a: np.logaddexp(0, a),
-    "gaussian": lambda a: np.exp(-a * a),
-    "abs": np.abs,
-    "elu": lambda a: np.where(a > 0, a, np.expm1(np.minimum(a, 0))),
-}
-
-
 def features(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """(P,) CPPN coordinates -> (P, n_inputs) input features."""
     cols = {"x": x, "y": y, "r": np.sqrt(x * x + y * y)}
@@ -191,9 +170,9 @@ def evaluate(
     idx = ["xyr".index(n) for n in weights.inputs]
     feats = input_scale * (feats * weights.coords[0, idx] + weights.coords[1, idx])  # the style's coordinates
     h = feats @ weights.first + (z_scale * z @ weights.first_z + weights.first_bias)  # (P, width)
-    h = ACTIVATIONS[weights.activations[0]](h)
+    h = activations.get(weights.activations[0]).numpy(h)
     for (w, b), act in zip(weights.hidden, weights.activations[1:]):
-        h = ACTIVATIONS[act](h @ w + b)
+        h = activations.get(act).numpy(h @ w + b)
     pre = contrast * (h @ weights.out + weights.out_bias)  # (P, channels)
     out = output_value(pre, weights.output)
     if weights.palette is not None:

@@ -1,4 +1,4 @@
-"""Frames: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
+"""The renderer kernel: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
 
 How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic):
 - pixels are evaluated in fixed-size chunks whose activation buffers stay in cache on a CPU
@@ -6,13 +6,16 @@ How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic
 - the view (zoom, rotation, centre) is an affine map of the pixel grid, so it folds into
   the first layer's weights, and z's part of the first layer is one bias per frame;
 - tanh(a) = 2 sigmoid(2a) - 1 and torch's sigmoid is several times faster than its tanh:
-  tanh layers store sigmoid(2a) and the factors fold into the next layer's weights;
+  tanh layers store sigmoid(2a) and the factors fold into the next layer's weights (the
+  activation table, activations.py, says which activation folds into which);
 - every layer is one fused matmul-plus-bias into a preallocated buffer, activation in place;
 - torch's own threads share each matmul and activation among the cores when a frame is
   big enough to pay for it (SMALL_FRAME_FLOP); a small frame runs on one thread, which is
   never slower and does not stall when another process holds a core (OpenMP threads that
   wait for each other at every matmul, with one of them off the CPU, can make a preview
-  many times slower: hence also OMP_WAIT_POLICY=PASSIVE, set below before torch loads).
+  many times slower). The renderer never changes torch's threads itself: it says how many
+  a frame wants (`Renderer.threads`) and a `pin` its caller passes (the command line's)
+  holds torch to them; entry.py also sets OMP_WAIT_POLICY=PASSIVE before torch loads.
 
 How it is exact: a frame is computed on its own, chunk after chunk, and every chunk has the
 same shape and covers the same samples whatever the band size and however many frames a
@@ -25,27 +28,24 @@ only uint8 is copied back.
 
 Memory stays bounded: a frame is computed a band of rows at a time and only uint8 pixels
 are kept, so a 16K still needs its uint8 frame plus a few MB; activation buffers are sized
-from the network width (a budget in bytes, not a number of samples). `memory_needed` is
-the estimate the command checks against the free memory before any work.
+from the network width (a budget in bytes, not a number of samples). resources.py
+estimates the memory and time a render needs from the same sizes.
 """
 from __future__ import annotations
 
 import contextlib
 import math
-import os
+import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, ContextManager, Iterable, Iterator
 
 import numpy as np
+import torch
 
-# Threads that wait for each other sleep instead of spinning: with another process busy on a
-# core, a spinning wait burns the time slice its partner needs. Read once, when torch loads
-# its OpenMP runtime, so only where torch is not loaded yet; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import torch  # noqa: E402
-
+from . import activations
+from .errors import DeviceUnavailable
 from .network import SIN_HIGH, SIN_LOW, Weights, channels
+from .report import check
 from .trajectory import FrameParams
 
 CPU_BUFFER_BYTES = 2 << 20  # one activation buffer on a CPU, inside L2: 16384 samples x 32 floats
@@ -59,13 +59,9 @@ GRID_CACHE_SAMPLES = 1 << 23  # frames up to this many samples keep their base c
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class DeviceUnavailable(Exception):
-    pass
-
-
-class OutOfMemory(MemoryError):
-    """A render that cannot fit in this machine's free memory (from the estimate, before any
-    work): one line saying what to change."""
+ThreadPin = Callable[[int | None], ContextManager]
+"""pin(n): a context in which torch computes on n threads (None: as the process has them).
+An entry point's to give (cli.py: set, then put back); library code never sets threads."""
 
 
 def chunk_size(net_width: int, samples: int, device_type: str, precision: str = "fp32") -> int:
@@ -82,128 +78,12 @@ def chunk_size(net_width: int, samples: int, device_type: str, precision: str = 
 def flop_per_sample(weights: Weights) -> int:
     """Multiply-adds x 2 the renderer runs per sample: x, y, r into the first layer, the
     hidden width x width layers, the output layer (the view and z are per-frame biases)."""
-    return _flop(weights.first.shape[1], len(weights.hidden), weights.out.shape[1])
+    return shape_flop(weights.first.shape[1], len(weights.hidden), weights.out.shape[1])
 
 
-def _flop(width: int, hidden: int, outputs: int) -> int:
+def shape_flop(width: int, hidden: int, outputs: int) -> int:
     """flop_per_sample from the shape alone: `hidden` width x width layers after the first."""
     return 2 * (3 * width + hidden * width * width + width * outputs)
-
-
-def memory_needed(net, width: int, height: int, supersample: int = 1, device_type: str = "cpu", precision: str = "fp32") -> tuple[int, int]:
-    """Peak bytes a render of a network spec (scene.Network) at a size needs: (host, device).
-
-    Host (RAM): the float64 weights network.build draws, two float64 copies of one
-    width x width layer while drawing and folding them, a batch of uint8 frames and one
-    more copy of a frame for the encoder. Device: the weights at `precision`, two
-    activation buffers (chunk x width) and a band of float32 outputs with the colour
-    conversion's temporaries. On a CPU the device is the host: add them up. An estimate
-    (within ~15% of the peak RSS over what torch itself takes), not a promise.
-    """
-    w, depth, k = net.width, net.depth, supersample
-    c = channels(net.color)
-    params = (len(net.inputs) + net.latent_dim + 1) * w + (depth - 1) * (w * w + w) + (w + 1) * c
-    itemsize = DTYPES[precision].itemsize
-    cpu = device_type == "cpu"
-    batch = 1 if cpu else GPU_BATCH
-    samples = width * height * k * k
-    chunk = chunk_size(w, samples, device_type, precision)
-    row = width * k * k
-    band = max(1, (BAND_SAMPLES if cpu else GPU_BAND_SAMPLES) // row) * row + chunk  # samples of one band, chunk-aligned
-    grid = -(-samples // chunk) * chunk * 2 * 4 if samples <= GRID_CACHE_SAMPLES else chunk * 2 * 4
-    host = params * 8 + 2 * w * w * 8 + (batch + 1) * width * height * 3
-    wide = 0 if precision == "fp32" else w * chunk * 4  # low precision: the first and last layers' fp32 buffer
-    device = params * itemsize + 2 * w * chunk * itemsize + wide + c * chunk * 4 + batch * band * 3 * 4 * 6 + grid
-    return (host + device, 0) if cpu else (host, device)
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Free bytes for this render: RAM on a CPU (MemAvailable, within a cgroup's limit and an
-    address-space limit), the free memory of a CUDA device; None where we cannot tell (the
-    check is then skipped)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type != "cpu":
-        return None
-    found = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-    except OSError:
-        try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            pass
-    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
-        try:
-            text = Path(limit).read_text().strip()
-            if text != "max" and int(text) < 1 << 60:
-                found.append(int(text) - int(Path(used).read_text()))
-        except (OSError, ValueError):
-            pass
-    try:  # an address-space limit (ulimit -v) counts against what this process has mapped already
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit != resource.RLIM_INFINITY:
-            mapped = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmSize:"))
-            found.append(limit - mapped)
-    except (ImportError, OSError, StopIteration, ValueError):
-        pass
-    return min(found) if found else None
-
-
-def check_fits(net, width: int, height: int, supersample: int, device: str, precision: str) -> None:
-    """Refuse, before any work, a render whose estimate (memory_needed) exceeds the free memory.
-
-    Raises OutOfMemory; the command exits 1 with its one line. Exit 1, not 2: the scene is
-    valid (`validate` accepts it) and renders on a machine with more memory; what failed
-    is this machine's resources, which is a failure to do the work, not bad input.
-    """
-    dev = pick_device(device)
-    host, on_device = memory_needed(net, width, height, supersample, dev.type, precision)
-    for need, free, what in ((host, available_memory(torch.device("cpu")), "memory (RAM)"), (on_device, available_memory(dev) if on_device else None, f"{dev.type} memory")):
-        if free is not None and need > free:
-            size = f"{width}x{height}" + (f" x{supersample} supersampled" if supersample > 1 else "")
-            raise OutOfMemory(
-                f"not enough {what}: a network {net.width} wide and {net.depth} deep at {size} ({precision}) needs about"
-                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, --size or render.supersample"
-                + (", or render.precision bf16" if precision == "fp32" else "")
-            )
-
-
-def out_of_memory(exc: BaseException) -> str | None:
-    """What ran out, if `exc` is an allocation failure (numpy's, torch's on a CPU or a GPU)."""
-    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(exc, oom):
-        return "GPU memory"
-    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
-        return "memory (RAM)"
-    return None
-
-
-# Rough sustained arithmetic per second on each device, for estimates only (a 32-wide tanh
-# network runs ~50 GFLOP/s per core of the development machine; a GPU, some TFLOP/s).
-THROUGHPUT = {"cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU thread; per device
-
-
-def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str) -> float:
-    """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
-    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT. Encoding
-    is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
-    flop = _flop(net.width, net.depth - 1, channels(net.color))
-    try:
-        kind = pick_device(device).type
-    except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail
-        kind = device.split(":")[0]
-    speed = THROUGHPUT.get(kind, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
-    return flop * width * height * supersample * supersample * frames / speed
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
 def pick_device(name: str) -> torch.device:
@@ -245,11 +125,24 @@ def sample_grid(width: int, height: int, k: int, start: int, stop: int) -> tuple
 class _Layer:
     weight: torch.Tensor  # (fan_in, fan_out)
     bias: torch.Tensor  # (fan_out,)
-    activation: str  # what runs after the matmul, in place ("sigmoid" for folded tanh)
+    activation: Callable  # what runs after the matmul, in place (sigmoid for a folded tanh)
+
+
+def threads_for(net_width: int, hidden: int, outputs: int, samples: int, device_type: str) -> int | None:
+    """How many torch threads a frame of `samples` samples wants: 1 for a small frame on a CPU
+    (see the module docstring), None (what the process has) otherwise."""
+    small = device_type == "cpu" and samples * shape_flop(net_width, hidden, outputs) < SMALL_FRAME_FLOP
+    return 1 if small else None
 
 
 class Renderer:
-    """Renders frames of one network at one size."""
+    """Renders frames of one network at one size.
+
+    threads: the torch threads its frames want (default: 1 for a small frame on a CPU, else
+    None, what the process has); pin: the caller's way to hold torch to them while a batch
+    is computed (render.ThreadPin; none: torch's threads are left as they are).
+    `band_rows` and `batch` may be changed before rendering: they change no pixel, only the pace.
+    """
 
     def __init__(
         self,
@@ -259,8 +152,8 @@ class Renderer:
         supersample: int = 1,
         device: str = "auto",
         precision: str = "fp32",
-        band_samples: int | None = None,
-        batch: int | None = None,
+        threads: int | None = None,
+        pin: ThreadPin | None = None,
     ):
         self.weights, self.width, self.height, self.k = weights, width, height, supersample
         self.device = pick_device(device)
@@ -268,13 +161,13 @@ class Renderer:
         samples = width * height * supersample * supersample
         net_width = weights.first.shape[1]
         self.chunk = chunk_size(net_width, samples, self.device.type, precision)
-        self.batch = batch or (1 if self.device.type == "cpu" else GPU_BATCH)  # changes no pixel, only the pace
+        self.batch = 1 if self.device.type == "cpu" else GPU_BATCH  # frames per batch
         self.channels = channels(weights.color)
-        # One thread for a small frame (see the module docstring); otherwise what torch has.
-        small = self.device.type == "cpu" and samples * flop_per_sample(weights) < SMALL_FRAME_FLOP
-        self.threads = 1 if small else None
+        default = threads_for(net_width, len(weights.hidden), weights.out.shape[1], samples, self.device.type)
+        self.threads = threads if threads is not None else default
+        self.pin = pin
         samples_per_row = width * supersample * supersample
-        band_samples = band_samples or (BAND_SAMPLES if self.device.type == "cpu" else GPU_BAND_SAMPLES)
+        band_samples = BAND_SAMPLES if self.device.type == "cpu" else GPU_BAND_SAMPLES
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
         self._plan()
         self._bufs: tuple | None = None
@@ -284,7 +177,8 @@ class Renderer:
     # ------------------------------------------------------------ the folded network
 
     def _plan(self) -> None:
-        """Turn the weights into the layers we run: tanh folded into sigmoid, on the device.
+        """Turn the weights into the layers we run, on the device: an activation with a
+        `fold` (tanh) runs as the cheaper one it names (sigmoid), its factors in the weights.
 
         The hidden layers are fixed; the first and last are made per frame (`_frame_inputs`):
         the view, input_scale and z_scale fold into the first, contrast into the last.
@@ -296,23 +190,24 @@ class Renderer:
         to = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
         layers = []
         mats = [(to(m), to(b)) for m, b in w.hidden] + [(to(w.out), to(w.out_bias))]
-        acts = list(w.activations[1:]) + [None]
-        first_tanh = w.activations[0] == "tanh"
-        self._first_scale = 2.0 if first_tanh else 1.0
-        prev_tanh = first_tanh  # did the previous layer store s = sigmoid(2a) instead of tanh(a)?
+        acts = [activations.get(name) for name in w.activations[1:]] + [None]
+        first = activations.get(w.activations[0])
+        self._first_scale = first.fold.in_scale if first.fold else 1.0
+        prev = first.fold  # how the previous layer's stored value g relates to its activation f
         for (m, b), act in zip(mats, acts):
-            if prev_tanh:  # h = 2s - 1:  h @ m + b = s @ (2m) + (b - colsum(m))
-                m, b = 2 * m, b - m.sum(dim=0)
-            this_tanh = act == "tanh"
-            if this_tanh:  # store sigmoid(2a)
-                m, b = 2 * m, 2 * b
+            if prev:  # f = out_scale g + out_shift:  f @ m + b = g @ (out_scale m) + (b + out_shift colsum(m))
+                m, b = prev.out_scale * m, b + prev.out_shift * m.sum(dim=0)
+            fold = act.fold if act else None
+            if fold:  # store g(in_scale a)
+                m, b = fold.in_scale * m, fold.in_scale * b
             if act is None:  # the output layer: contrast scales it per frame
                 self._last = (m.numpy(), b.numpy())
             else:
-                layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), "sigmoid" if this_tanh else act))
-            prev_tanh = this_tanh
+                runs = activations.get(fold.via) if fold else act
+                layers.append(_Layer(m.to(self.device, self.dtype), b.to(self.device, self.dtype), runs.torch))
+            prev = fold
         self._layers = layers
-        self._first_act = "sigmoid" if first_tanh else w.activations[0]
+        self._first_act = activations.get(first.fold.via).torch if first.fold else first.torch
         # the first layer's rows for x, y and r (zero where an input is not used), times the
         # style's coordinate gain; the offsets' share is a bias: (3, width) and (width,)
         rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
@@ -393,12 +288,12 @@ class Renderer:
         a, b, wide = self._buffers()
         first = wide if wide is not None else a
         torch.addmm(first_b, feats, first_w, out=first)  # (chunk, width)
-        _activate(first, self._first_act)
+        self._first_act(first)
         if wide is not None:
             a.copy_(wide)
         for layer in self._layers:
             torch.addmm(layer.bias, a, layer.weight, out=b)
-            _activate(b, layer.activation)
+            layer.activation(b)
             a, b = b, a
         if wide is not None:
             a = wide.copy_(a)
@@ -410,27 +305,29 @@ class Renderer:
 
     # ------------------------------------------------------------ frames
 
-    def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None) -> np.ndarray:
-        """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band (progress of big stills)."""
-        return self._render_batch([p], rows_done)[0]
+    def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None, cancel: threading.Event | None = None) -> np.ndarray:
+        """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band (progress of
+        big stills); `cancel`, once set, stops the work between bands (errors.Cancelled)."""
+        return self._render_batch([p], rows_done, cancel)[0]
 
-    def frames(self, params: Iterable[FrameParams]) -> Iterator[np.ndarray]:
+    def frames(self, params: Iterable[FrameParams], cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
         """Frames in order, one (H, W, 3) uint8 array each, computed `batch` frames at a time."""
         group: list[FrameParams] = []
         for p in params:
             group.append(p)
             if len(group) == self.batch:
-                yield from self._render_batch(group)
+                yield from self._render_batch(group, None, cancel)
                 group = []
         if group:
-            yield from self._render_batch(group)
+            yield from self._render_batch(group, None, cancel)
 
-    def _render_batch(self, group: list[FrameParams], rows_done: Callable[[int], None] | None = None) -> list[np.ndarray]:
+    def _render_batch(self, group: list[FrameParams], rows_done=None, cancel: threading.Event | None = None) -> list[np.ndarray]:
         """Up to `batch` frames (never padded: a still computes one frame) -> (H, W, 3) uint8 each."""
         inputs = [self._frame_inputs(p) for p in group]
         out = np.empty((len(group), self.height, self.width, 3), dtype=np.uint8)
-        with _threads(self.threads):
+        with self.pin(self.threads) if self.pin else contextlib.nullcontext():
             for r0 in range(0, self.height, self.band_rows):
+                check(cancel)
                 r1 = min(self.height, r0 + self.band_rows)
                 out[:, r0:r1] = self._band(inputs, r0, r1)
                 if rows_done:
@@ -475,44 +372,6 @@ def _lookup(v: torch.Tensor, table: torch.Tensor, shift: torch.Tensor) -> torch.
     i = pos.long().clamp_(max=len(table) - 1)  # pos >= 0: truncation is floor
     entry = table.index_select(0, i.flatten()).view(*i.shape, 6)
     return torch.addcmul(entry[..., :3], entry[..., 3:], (pos - i)[..., None])
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """torch's intra-op threads set to n for a while (None: leave them), then put back."""
-    before = torch.get_num_threads()
-    if n is None or n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _activate(a: torch.Tensor, name: str) -> None:
-    """Apply an activation in place."""
-    if name == "sigmoid":
-        torch.sigmoid_(a)
-    elif name == "tanh":
-        torch.tanh_(a)
-    elif name == "sin":
-        torch.sin_(a)
-    elif name == "cos":
-        torch.cos_(a)
-    elif name == "relu":
-        torch.relu_(a)
-    elif name == "softplus":
-        a.copy_(torch.nn.functional.softplus(a))
-    elif name == "gaussian":
-        a.square_().neg_().exp_()
-    elif name == "abs":
-        a.abs_()
-    elif name == "elu":
-        torch.nn.functional.elu_(a)
-    else:
-        raise ValueError(f"unknown activation {name}")
 
 
 def _to_rgb(out: torch.Tensor, color: str) -> torch.Tensor:

@@ -1,9 +1,11 @@
-"""Scene files: YAML text -> a validated, immutable Scene (the contract: shared scene-format.md).
+"""The scene format: YAML text -> a validated, immutable Scene, by every rule of the format.
 
 The models below are the one definition of the format: pydantic checks types and
 ranges and writes the JSON Schema from them; `_check_rules` adds the rules that tie
-two places together (keyframe times and duration, z length and latent_dim, ...).
-Every refusal becomes one SceneError that prints as
+two places together (keyframe times and duration, z length and latent_dim, an animated
+zoom that must stay > 0 between its keyframes, ...). `parse` (and `load`) applies every
+rule: a scene it returns is one every command renders. Every refusal becomes one
+SceneError (scene_errors.py says it) that prints as
 
     FILE:LINE:COL: key.path: what is wrong (a suggestion)
 
@@ -11,7 +13,7 @@ pointing at the node in the file (or at the --set override) that is wrong.
 """
 from __future__ import annotations
 
-import difflib
+import functools
 import math
 import os
 import posixpath
@@ -36,38 +38,18 @@ from pydantic import (
     model_validator,
 )
 
-from . import easing, seeding, yamlread
+from . import activations, easing, seeding, yamlread
+from .errors import SceneError
+from .scene_errors import Explainer, KeyTable, dotted, locate, short, show
+from .tracks import Track, exact
 
 FORMAT_VERSION = 1
-ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "relu", "softplus", "gaussian", "abs", "elu")
 FORMATS = ("mp4", "gif", "webm", "png")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")  # x264's
 CRF_RANGE = {"mp4": (0, 51), "webm": (0, 63)}
 CRF_MAX = max(hi for _, hi in CRF_RANGE.values())
 GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anything faster
 OUTPUT_FIELDS = ("name", "ext", "format")  # what output.path may contain in braces
-
-
-class SceneError(Exception):
-    """A scene that breaks the format: where, which key, what is wrong.
-
-    source: the file (for an override: the file and the --set that was wrong); line, col:
-    1-based as in FILE:LINE:COL, None for an override or a file that cannot be read;
-    key_path: e.g. 'network.depth' ('' when the whole file is wrong); message: what is
-    wrong. str(): the one line the CLI prints.
-    """
-
-    def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
-        self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
-        super().__init__(str(self))
-
-    @property
-    def key_path(self) -> str:
-        """The dotted key path of the wrong value (the same as .path, kept for older callers)."""
-        return self.path
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
 # ---------------------------------------------------------------- the model
@@ -95,7 +77,7 @@ Ease = Annotated[
 Interpolation = Literal["step", "linear", "slerp", "cubic"]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Vec2 = Annotated[list[Finite], Field(min_length=2, max_length=2)]
-Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
+Activation = Literal[activations.NAMES]  # type: ignore[valid-type]
 
 
 def _kind(value: Any) -> str:
@@ -297,9 +279,7 @@ class Output(_Model):
     crf: Optional[Annotated[int, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": CRF_MAX})]] = Field(
         None, description="null: x264 18, VP9 31 (x264 0..51, VP9 0..63)"
     )
-    preset: Literal[
-        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
-    ] = Field("medium", description="x264 speed/size trade-off (mp4 only); an addition to the contract")
+    preset: Literal[PRESETS] = Field("medium", description="x264 speed/size trade-off (mp4 only); an addition to the contract")  # type: ignore[valid-type]
 
 
 class Scene(_Model):
@@ -339,7 +319,7 @@ class Scene(_Model):
 
     def error(self, path: tuple, message: str, at_key: bool = False) -> SceneError:
         """A SceneError located at `path` in this scene's file (or its --set override)."""
-        return _locate(self._source, self._doc, self._overrides, path, message, at_key)
+        return locate(self._source, self._doc, self._overrides, path, message, at_key)
 
     def check_output(self, fmt: str) -> None:
         """Rules that depend on the output format (known only once the command line is read)."""
@@ -368,23 +348,6 @@ class Scene(_Model):
         writer.representer.sort_base_mapping_type_on_output = False
         writer.dump(self.model_dump(mode="json", by_alias=True), out)
         return out.getvalue()
-
-
-# ---------------------------------------------------------------- exact times
-
-
-def exact(x) -> Fraction:
-    """The number a scene means by x, as an exact fraction: the decimal as written.
-
-    YAML's 0.1 is a binary float a little above 1/10. Timing decisions (which segment a
-    frame is in, whether a step has been reached) are made on exact fractions instead:
-    a float stands for the shortest decimal that reads back as it (Python's repr), which
-    is the decimal written in the file for any number of up to 15 digits, so `at: 0.1`
-    at 10 fps is exactly frame 1, and 29.97 fps is 2997/100. Ints and Fractions stay.
-    """
-    if isinstance(x, (int, Fraction)):
-        return Fraction(x)
-    return Fraction(repr(float(x)))
 
 
 # ---------------------------------------------------------------- loading
@@ -431,22 +394,22 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     try:
         doc = yamlread.read(text)
     except yamlread.YamlProblem as p:
-        raise SceneError(source, p.message, _dotted(p.path), p.line, p.col) from None
+        raise SceneError(source, p.message, dotted(p.path), p.line, p.col) from None
     if doc.data is None:
         raise SceneError(source, "the file is empty: a scene needs at least trajectory.keyframes", "", 1, 1)
     if not isinstance(doc.data, dict):
         line, col = doc.values[()]
-        raise SceneError(source, f"a scene must be a mapping of keys, not {_show(doc.data)}", "", line, col)
+        raise SceneError(source, f"a scene must be a mapping of keys, not {show(doc.data)}", "", line, col)
     data = doc.data
     applied: dict = {}
     for key, value, *label in overrides:
         steps = _override_path(key, source)
         data = _set_path(data, steps, value, source, key)
-        applied[steps] = label[0] if label else f"--set {key}={_short(str(value))}"
+        applied[steps] = label[0] if label else f"--set {key}={short(str(value))}"
     try:
         scene = Scene.model_validate(data)
     except ValidationError as e:
-        raise _first_error(e, source, doc, applied, data) from None
+        raise _explainer().first(e, source, doc, applied, data) from None
     scene._source, scene._doc, scene._overrides = source, doc, applied
     if scene.name is None:
         scene = changed(scene, name=default_name)
@@ -504,6 +467,35 @@ def _check_rules(scene: Scene, data: dict) -> None:
         keys = ("animate", name) if isinstance(written, list) else ("animate", name, "keyframes")  # as written
         _check_times(scene, keys, [k.at for k in track.keyframes], track.loop)
     _check_output(scene)
+    _check_positive_tracks(scene)
+
+
+POSITIVE = ("view.zoom", "network.z_scale", "network.input_scale", "network.contrast")  # must stay > 0
+SAMPLES_PER_SEGMENT = 256  # where a track is looked at between its keyframes (and every frame)
+
+
+def _check_positive_tracks(scene: Scene) -> None:
+    """Refuse (at the track) an animated zoom, z_scale, input_scale or contrast that dips to 0
+    or below between its keyframes: an overshooting easing (back, elastic, a cubic_bezier
+    with y outside [0, 1]) or a cubic spline can carry a value past its keyframes, which are
+    each checked > 0 already. Linear, slerp and step tracks with easings inside [0, 1] stay
+    between their keyframes, so only the others are sampled (every frame, and densely)."""
+    grid = [Fraction(i, SAMPLES_PER_SEGMENT) for i in range(1, SAMPLES_PER_SEGMENT)]
+    for name, spec in scene.animate.tracks().items():
+        if name not in POSITIVE:
+            continue
+        track = Track.from_spec(spec, [k.value for k in spec.keyframes], scene.duration)
+        if track.interpolation != "cubic" and all(0 <= float(e(u)) <= 1 for e in track.eases for u in grid):
+            continue
+        bounds = track.exact_times + [track.end]
+        times = [a + (b - a) * u for a, b in zip(bounds, bounds[1:]) for u in grid] + [scene.frame_time(i) for i in range(scene.frame_count)]
+        low, when = min((float(track.at(t)[0]), t) for t in times)
+        if low <= 0:
+            raise scene.error(
+                ("animate", name),
+                f"the track reaches {low:.3g} at t = {float(when):.3g} s (its easing or cubic interpolation overshoots);"
+                f" {name} must stay > 0: use an easing that does not overshoot, or keyframe values further from 0",
+            )
 
 
 def _check_output(scene: Scene) -> None:
@@ -529,18 +521,18 @@ def output_path_problem(template: str, name: str, fmt: str) -> str | None:
             return f"unknown field {shown} (only {{name}}, {{ext}} and {{format}} are filled in)"
     filled = template.format(name=name, ext=fmt, format=fmt)
     if posixpath.isabs(filled) or re.match(r"^[A-Za-z]:", filled) or filled.startswith("\\"):
-        return f"'{_short(filled)}' is an absolute path; a scene writes only inside the folder it is rendered from (e.g. out/{{name}}.{{ext}})"
+        return f"'{short(filled)}' is an absolute path; a scene writes only inside the folder it is rendered from (e.g. out/{{name}}.{{ext}})"
     depth = 0
     for part in PurePosixPath(filled).parts:
         depth += -1 if part == ".." else (0 if part == "." else 1)
         if depth < 0:
-            return f"'{_short(filled)}' climbs out of the folder it is rendered from with '..'; a scene writes only inside it (e.g. out/{{name}}.{{ext}})"
+            return f"'{short(filled)}' climbs out of the folder it is rendered from with '..'; a scene writes only inside it (e.g. out/{{name}}.{{ext}})"
     probe = PurePosixPath(template.format(name="name", ext=fmt, format=fmt))  # a name with dots is not an extension
     if fmt == "png":
         if probe.suffix and not re.search(r"\.\{(ext|format)\}$", template):
-            return f"'{_short(filled)}': png frames go into a folder, so the path has no extension (e.g. out/{{name}}_frames)"
+            return f"'{short(filled)}': png frames go into a folder, so the path has no extension (e.g. out/{{name}}_frames)"
     elif probe.suffix.lower() != f".{fmt}":
-        return f"'{_short(filled)}' does not end in .{fmt}, the extension of output.format {fmt} (end it in .{{ext}})"
+        return f"'{short(filled)}' does not end in .{fmt}, the extension of output.format {fmt} (end it in .{{ext}})"
     return None
 
 
@@ -600,7 +592,7 @@ def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> di
     root = node = dict(data)
     created = False  # whether node is a mapping made up for the path (not in the file)
     for depth, step in enumerate(steps):
-        where = _dotted(steps[:depth])
+        where = dotted(steps[:depth])
         if isinstance(node, list):
             if not isinstance(step, int):
                 raise SceneError(source, f"--set {key}: {where} is a list: pick an item, e.g. {where}[0].{step}")
@@ -622,7 +614,7 @@ def _set_path(data: dict, steps: tuple, value: Any, source: str, key: str) -> di
         elif isinstance(child, list):
             child = list(child)
         else:
-            raise SceneError(source, f"--set {key}: {_dotted(steps[: depth + 1])} holds {_show(child)}, not a mapping or list")
+            raise SceneError(source, f"--set {key}: {dotted(steps[: depth + 1])} holds {show(child)}, not a mapping or list")
         node[step] = child
         node = child
     return root
@@ -634,242 +626,8 @@ def _has(node, step) -> bool:
     return isinstance(step, int) and step < len(node)
 
 
-# ---------------------------------------------------------------- error messages
-
-
-def _locate(source: str, doc, overrides: dict, path: tuple, message: str, at_key: bool = False) -> SceneError:
-    dotted = _dotted(path)
-    for steps, text in overrides.items():  # the override made this node, or a key on the way to it
-        if path[: len(steps)] == steps or (path and steps[: len(path)] == path):
-            return SceneError(f"{source}: {text}", message, dotted)
-    probe = path
-    while probe:
-        if at_key and probe == path and probe in doc.keys:
-            return SceneError(source, message, dotted, *doc.keys[probe])
-        if probe in doc.values:
-            return SceneError(source, message, dotted, *doc.values[probe])
-        probe = probe[:-1]
-    line, col = doc.values.get((), (1, 1))
-    return SceneError(source, message, dotted, line, col)
-
-
-def _clean_loc(loc: tuple, data: Any) -> tuple:
-    """pydantic's loc also names union branches ('list', 'mapping'); keep only real keys and items."""
-    path, node = [], data
-    for step in loc:
-        if isinstance(node, dict) and step in node:
-            node = node[step]
-            path.append(step)
-        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
-            node = node[step]
-            path.append(step)
-        elif step == "keyframes" and isinstance(node, list):
-            continue  # a track written as a plain list
-    return tuple(path), loc[-1] if loc else None
-
-
-def _first_error(e: ValidationError, source: str, doc, overrides: dict, data: Any) -> SceneError:
-    """The error that comes first in the file, as one SceneError."""
-    errors = []
-    raw = e.errors(include_url=False)
-    # a misspelt key also makes the key it was meant to be "missing": report the typo
-    typo_parents = {_clean_loc(tuple(err["loc"]), data)[0][:-1] for err in raw if err["type"] == "extra_forbidden"}
-    # ... and a key written at the wrong indentation is "missing" where it belongs: report where it is
-    extra_keys = {_clean_loc(tuple(err["loc"]), data)[0][-1:] for err in raw if err["type"] == "extra_forbidden"}
-    raw = [
-        err
-        for err in raw
-        if not (err["type"] == "missing" and (_clean_loc(tuple(err["loc"]), data)[0] in typo_parents or tuple(err["loc"][-1:]) in extra_keys))
-    ]
-    for err in raw:
-        path, last = _clean_loc(tuple(err["loc"]), data)
-        at_key = err["type"] == "extra_forbidden"
-        if err["type"] == "missing":
-            message = f"required key '{last}' is missing" + _missing_hint(path, last)
-            error = _locate(source, doc, overrides, path, message)
-            error.path = _dotted(path + (last,))
-        else:
-            error = _locate(source, doc, overrides, path, _message(err, path, data), at_key)
-        errors.append(error)
-    return min(errors, key=lambda x: (x.line or 0, x.col or 0))
-
-
-def _missing_hint(path: tuple, key) -> str:
-    if key == "trajectory":
-        return " (add: trajectory: {keyframes: [{at: 0, z: random}]})"
-    if key == "keyframes":
-        return " (add: keyframes: [{at: 0, z: random}])"
-    return ""
-
-
-def _message(err: dict, path: tuple, data: Any) -> str:
-    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
-    key = str(path[-1]) if path and isinstance(path[-1], str) else (str(path[-2]) if len(path) > 1 else "value")
-    if kind == "extra_forbidden":
-        known = _known_keys(path[:-1], data)
-        close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
-        homes = [] if close else _homes(str(path[-1]))
-        if homes:  # a known key at the wrong level: a misindented line, most likely
-            hint = f"'{path[-1]}' is a key of {' and '.join(homes[:2])}: check the indentation"
-        return f"unknown key '{_short(str(path[-1]))}' ({hint})"
-    if kind == "literal_error":
-        allowed = re.findall(r"'([^']*)'|(\d+)", ctx.get("expected", ""))
-        allowed = [a or b for a, b in allowed]
-        if key == "version":
-            return f"unsupported version {_show(value)} (this cppn-anim reads version {FORMAT_VERSION})"
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.5)
-            union = _UNION_ERRORS.get(key) if "text" in err["loc"] and key not in err["loc"][-1:] else None
-            if union and not close and len(allowed) == 1:  # "one of random" would hide the other forms
-                return f"{union}, got {_show(value)}"
-            if union and not close:  # name the names, and the other forms
-                return f"unknown {_singular(path)} '{_short(value)}' (one of {', '.join(allowed)}); {union}"
-            hint = f"did you mean '{close[0]}'?" if close else "one of " + ", ".join(allowed)
-            return f"unknown {_singular(path)} '{_short(value)}' ({hint})"
-        return f"expected one of {', '.join(allowed)}, got {_show(value)}"
-    if kind in ("wrong_form",):
-        return f"{err['msg']}, got {_show(value)}"
-    if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
-    if kind == "string_pattern_mismatch":
-        if key == "device":
-            return f"unknown device '{_short(str(value))}' (auto, cpu, cuda, cuda:N or mps)"
-        if key == "name":
-            return "a name is plain text without slashes"
-        if "palette" in path:
-            return f"{_show(value)} is not a colour (write '#rrggbb' or '#rgb')"
-    if kind.endswith("_type") or kind in ("int_from_float", "bool_parsing", "int_parsing", "float_parsing"):
-        want = {
-            "int": "a whole number",
-            "float": "a number",
-            "bool": "true or false",
-            "string": "text",
-            "list": "a list",
-            "model": "a mapping",
-            "dict": "a mapping",
-        }
-        base = kind.split("_")[0]
-        return f"expected {want.get(base, base)}, got {_show(value)}"
-    if kind == "finite_number":
-        return f"must be a finite number, got {_show(value)}"
-    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
-    if kind in bounds:
-        limit = ctx.get(kind.replace("greater_than_equal", "ge").replace("greater_than", "gt").replace("less_than_equal", "le").replace("less_than", "lt"))
-        if limit is None:
-            return err["msg"]
-        return f"must be {bounds[kind]} {limit if isinstance(limit, int) else format(limit, 'g')}, got {_show(value)}"
-    if kind in ("too_short", "too_long"):
-        lo, hi = _length_bounds(path)
-        want = f"exactly {lo}" if lo == hi else (f"at least {lo}" if kind == "too_short" else f"at most {hi}")
-        return f"needs {want} item{'s' if (lo or hi) != 1 else ''}, got {ctx.get('actual_length')}"
-    return err["msg"]
-
-
-def _length_bounds(path: tuple) -> tuple:
-    key = path[-1] if path else ""
-    if key in ("size", "center", "value"):
-        return 2, 2
-    if key == "inputs":
-        return 0, 3
-    if key == "palette":
-        return 2, None
-    return 1, None
-
-
-def _singular(path: tuple) -> str:
-    names = {"activation": "activation", "color": "color mode", "interpolation": "interpolation", "format": "format", "precision": "precision", "inputs": "input", "preset": "preset", "z": "z"}
-    for step in reversed(path):
-        if isinstance(step, str):
-            return names.get(step, step)
-    return "value"
-
-
-def _known_keys(parent: tuple, data: Any) -> list[str]:
-    """The keys allowed in the mapping at `parent`, for 'did you mean'."""
-    model: Any = Scene
-    for step in parent:
-        if isinstance(step, int):
-            continue
-        if model is Animate:
-            model = TRACK_MODELS.get(step, model)
-            continue
-        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
-        if step not in fields:
-            return []
-        model = _model_in(fields[step].annotation, model)
-    if model is Animate:
-        return list(TRACK_MODELS)
-    keys = [f.alias or n for n, f in model.model_fields.items()]
-    if model in TRACK_MODELS.values() and parent and isinstance(parent[-1], int):
-        keys = list(model.model_fields["keyframes"].annotation.__args__[0].model_fields)
-    return keys
-
-
-def _homes(key: str) -> list[str]:
-    """The mappings of a scene where `key` is a key ('network', 'trajectory.keyframes', 'the top level')."""
-    found: list[str] = []
-
-    def walk(model, where: str) -> None:
-        for name, f in model.model_fields.items():
-            k = f.alias or name
-            if k == key:
-                found.append(where or "the scene's top level")
-            inner = _model_in(f.annotation, None)
-            if inner is not None and inner is not model:
-                walk(inner, f"{where}.{k}" if where else k)
-
-    walk(Scene, "")
-    return found
-
-
-def _model_in(annotation, fallback):
-    """The pydantic model inside an annotation (through Optional, list, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or getattr(annotation, "__metadata__", ()):
-        found = _model_in(arg, None)
-        if found is not None:
-            return found
-    origin = getattr(annotation, "__origin__", None)
-    if origin is not None and origin is not annotation:
-        found = _model_in(origin, None)
-        if found is not None:
-            return found
-    return fallback
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out
-
-
-def _show(value: Any) -> str:
-    """A short description of a value: never the whole thing (an alias can make it enormous)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, str):
-        return f"'{_short(value)}'"
-    if isinstance(value, (int, float)):
-        return _short(repr(value))
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _short(text: str, limit: int = 40) -> str:
-    """At most `limit` characters, on one line: newlines and other control characters escaped."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 4])
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def json_schema() -> dict:
+    """The JSON Schema of the scene format (`cppn-anim schema`; editors complete and check YAML with it)."""
     schema = Scene.model_json_schema(by_alias=True)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -877,3 +635,13 @@ def json_schema() -> dict:
         "description": f"A cppn-anim scene file, format version {FORMAT_VERSION}.",
         **{k: v for k, v in schema.items() if k != "title"},
     }
+
+
+@functools.cache
+def key_table() -> KeyTable:
+    """The keys of every mapping of the format, from its JSON Schema (made once, when an error needs it)."""
+    return KeyTable(json_schema())
+
+
+def _explainer() -> Explainer:
+    return Explainer(key_table(), _UNION_ERRORS, FORMAT_VERSION)

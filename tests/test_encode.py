@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cppn_anim import encode
+from cppn_anim import errors, ffmpeg
 
 from conftest import cli_main, decode, popen_cli, video_info, write_scene
 
@@ -191,7 +191,7 @@ def test_rendering_and_encoding_overlap():
 
     sink = SlowSink(delay)
     start = time.perf_counter()
-    encode._pipeline(slow_frames(), sink)
+    ffmpeg.feed(slow_frames(), sink)
     took = time.perf_counter() - start
     assert sink.count == n
     assert took < 0.75 * (2 * delay * n)  # the sum would be 2.0 s; overlapped ~1.04 s
@@ -200,7 +200,7 @@ def test_rendering_and_encoding_overlap():
 def test_a_failing_sink_stops_the_render_early():
     class Broken(SlowSink):
         def write(self, frame):
-            raise encode.EncodeError("disk full")
+            raise errors.EncodeError("disk full")
 
     pulled = []
 
@@ -209,8 +209,8 @@ def test_a_failing_sink_stops_the_render_early():
             pulled.append(i)
             yield np.zeros((2, 2, 3), np.uint8)
 
-    with pytest.raises(encode.EncodeError, match="disk full"):
-        encode._pipeline(frames(), Broken(0))
+    with pytest.raises(errors.EncodeError, match="disk full"):
+        ffmpeg.feed(frames(), Broken(0))
     assert len(pulled) < 100
 
 

@@ -220,9 +220,9 @@ def test_low_precision_is_announced_as_a_draft(tmp_path):
 
 @pytest.mark.slow
 def test_low_precision_stays_within_the_announced_figure():
-    from cppn_anim import pipeline
+    from cppn_anim import core
 
-    for precision, announced in pipeline.DRAFT_DIFFERENCE.items():
+    for precision, announced in core.DRAFT_DIFFERENCE.items():
         worst, mean = look.precision_difference(precision)
         assert worst <= announced and mean < 4, (precision, worst, mean)
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cppn_anim import distribute, encode, scene as scenes
+from cppn_anim import core, distribute, encode, errors, ffmpeg, scene as scenes, targets
+from cppn_anim.report import Reporter
 
 from conftest import CLI, ROOT, TINY, cli_main, run_cli, video_info, write_scene
 
@@ -27,13 +28,13 @@ def frames(n: int, w: int = 32, h: int = 24):
         yield np.stack([(x * 8 + i * 16) % 256, (y * 10) % 256, np.full_like(x, i * 30 % 256)], -1).astype(np.uint8)
 
 
-def write(n: int, spec_: encode.VideoSpec, w: int = 32, h: int = 24) -> Path:
+def write(n: int, spec_: targets.VideoSpec, w: int = 32, h: int = 24) -> Path:
     """encode.write of n synthetic frames (a GIF's palette from the same frames)."""
     return encode.write(frames(n, w, h), spec_, palette_frames=lambda: list(frames(n, w, h)))
 
 
-def spec(path: Path, fmt: str, **kw) -> encode.VideoSpec:
-    return encode.VideoSpec(Path(path), fmt, 32, 24, 8, provenance="seed: 4\n", **kw)
+def spec(path: Path, fmt: str, **kw) -> targets.VideoSpec:
+    return targets.VideoSpec(Path(path), fmt, 32, 24, 8, provenance="seed: 4\n", **kw)
 
 
 def names(folder: Path) -> list[str]:
@@ -73,7 +74,7 @@ def test_png_render_keeps_unrelated_files_item1(tmp_path, tmpdir_):
     (folder / "sub").mkdir(parents=True)
     (folder / "notes.txt").write_text("t")
     (folder / "frame_1.png").write_text("not one of ours: not frame_NNNNN")
-    encode.PngFolder(folder).put_frame(9, next(frames(1)))  # stale: a longer render's frame
+    targets.PngFolder(folder).put_frame(9, next(frames(1)))  # stale: a longer render's frame
     write(4, spec(folder, "png"))
     assert names(folder) == ["frame_00000.png", "frame_00001.png", "frame_00002.png", "frame_00003.png", "frame_1.png", "notes.txt", "sub"]
     assert (folder / "notes.txt").read_text() == "t" and (folder / "sub").is_dir()
@@ -97,7 +98,7 @@ def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
     in one warning; a same-named frame in range is still replaced (the render's own job)."""
     folder, elsewhere = tmp_path / "pngs", tmp_path / "elsewhere"
     folder.mkdir()
-    encode.PngFolder(elsewhere).put_frame(0, next(frames(1)))
+    targets.PngFolder(elsewhere).put_frame(0, next(frames(1)))
     (folder / "frame_00099.png").write_text("old\n")
     Image.new("RGB", (4, 4)).save(folder / "frame_00050.png")  # a PNG, but no text chunk of ours
     info = __import__("PIL.PngImagePlugin", fromlist=["PngInfo"]).PngInfo()
@@ -105,7 +106,7 @@ def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
     info.add_text("Comment", "cppn-anim")  # our name in another chunk does not make it ours
     Image.new("RGB", (4, 4)).save(folder / "frame_00060.png", pnginfo=info)
     (folder / "frame_00070.png").symlink_to(elsewhere / "frame_00000.png")  # a link is not a file we wrote
-    encode.PngFolder(folder).put_frame(30, next(frames(1)))  # ours: removed
+    targets.PngFolder(folder).put_frame(30, next(frames(1)))  # ours: removed
     encode.write_still(next(frames(1)), folder / "frame_00040.png")  # a still is ours too
     (folder / "frame_00002.png").write_text("in range: replaced by frame 2")
     warned = []
@@ -128,7 +129,7 @@ def test_png_render_keeps_a_foreign_frame_past_its_end_cli(tmp_path):
     assert names(tmp_path / "pngs") == [f"frame_{i:05d}.png" for i in range(4)] + ["frame_00099.png"]
     assert (tmp_path / "pngs" / "frame_00099.png").read_text() == "old\n"
     assert r.stderr.count("\n") == 1 and "warning: kept frame_00099.png" in r.stderr, r.stderr
-    assert all(encode.written_by_us(p) for p in (tmp_path / "pngs").glob("frame_0000?.png"))
+    assert all(targets.written_by_us(p) for p in (tmp_path / "pngs").glob("frame_0000?.png"))
 
 
 def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
@@ -137,7 +138,7 @@ def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
     try:
         write(2, spec(tmp_path / "a.mp4", "mp4"))
         write(2, spec(tmp_path / "f", "png"))
-        encode.write_bytes(b"x", tmp_path / "s.yaml")
+        targets.write_bytes(b"x", tmp_path / "s.yaml")
     finally:
         os.umask(umask)
     for path in (tmp_path / "a.mp4", tmp_path / "f" / "frame_00001.png", tmp_path / "s.yaml"):
@@ -147,7 +148,7 @@ def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
 def test_png_frame_ranges_add_up_item1(tmp_path, tmpdir_):
     folder = tmp_path / "f"
     folder.mkdir()
-    encode.PngFolder(folder).put_frame(20, next(frames(1)))  # a stale frame an earlier, longer render wrote
+    targets.PngFolder(folder).put_frame(20, next(frames(1)))  # a stale frame an earlier, longer render wrote
     write(4, spec(folder, "png", first_index=0, stop=4))  # --frames 0:4
     write(4, spec(folder, "png", first_index=4, stop=8))  # --frames 4:8
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(8)] + ["frame_00020.png"]  # a partial render prunes nothing
@@ -221,7 +222,7 @@ def test_scene_output_path_stays_inside_item2(path, fmt, why):
 )
 def test_scene_output_paths_inside_are_fine_item2(path, fmt, filled):
     scene = scenes.parse(f"trajectory: {{keyframes: [{{at: 0, z: random}}]}}\noutput: {{format: {fmt}, path: '{path}'}}\n", "s.yaml", default_name="sc")
-    assert encode.output_path(scene.output.path, scene.name, fmt) == Path(filled)
+    assert targets.output_path(scene.output.path, scene.name, fmt) == Path(filled)
 
 
 def test_scene_name_cannot_climb_out_item2():
@@ -255,7 +256,7 @@ def test_validate_refuses_what_render_refuses_item2():
 )
 def test_every_path_character_reaches_ffmpeg_as_a_plain_file_item3(tmp_path, tmpdir_, name):
     out = tmp_path / "o" / name
-    encode.check_output(spec(out, out.suffix[1:]))
+    targets.check_output(spec(out, out.suffix[1:]))
     write(5, spec(out, out.suffix[1:]))
     assert names(tmp_path / "o") == [name]  # that literal name, nothing else (no stray palette)
     assert video_info(out)["frames"] == 5
@@ -271,8 +272,8 @@ def test_file_protocol_in_o_is_a_folder_named_file_item3(tmp_path, tmpdir_, monk
 
 @pytest.mark.parametrize("path, fmt", [("out/clip", "mp4"), ("x.avi", "mp4"), ("x.mp4", "gif"), ("x.gif", "webm")])
 def test_a_path_that_is_not_the_format_is_refused_up_front_item3(tmp_path, path, fmt):
-    with pytest.raises(encode.OutputPathError, match=f"must end in .{fmt}"):
-        encode.check_output(spec(tmp_path / path, fmt))
+    with pytest.raises(errors.OutputError, match=f"must end in .{fmt}"):
+        targets.check_output(spec(tmp_path / path, fmt))
     assert names(tmp_path) == []
 
 
@@ -287,7 +288,7 @@ def test_o_without_extension_or_mismatched_is_refused_exit_2_item3(tiny, tmp_pat
 
 
 def test_concat_list_escapes_quotes_item3(tmp_path, tmpdir_):
-    assert encode.concat_line(Path("/a/bob's/x.ts")) == "file 'file:/a/bob'\\''s/x.ts'\n"
+    assert ffmpeg.concat_line(Path("/a/bob's/x.ts")) == "file 'file:/a/bob'\\''s/x.ts'\n"
     folder = tmp_path / "bob's %d: dir"
     parts = []
     for i in range(2):
@@ -295,7 +296,7 @@ def test_concat_list_escapes_quotes_item3(tmp_path, tmpdir_):
         write(4, spec(part, "mp4", segment=True))
         parts.append(part)
     out = tmp_path / "bob's" / "seg.mp4"
-    encode.concat(parts, spec(out, "mp4"), 8)
+    ffmpeg.concat(parts, spec(out, "mp4"), 8)
     info = video_info(out)
     assert (info["codec"], info["frames"]) == ("h264", 8)
 
@@ -313,18 +314,23 @@ def test_a_failed_join_keeps_the_segments_item3(tmp_path, tmpdir_, monkeypatch):
     scene = scenes.parse(TINY, "tiny.yaml")
     out = tmp_path / "seg.mp4"
 
-    def failing_concat(paths, spec_, frames):
-        raise encode.EncodeError("the join failed on purpose")
+    def failing_concat(paths, spec_, frames, cancel=None):
+        raise errors.EncodeError("the join failed on purpose")
 
-    monkeypatch.setattr(encode, "concat", failing_concat)
+    class Notes(Reporter):
+        def note(self, message):
+            notes.append(message)
+
+    monkeypatch.setattr(ffmpeg, "concat", failing_concat)
     notes = []
-    with pytest.raises(encode.EncodeError, match="on purpose"):
-        distribute.render(scene, spec(out, "mp4"), 0, 8, resume=True, note=notes.append)
+    frames_of = core.SceneFrames(scene.resolved_yaml())
+    with pytest.raises(errors.EncodeError, match="on purpose"):
+        distribute.render(frames_of, spec(out, "mp4"), 0, 8, resume=True, report=Notes())
     kept = sorted((tmp_path / ".seg.mp4.segments").glob("*.ts"))
     assert len(kept) == 1 and "--resume" in notes[-1] and not out.exists()
     monkeypatch.undo()
     monkeypatch.setattr(tempfile, "tempdir", str(tmpdir_))
-    distribute.render(scene, spec(out, "mp4"), 0, 8, resume=True, note=notes.append)
+    distribute.render(frames_of, spec(out, "mp4"), 0, 8, resume=True, report=Notes())
     assert "resuming: 1 of 1" in notes[-1] and video_info(out)["frames"] == 8
     assert names(tmp_path) == ["seg.mp4", "systemp"]
 
@@ -338,7 +344,7 @@ def test_junk_from_ffmpeg_never_replaces_the_file_item4(tmp_path, tmpdir_, monke
     out = tmp_path / "keep" / f"movie.{fmt}"
     out.parent.mkdir()
     out.write_bytes(b"precious")
-    with pytest.raises(encode.EncodeError) as e:
+    with pytest.raises(errors.EncodeError) as e:
         write(4, spec(out, fmt))
     assert "fake-ffmpeg: wrote junk on purpose" in str(e.value) or "not a GIF" in str(e.value)
     assert out.read_bytes() == b"precious" and names(out.parent) == [f"movie.{fmt}"]  # no .part, no .c
@@ -358,15 +364,15 @@ def test_junk_from_ffmpeg_exits_1_and_keeps_the_mp4_item4(tiny, tmp_path):
 def test_read_back_checks_container_codec_and_frame_count_item4(tmp_path, tmpdir_):
     out = tmp_path / "a.mp4"
     write(5, spec(out, "mp4"))
-    encode.read_back(out, "mp4", 5)
-    with pytest.raises(encode.EncodeError, match="5 frames"):
-        encode.read_back(out, "mp4", 6)
-    with pytest.raises(encode.EncodeError, match="as webm"):
-        encode.read_back(out, "webm", 5)
+    ffmpeg.read_back(out, "mp4", 5)
+    with pytest.raises(errors.EncodeError, match="5 frames"):
+        ffmpeg.read_back(out, "mp4", 6)
+    with pytest.raises(errors.EncodeError, match="as webm"):
+        ffmpeg.read_back(out, "webm", 5)
     gif = tmp_path / "a.gif"
     write(5, spec(gif, "gif"))
-    with pytest.raises(encode.EncodeError, match="as mp4"):
-        encode.read_back(gif, "mp4", 5)
+    with pytest.raises(errors.EncodeError, match="as mp4"):
+        ffmpeg.read_back(gif, "mp4", 5)
 
 
 # ------------------------------------------------------------------ item 5: one writer per target
@@ -374,11 +380,11 @@ def test_read_back_checks_container_codec_and_frame_count_item4(tmp_path, tmpdir
 
 def test_one_writer_per_target_item5(tmp_path, tmpdir_):
     target = tmp_path / "a.mp4"
-    with encode.claim(target):
-        with pytest.raises(encode.EncodeError, match=f"another render is writing {target}"):
+    with targets.claim(target):
+        with pytest.raises(errors.TargetBusy, match=f"another render is writing {target}"):
             write(2, spec(target, "mp4"))
-        with pytest.raises(encode.EncodeError, match="another render is writing"):
-            with encode.claim(tmp_path / "." / "a.mp4"):  # the same target, spelt otherwise
+        with pytest.raises(errors.TargetBusy, match="another render is writing"):
+            with targets.claim(tmp_path / "." / "a.mp4"):  # the same target, spelt otherwise
                 pass
         assert not target.exists() and names(tmp_path) == ["systemp"]  # the lock is never beside the target
         assert any(p.name.endswith(".lock") for p in tmpdir_.iterdir())
@@ -387,14 +393,14 @@ def test_one_writer_per_target_item5(tmp_path, tmpdir_):
 
 def test_png_ranges_lock_only_their_frames_item5(tmp_path, tmpdir_):
     folder = tmp_path / "f"
-    with encode.claim(folder, 0, 4), encode.claim(folder, 4, 8):  # disjoint ranges at once
+    with targets.claim(folder, 0, 4), targets.claim(folder, 4, 8):  # disjoint ranges at once
         for a, b in ((2, 6), (7, 9), (0, None), (6, None)):
-            with pytest.raises(encode.EncodeError, match="another render is writing"):
-                with encode.claim(folder, a, b):
+            with pytest.raises(errors.TargetBusy, match="another render is writing"):
+                with targets.claim(folder, a, b):
                     pass
-        with encode.claim(folder, 8, 12):
+        with targets.claim(folder, 8, 12):
             pass
-    with encode.claim(folder):  # all released
+    with targets.claim(folder):  # all released
         pass
 
 
@@ -402,19 +408,19 @@ def test_a_killed_writer_releases_its_claim_item5(tmp_path, tmpdir_):
     target = tmp_path / "a.mp4"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, tempfile, time; tempfile.tempdir = sys.argv[2]\n"
-         "from cppn_anim import encode\nfrom pathlib import Path\n"
-         "with encode.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)", str(target), str(tmpdir_)],
+         "from cppn_anim import targets\nfrom pathlib import Path\n"
+         "with targets.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)", str(target), str(tmpdir_)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(encode.EncodeError, match="another render is writing"):
-            with encode.claim(target):
+        with pytest.raises(errors.TargetBusy, match="another render is writing"):
+            with targets.claim(target):
                 pass
     finally:
         holder.kill()  # kill -9: no clean-up code runs
         holder.wait()
-    with encode.claim(target):
+    with targets.claim(target):
         pass
 
 
@@ -466,9 +472,9 @@ def test_a_path_through_a_missing_folder_and_back_is_refused_up_front(tmp_path, 
 
 def test_checks_make_no_folder_item6(tmp_path):
     target = tmp_path / "newdir" / "sub" / "x.mp4"
-    encode.check_output(spec(target, "mp4"))
-    encode.check_output(spec(tmp_path / "newdir" / "frames", "png"))
-    encode.check_file(tmp_path / "newdir" / "still.png")
+    targets.check_output(spec(target, "mp4"))
+    targets.check_output(spec(tmp_path / "newdir" / "frames", "png"))
+    targets.check_file(tmp_path / "newdir" / "still.png")
     assert names(tmp_path) == []
 
 
@@ -483,7 +489,7 @@ def test_no_folder_is_made_when_nothing_is_written_item6(tiny, tmp_path):
 def test_a_failed_write_takes_back_the_folders_it_made_item6(tmp_path, tmpdir_, monkeypatch):
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", fake_ffmpeg(tmp_path, "cat >/dev/null; echo 'broken on purpose' >&2; exit 3\n"))
     for fmt in ("mp4", "gif"):
-        with pytest.raises(encode.EncodeError, match="broken on purpose"):
+        with pytest.raises(errors.EncodeError, match="broken on purpose"):
             write(3, spec(tmp_path / "new" / "sub" / f"x.{fmt}", fmt))
     assert names(tmp_path) == ["fake-ffmpeg", "systemp"]
     assert [p.name for p in tmpdir_.iterdir() if not p.name.endswith(".lock")] == []
@@ -527,12 +533,12 @@ def test_gif_loop_block_comes_before_the_comment_item14(tmp_path, tmpdir_):
 
 @pytest.mark.parametrize("size", [(256, 256), (16, 16)])  # frames that fill the pipe, and frames that all fit in it
 def test_an_ffmpeg_that_stops_reading_is_noticed_item14(tmp_path, tmpdir_, monkeypatch, size):
-    monkeypatch.setattr(encode, "STALL_SECONDS", 1.0)
+    monkeypatch.setattr(ffmpeg, "STALL_SECONDS", 1.0)
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", fake_ffmpeg(tmp_path, "echo 'fake-ffmpeg: hanging on purpose' >&2\nexec sleep 600\n"))
     w, h = size
     out = tmp_path / "o" / "a.mp4"
-    with pytest.raises(encode.EncodeError, match=r"ffmpeg stopped reading frames .*fake-ffmpeg: hanging on purpose"):
-        encode.write(frames(12, w, h), encode.VideoSpec(out, "mp4", w, h, 8))
+    with pytest.raises(errors.EncodeError, match=r"ffmpeg stopped reading frames .*fake-ffmpeg: hanging on purpose"):
+        encode.write(frames(12, w, h), targets.VideoSpec(out, "mp4", w, h, 8))
     assert names(tmp_path) == ["fake-ffmpeg", "systemp"]
     deadline = time.time() + 10
     while time.time() < deadline and _sleepers():

@@ -99,20 +99,20 @@ def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
 def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
     """The size loop really runs: fewer colours first (256, 128, 64), then fewer frames per
     second, down to 5 fps; the page shows what was finally written."""
-    from cppn_anim import pipeline
+    from cppn_anim import core, previews
 
     scenes = tmp_path / "scenes"
     scenes.mkdir()
     write_scene(scenes, SCENE % (64, 36, 1) + "network: {width: 8, depth: 2}\n", "heavy.yaml")  # cheap to render 8 times
     tries = []
-    real = pipeline.render
+    real = core.render
 
     def counted(scene, *args, colors=256, **kwargs):
         tries.append((scene.fps, colors))
         return real(scene, *args, colors=colors, **kwargs)
 
-    monkeypatch.setattr(pipeline, "render", counted)
-    monkeypatch.setattr(pipeline, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
+    monkeypatch.setattr(core, "render", counted)
+    monkeypatch.setattr(previews, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
     r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
     assert r.returncode == 0, r.stderr
     assert tries == [(15, 256), (15, 128), (15, 64), (12.0, 64), (9.6, 64), (7.68, 64), (6.14, 64), (5.0, 64)]
@@ -124,8 +124,8 @@ def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
 
 def test_a_small_scene_is_previewed_and_sheeted_at_its_own_size(tmp_path):
     """Neither the GIF nor the contact sheet's still of a 64x36 scene is scaled up (they were 256x144 and 160x90)."""
-    from cppn_anim import pipeline
-    from test_pipeline import find
+    from cppn_anim import core
+    from test_core import find
 
     scenes = tmp_path / "scenes"
     scenes.mkdir()
@@ -133,7 +133,7 @@ def test_a_small_scene_is_previewed_and_sheeted_at_its_own_size(tmp_path):
     r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "p" / "small.gif").size == (64, 36)
-    scene = pipeline.load(path)
-    still = pipeline.still(scene, scene.duration / 2)
+    scene = core.load(path)
+    still = core.still(scene, scene.duration / 2)
     sheet = np.asarray(Image.open(tmp_path / "p" / "contact-sheet.png").convert("RGB"))
     assert len(find(sheet, still)) == 1

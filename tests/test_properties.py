@@ -7,7 +7,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cppn_anim import easing, scene
+from cppn_anim import activations, easing, scene
 from cppn_anim.cli import main
 
 EASES = sorted(easing.EASINGS) + ["cubic_bezier(0.2, -0.3, 0.8, 1.4)", "steps(3)"]
@@ -31,7 +31,7 @@ def scenes(draw) -> dict:
         if draw(st.booleans()):
             key["ease"] = draw(st.sampled_from(EASES))
         keyframes.append(key)
-    activation = draw(st.one_of(st.sampled_from(scene.ACTIVATIONS), st.lists(st.sampled_from(scene.ACTIVATIONS), min_size=depth, max_size=depth)))
+    activation = draw(st.one_of(st.sampled_from(activations.NAMES), st.lists(st.sampled_from(activations.NAMES), min_size=depth, max_size=depth)))
     data = {
         "seed": draw(st.integers(0, 2**64 - 1)),
         "duration": duration,

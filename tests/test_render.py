@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from cppn_anim import network, render, scene, trajectory
+from cppn_anim import errors, network, render, scene, trajectory
 from cppn_anim.render import Renderer
 
 SCENE = """\
@@ -75,10 +75,22 @@ def test_pictures_have_contrast_not_flat_gray():
         assert img.std() > 25 and len(np.unique(img.reshape(-1, 3), axis=0)) > 200
 
 
+def _banded(r: Renderer, band_samples: int) -> Renderer:
+    """The renderer with bands of about band_samples samples (its pace, never its pixels)."""
+    r.band_rows = max(1, band_samples // (r.width * r.k * r.k))
+    return r
+
+
+def _batched(r: Renderer, frames: int) -> Renderer:
+    """The renderer computing `frames` frames per batch (as a GPU does)."""
+    r.batch = frames
+    return r
+
+
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_pixels_do_not_depend_on_band_size(k):
     w, p = setup(rotation=10)
-    frames = [Renderer(w, 150, 101, supersample=k, device="cpu", band_samples=b).render(p) for b in (1, 999, 20000, 1 << 22)]
+    frames = [_banded(Renderer(w, 150, 101, supersample=k, device="cpu"), b).render(p) for b in (1, 999, 20000, 1 << 22)]
     for other in frames[1:]:
         assert np.array_equal(frames[0], other)
 
@@ -139,7 +151,7 @@ def test_missing_device_is_a_clear_error():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(render.DeviceUnavailable, match="cuda"):
+    with pytest.raises(errors.DeviceUnavailable, match="cuda"):
         render.pick_device("cuda")
     assert render.pick_device("auto").type in ("cpu", "mps")
 
@@ -149,8 +161,8 @@ def test_pixels_do_not_depend_on_frames_per_batch():
     s = scene.parse(SCENE % ("hsv", 1.3, 0, "[0, 0]") + "duration: 1\nanimate:\n  view.rotation: [{at: 0, value: 0}, {at: 1, value: 90}]\n")
     w, motion = network.build(s.network, s.seed), trajectory.Motion(s)
     params = [motion.at(t) for t in np.linspace(0, 1, 7)]
-    one = list(Renderer(w, 45, 31, supersample=2, device="cpu", batch=1).frames(params))
-    three = list(Renderer(w, 45, 31, supersample=2, device="cpu", batch=3).frames(params))  # 3 + 3 + 1 padded
+    one = list(_batched(Renderer(w, 45, 31, supersample=2, device="cpu"), 1).frames(params))
+    three = list(_batched(Renderer(w, 45, 31, supersample=2, device="cpu"), 3).frames(params))  # 3 + 3 + 1 padded
     assert len(three) == 7 and all(np.array_equal(a, b) for a, b in zip(one, three))
     assert not np.array_equal(one[0], one[3])  # the frames do differ
 
@@ -199,11 +211,11 @@ def test_a_frame_alone_equals_it_in_every_slot_of_a_batch():
     s = scene.parse(SCENE % ("hsv", 1.3, 0, "[0, 0]") + "duration: 1\nanimate:\n  view.rotation: [{at: 0, value: 0}, {at: 1, value: 90}]\n")
     w, motion = network.build(s.network, s.seed), trajectory.Motion(s)
     params = [motion.at(t) for t in np.linspace(0, 1, 5)]
-    batched = Renderer(w, 37, 23, supersample=2, device="cpu", batch=3)
+    batched = _batched(Renderer(w, 37, 23, supersample=2, device="cpu"), 3)
     in_batches = list(batched.frames(params))  # slots 0, 1, 2 then 0, 1
     for i, p in enumerate(params):
         assert np.array_equal(batched.render(p), in_batches[i]), i  # alone, same renderer
-        assert np.array_equal(Renderer(w, 37, 23, supersample=2, device="cpu", batch=1).render(p), in_batches[i]), i
+        assert np.array_equal(_batched(Renderer(w, 37, 23, supersample=2, device="cpu"), 1).render(p), in_batches[i]), i
     assert len({frame.tobytes() for frame in in_batches}) == 5  # five different frames
 
 

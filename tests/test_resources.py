@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cppn_anim import cli, network, render, scene
+from cppn_anim import cli, entry, network, render, resources, scene
 
 from conftest import cli_main, write_scene
 
@@ -22,20 +22,20 @@ def _spec(text: str):
 
 def test_the_estimate_grows_with_what_costs_memory():
     net = _spec(LARGEST)
-    host, device = render.memory_needed(net, 1280, 720, 1, "cpu", "fp32")
+    host, device = resources.memory_needed(net, 1280, 720, 1, "cpu", "fp32")
     assert device == 0 and 12e9 < host < 15e9  # float64 weights (8.5 GB) and their fp32 copy (4.2 GB)
-    small = render.memory_needed(_spec("trajectory: {keyframes: [{at: 0, z: random}]}"), 1280, 720)[0]
+    small = resources.memory_needed(_spec("trajectory: {keyframes: [{at: 0, z: random}]}"), 1280, 720)[0]
     assert small < 200e6
-    assert render.memory_needed(net, 1280, 720, 1, "cpu", "bf16")[0] < host  # half-size weights on the device
-    assert render.memory_needed(net, 16384, 16384)[0] - host > 1.5e9  # a 16K uint8 frame (0.8 GB) and its copy for the encoder
-    gpu_host, gpu = render.memory_needed(net, 3840, 2160, 1, "cuda", "fp32")
+    assert resources.memory_needed(net, 1280, 720, 1, "cpu", "bf16")[0] < host  # half-size weights on the device
+    assert resources.memory_needed(net, 16384, 16384)[0] - host > 1.5e9  # a 16K uint8 frame (0.8 GB) and its copy for the encoder
+    gpu_host, gpu = resources.memory_needed(net, 3840, 2160, 1, "cuda", "fp32")
     assert gpu_host > 8e9 and 4e9 < gpu < 6e9  # fp32 weights on the GPU and buffers from a byte budget (not 68 GB)
 
 
 def test_a_render_that_cannot_fit_is_refused_before_any_work(tiny, tmp_path, monkeypatch):
     built = []
     monkeypatch.setattr(network, "build", lambda *a: built.append(a))
-    monkeypatch.setattr(render, "available_memory", lambda device: 50_000_000)  # a machine with 50 MB free
+    monkeypatch.setattr(resources, "available_memory", lambda device: 50_000_000)  # a machine with 50 MB free
     r = cli_main("render", tiny, "-o", tmp_path / "a.mp4", "--set", "network.width=2000", "--set", "network.depth=4")
     assert r.returncode == 1, r.stderr
     line = r.stderr.strip()
@@ -123,41 +123,38 @@ def test_a_refused_long_render_says_one_line_only(tiny, tmp_path, monkeypatch, c
 
 def test_the_time_estimate_scales_with_the_work():
     net = _spec(LARGEST)
-    big = render.estimate_seconds(net, 3840, 2160, 1, 18000, "cpu")
+    big = resources.estimate_seconds(net, 3840, 2160, 1, 18000, "cpu")
     assert big > 3600 * 24  # days on a CPU
-    assert render.estimate_seconds(net, 1920, 1080, 1, 18000, "cpu") == pytest.approx(big / 4)
-    assert render.estimate_seconds(net, 1920, 1080, 2, 18000, "cpu") == pytest.approx(big)
-    small = render.estimate_seconds(_spec("trajectory: {keyframes: [{at: 0, z: random}]}"), 48, 32, 1, 8, "cpu")
+    assert resources.estimate_seconds(net, 1920, 1080, 1, 18000, "cpu") == pytest.approx(big / 4)
+    assert resources.estimate_seconds(net, 1920, 1080, 2, 18000, "cpu") == pytest.approx(big)
+    small = resources.estimate_seconds(_spec("trajectory: {keyframes: [{at: 0, z: random}]}"), 48, 32, 1, 8, "cpu")
     assert small < 1
 
 
 def test_small_frames_run_on_one_thread_big_ones_on_all():
     """A preview-sized frame on one thread (never slower, and no stall behind a busy core);
-    720p with every thread torch has. Either way the pixels are the same."""
+    720p with every thread torch has. The renderer never sets torch's threads itself: the
+    pin its caller lends (entry.torch_threads, the command line's) holds torch to them for
+    the frame, then puts them back. Either way the pixels are the same."""
     s = scene.parse("trajectory: {keyframes: [{at: 0, z: random}]}")
     w = network.build(s.network, s.seed)
     assert render.Renderer(w, 256, 144, device="cpu").threads == 1
     assert render.Renderer(w, 1280, 720, device="cpu").threads is None
     seen = []
-    original = render._threads
 
     @contextlib.contextmanager
     def spy(n):
-        with original(n):
+        with entry.torch_threads(n):
             seen.append(torch.get_num_threads())  # while the frame is computed
             yield
 
     from cppn_anim import trajectory
 
     p = trajectory.Motion(s).at(0.0)
-    small = render.Renderer(w, 64, 36, device="cpu")
+    small = render.Renderer(w, 64, 36, device="cpu", pin=spy)
     before = torch.get_num_threads()
-    try:
-        render._threads = spy
-        frame = small.render(p)
-    finally:
-        render._threads = original
+    frame = small.render(p)
     assert seen == [1] and torch.get_num_threads() == before  # one thread for the frame, then put back
-    many = render.Renderer(w, 64, 36, device="cpu")
+    many = render.Renderer(w, 64, 36, device="cpu")  # no pin: torch's threads as the process has them
     many.threads = None
-    assert np.array_equal(frame, many.render(p))
+    assert np.array_equal(frame, many.render(p)) and torch.get_num_threads() == before

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cppn_anim import cli, pipeline, scene as scenes, studio
+from cppn_anim import cli, core, scene as scenes, studio_server, studio_session as studio, yamledit
 from conftest import TINY, write_scene
 
 PORT = 8765
@@ -24,7 +24,7 @@ def make(path, overrides=(), **kw):
     from starlette.testclient import TestClient
 
     s = studio.Studio(path, list(overrides), port=PORT, **kw)
-    return s, TestClient(studio.make_app(s), base_url=BASE)
+    return s, TestClient(studio_server.make_app(s), base_url=BASE)
 
 
 def pixels(data: bytes) -> np.ndarray:
@@ -199,7 +199,7 @@ def test_edit_shows_frames_then_an_error_at_its_line_then_frames_again(tmp_path,
         first, _ = receive(ws, "frame")
         assert first["key"] == info["key"] and first["index"] == 3  # the playhead's frame first
         preview = studio.preview_of(scenes.load(tiny))
-        want = next(pipeline.frames(preview, 3, 4))  # what a render of the preview scene makes as frame 3
+        want = next(core.frames(preview, 3, 4))  # what a render of the preview scene makes as frame 3
         assert np.array_equal(pixels(first["png"]), want)
         got = {first["index"]}
         while len(got) < info["count"]:  # then the rest, ahead of the playhead
@@ -350,19 +350,19 @@ def test_still_of_the_page_scene_at_a_chosen_size(tmp_path, tiny):
     ],
 )
 def test_set_key_edits_the_text_in_place(text, key, value, want):
-    assert studio.set_key(text, key, value) == want
+    assert yamledit.set_key(text, key, value) == want
 
 
 @pytest.mark.parametrize("key,value", [("seed", 123), ("view.zoom", 1.75), ("view.rotation", 30.0), ("network.width", 12)])
 def test_set_key_gives_a_scene_with_that_value(key, value):
-    s = scenes.parse(studio.set_key(TINY, key, value))
+    s = scenes.parse(yamledit.set_key(TINY, key, value))
     assert studio.value_at(s, key) == value
 
 
 @pytest.mark.parametrize("text,key", [("seed: [1\n", "seed"), ("view: 3\n", "view.zoom"), ("view:\n  zoom: [1, 2]\n", "view.zoom")])
 def test_set_key_refuses_what_it_cannot_place(text, key):
     with pytest.raises(ValueError):
-        studio.set_key(text, key, 1.0)
+        yamledit.set_key(text, key, 1.0)
 
 
 def test_frame_cache_key_is_the_content_not_the_name():
@@ -373,7 +373,7 @@ def test_frame_cache_key_is_the_content_not_the_name():
 
 
 def test_it_listens_on_loopback_only():
-    sock = studio.bind(0)
+    sock = studio_server.bind(0)
     try:
         assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
     finally:
@@ -390,7 +390,7 @@ def test_lru_keeps_its_byte_budget():
 @pytest.mark.parametrize("key", ["network.z_scale", "network.contrast"])
 def test_look_sliders_write_network_keys(key):
     """z_scale and contrast are network keys (scene-format.md): written there whether or not this build reads them."""
-    text = studio.set_key(TINY, key, 2.5)
+    text = yamledit.set_key(TINY, key, 2.5)
     assert text == TINY.replace("network: {", f"network: {{{key.split('.')[1]}: 2.5, ")
     if key.split(".")[1] in scenes.Network.model_fields:
         assert studio.value_at(scenes.parse(text), key) == 2.5

@@ -4,8 +4,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cppn_anim import easing, scene, trajectory
-from cppn_anim.trajectory import Track
+from cppn_anim import easing, scene, tracks, trajectory
+from cppn_anim.tracks import Track
 
 
 def _steps_scene(d, fps, n, t0=0) -> str:
@@ -80,7 +80,7 @@ def test_keyframe_times_and_frame_count_are_exact_decimals():
     assert scene.parse("duration: 0.05\nfps: 10\ntrajectory: {keyframes: [{at: 0, z: random}]}").frame_count == 1
     s = scene.parse("duration: 1\nfps: 29.97\ntrajectory: {keyframes: [{at: 0, z: random}]}")
     assert trajectory.frame_times(s)[3] == Fraction(300, 2997)
-    assert scene.exact(0.1) == Fraction(1, 10) and scene.exact(29.97) == Fraction(2997, 100) and scene.exact(3) == 3
+    assert tracks.exact(0.1) == Fraction(1, 10) and tracks.exact(29.97) == Fraction(2997, 100) and tracks.exact(3) == 3
 
 
 def test_a_float_time_is_read_as_the_decimal_it_prints_as():

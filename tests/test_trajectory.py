@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from cppn_anim import scene, trajectory
-from cppn_anim.trajectory import Motion, Track
+from cppn_anim import scene, tracks, trajectory
+from cppn_anim.tracks import Track
+from cppn_anim.trajectory import Motion
 
 
 def motion(text: str) -> tuple[scene.Scene, Motion]:
@@ -82,19 +83,19 @@ def test_slerp_keeps_norms_between_the_ends_and_moves_on_the_sphere():
         a, b = rng.standard_normal(6) * rng.uniform(0.5, 3), rng.standard_normal(6) * rng.uniform(0.5, 3)
         na, nb = np.linalg.norm(a), np.linalg.norm(b)
         for e in np.linspace(0, 1, 11):
-            v = trajectory.slerp(a, b, e)
+            v = tracks.slerp(a, b, e)
             n = np.linalg.norm(v)
             assert min(na, nb) - 1e-9 <= n <= max(na, nb) + 1e-9
             assert n == pytest.approx((1 - e) * na + e * nb)
         # the direction moves along the great circle: equal angle steps
-        angles = [np.arccos(np.clip(trajectory.slerp(a, b, e) @ a / np.linalg.norm(trajectory.slerp(a, b, e)) / na, -1, 1)) for e in (0.25, 0.5)]
+        angles = [np.arccos(np.clip(tracks.slerp(a, b, e) @ a / np.linalg.norm(tracks.slerp(a, b, e)) / na, -1, 1)) for e in (0.25, 0.5)]
         assert angles[1] == pytest.approx(2 * angles[0], rel=1e-6)
 
 
 def test_slerp_falls_back_to_linear_when_parallel_or_opposite():
     a = np.array([1.0, 2.0, 3.0])
-    np.testing.assert_allclose(trajectory.slerp(a, 2 * a, 0.5), 1.5 * a)
-    np.testing.assert_allclose(trajectory.slerp(a, -a, 0.5), 0 * a, atol=1e-12)
+    np.testing.assert_allclose(tracks.slerp(a, 2 * a, 0.5), 1.5 * a)
+    np.testing.assert_allclose(tracks.slerp(a, -a, 0.5), 0 * a, atol=1e-12)
 
 
 def _velocity(track: Track, t: float, h: float = 1e-6) -> np.ndarray:

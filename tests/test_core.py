@@ -1,4 +1,4 @@
-"""The pipeline's callers: still's default path, explore, previews, watch, make, quiet Dask, the seams to the CLI."""
+"""The core and its callers: still's default path, explore, previews, watch, make, quiet Dask, the seams to the CLI."""
 import os
 import signal
 import subprocess
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cppn_anim import cli, pipeline
+from cppn_anim import cli, core, explore, previews
 from conftest import CLI, ROOT, TINY, cli_main, write_scene
 
 SHORT = "duration: 2\nfps: 4\nsize: [40, 24]\nnetwork: {latent_dim: 3, width: 8, depth: 3}\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 2, z: random}]}\n"
@@ -26,18 +26,18 @@ def find(big: np.ndarray, small: np.ndarray) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("size,side,want", [((160, 90), 256, [160, 90]), ((256, 144), 256, [256, 144]), ((1280, 720), 256, [256, 144]),
                                             ((300, 500), 256, [154, 256]), ((48, 32), 160, [48, 32]), ((4000, 3), 256, [256, 1])])
 def test_fit_shrinks_but_never_enlarges(size, side, want):
-    assert pipeline.fit(size, side) == want
+    assert core.fit(size, side) == want
 
 
 def test_previews_are_never_larger_than_the_scene(tmp_path):
-    """A 160x90 scene's --preview used to be 256x144: every preview size comes from pipeline.fit."""
-    from cppn_anim import api, studio
+    """A 160x90 scene's --preview used to be 256x144: every preview size comes from core.fit."""
+    from cppn_anim import api, studio_session as studio
 
-    small = pipeline.parse(SHORT.replace("[40, 24]", "[160, 90]"), default_name="mini")
-    assert pipeline.preview_scene(small).size == [160, 90] and pipeline.preview_scene(small).fps == 4
+    small = core.parse(SHORT.replace("[40, 24]", "[160, 90]"), default_name="mini")
+    assert core.preview_scene(small).size == [160, 90] and core.preview_scene(small).fps == 4
     assert studio.preview_of(small).size == [160, 90] and studio.Compiled(small).info()["width"] == 160
-    big = pipeline.parse(SHORT.replace("[40, 24]", "[1280, 720]"))
-    assert pipeline.preview_scene(big).size == [256, 144] and studio.preview_of(big).size == [320, 180]
+    big = core.parse(SHORT.replace("[40, 24]", "[1280, 720]"))
+    assert core.preview_scene(big).size == [256, 144] and studio.preview_of(big).size == [320, 180]
     out = tmp_path / "mini.preview.gif"
     scene = write_scene(tmp_path, SHORT.replace("[40, 24]", "[160, 90]"), "mini.yaml")
     assert cli.main(["render", str(scene), "--preview", "-o", str(out), "--quiet"]) == 0
@@ -53,7 +53,7 @@ def test_explore_cells_are_never_larger_than_the_scene(tmp_path):
     assert cli.main(["explore", str(scene), "--seeds", "1-2", "--cell", "192", "-o", str(out), "--quiet"]) == 0
     sheet = np.asarray(Image.open(out).convert("RGB"))
     for seed in (1, 2):
-        still = pipeline.still(pipeline.load(scene, {"seed": seed}), 0.0)
+        still = core.still(core.load(scene, {"seed": seed}), 0.0)
         assert still.shape == (24, 40, 3) and len(find(sheet, still)) == 1  # shown at its own size, not scaled up
 
 
@@ -69,19 +69,21 @@ def test_weights_are_the_same_bit_for_bit_on_one_blas_thread_or_many(style):
 
     from cppn_anim import network
 
-    scene = pipeline.parse(SHORT.replace("width: 8, depth: 3", f"width: 64, depth: 6, style: {style}"))
+    scene = core.parse(SHORT.replace("width: 8, depth: 3", f"width: 64, depth: 6, style: {style}"))
     with threadpool_limits(max(2, os.cpu_count() or 1), user_api="blas"):  # as many as numpy would take
         many = network.build(scene.network, scene.seed)
-    one = pipeline.build_weights(scene)
+    one = core.build_weights(scene)
     arrays = lambda w: [w.first, w.first_z, w.first_bias, *[a for layer in w.hidden for a in layer], w.out, w.out_bias, w.coords]  # noqa: E731
     assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays(many), arrays(one), strict=True))
 
 
 def test_every_command_and_the_studio_build_weights_on_one_blas_thread(monkeypatch, tiny):
-    """numpy's BLAS threads made network.build 30-130x slower on a busy machine: pipeline.prepare
-    (every command, the API, distribute's segments, the studio) builds them on one thread,
-    and gives the threads back after."""
-    from cppn_anim import api, network, studio
+    """numpy's BLAS threads made network.build 30-130x slower on a busy machine: the entry
+    points (entry.process: every command, and the studio, which runs under it) build the
+    weights on one thread, and give the threads back after. The API (core, api) changes
+    nothing process-wide: it builds them on the caller's BLAS threads (the same weights,
+    bit for bit: test_weights_are_the_same_bit_for_bit_on_one_blas_thread_or_many)."""
+    from cppn_anim import api, entry, network, studio_session
 
     before, seen, real = blas_threads(), [], network.build
 
@@ -90,13 +92,17 @@ def test_every_command_and_the_studio_build_weights_on_one_blas_thread(monkeypat
         return real(*args)
 
     monkeypatch.setattr(network, "build", spy)
-    scene = pipeline.load(tiny)
-    pipeline.still(scene, 0.0)
+    scene = core.load(tiny)
     assert cli.main(["still", str(tiny), "--time", "0", "-o", str(tiny.with_suffix(".png")), "-q"]) == 0
+    with entry.process(entry.Stop(), lambda message: None):  # the process as `cppn-anim studio` runs in it
+        studio_session.Compiled(scene).frame_png(0)
+        studio_session.Studio(tiny, port=1).frame_from_disk(0.0, 8, 6)
+    assert len(seen) == 3 and all(threads and set(threads) == {1} for threads in seen), seen
+    assert blas_threads() == before
+    seen.clear()
+    core.still(scene, 0.0)
     api.Animation(scene).still(0.0)
-    studio.Compiled(scene).frame_png(0)
-    studio.Studio(tiny, port=1).frame_from_disk(0.0, 8, 6)
-    assert len(seen) == 5 and all(threads and set(threads) == {1} for threads in seen), seen
+    assert seen == [before, before], seen
     assert blas_threads() == before
 
 
@@ -153,7 +159,7 @@ def test_still_without_o_writes_a_named_png(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out" / "tiny_t1.000.png"
     assert "wrote out/tiny_t1.000.png" in capsys.readouterr().err
     frame = np.asarray(Image.open(out).convert("RGB"))
-    assert np.array_equal(frame, pipeline.still(pipeline.load(scene), 1.0))
+    assert np.array_equal(frame, core.still(core.load(scene), 1.0))
     assert cli.main(["still", str(scene), "--frame", "3", "--quiet"]) == 0  # t = 3 / 8 fps
     assert (tmp_path / "out" / "tiny_t0.375.png").exists()
     assert cli.main(["still", str(scene), "--time", "0.5", "-o", str(tmp_path / "given.png"), "--quiet"]) == 0
@@ -191,7 +197,7 @@ def test_explore_past_the_end_shows_the_last_moment_and_says_so(tmp_path, capsys
     assert "warning" not in capsys.readouterr().err
     # the same sheet, title included ("scene at t=2s"), as asking for t = 2
     assert np.array_equal(np.asarray(Image.open(late)), np.asarray(Image.open(end)))
-    done = pipeline.explore(scene, [pipeline.Axis("seed", [("seed 1", [("seed", 1)])])], t=99, cell=32, out=tmp_path / "x.png")
+    done = explore.explore(scene, [explore.Axis("seed", [("seed 1", [("seed", 1)])])], t=99, cell=32, out=tmp_path / "x.png")
     assert done.time == 2.0 and done.cells == 1
 
 
@@ -209,20 +215,20 @@ def test_previews_refuse_two_scenes_with_one_name(tmp_path, capsys):
 
 def test_previews_keep_a_gif_under_the_size_limit(tmp_path, monkeypatch):
     """The size loop really runs: a GIF over the limit is made again with fewer colours until it fits."""
-    scene = pipeline.parse(TINY.replace("fps: 8", "fps: 15"), default_name="big")
+    scene = core.parse(TINY.replace("fps: 8", "fps: 15"), default_name="big")
     made = []
-    real = pipeline.render
+    real = core.render
 
     def spy(s, path, fmt, *args, colors=256, **kw):
         done = real(s, path, fmt, *args, colors=colors, **kw)
         made.append((colors, s.fps, Path(path).stat().st_size))
         return done
 
-    monkeypatch.setattr(pipeline, "render", spy)
-    pipeline.render_preview(scene, tmp_path / "p.gif")
+    monkeypatch.setattr(core, "render", spy)
+    previews.render_preview(scene, tmp_path / "p.gif")
     limit = made[0][2] - 1  # one byte too many at 256 colours
     made.clear()
-    done = pipeline.render_preview(scene, tmp_path / "p.gif", max_bytes=limit)
+    done = previews.render_preview(scene, tmp_path / "p.gif", max_bytes=limit)
     assert [c for c, _, _ in made] == [256, 128] and made[-1][1] == 15
     assert (tmp_path / "p.gif").stat().st_size == made[-1][2] <= limit
     gif = Image.open(tmp_path / "p.gif")
@@ -275,21 +281,23 @@ def test_workers_print_nothing_but_the_result(tmp_path):
 
 
 def test_png_segments_travel_as_tar_and_come_back_whole(tiny, tmp_path):
-    from cppn_anim import distribute
+    from cppn_anim import distribute, targets
 
-    data = distribute.render_segment(pipeline.load(tiny).resolved_yaml(), "png", None, "medium", 2, 5, "testkey")
+    scene = core.load(tiny)
+    spec = targets.VideoSpec(tmp_path / "frames", "png", scene.width, scene.height, scene.fps)
+    data = distribute.render_segment(core.SceneFrames(scene.resolved_yaml()), spec, 2, 5, "testkey")
     files = distribute._unpack(data)
     assert [name for name, _ in files] == ["frame_00002.png", "frame_00003.png", "frame_00004.png"]
-    scene = pipeline.load(tiny)
-    for (name, blob), frame in zip(files, pipeline.frames(scene, 2, 5)):
+    scene = core.load(tiny)
+    for (name, blob), frame in zip(files, core.frames(scene, 2, 5)):
         assert np.array_equal(np.asarray(Image.open(__import__("io").BytesIO(blob)).convert("RGB")), frame)
 
 
 def test_overrides_as_a_dict_and_as_cli_tuples_agree(tiny):
-    a = pipeline.load(tiny, {"seed": 5, "size": (20, 10), "network.activation": "sin"})
-    b = pipeline.load(tiny, [("seed", 5), ("size", [20, 10]), ("network.activation", "sin")])
+    a = core.load(tiny, {"seed": 5, "size": (20, 10), "network.activation": "sin"})
+    b = core.load(tiny, [("seed", 5), ("size", [20, 10]), ("network.activation", "sin")])
     assert a.model_dump() == b.model_dump() and a.size == [20, 10]
-    assert sys.modules.get("cppn_anim.pipeline") is pipeline
+    assert sys.modules.get("cppn_anim.core") is core
 
 
 FLAT_CASES = {  # settings that leave nothing to see: each frame is a single colour
@@ -304,11 +312,11 @@ FLAT_CASES = {  # settings that leave nothing to see: each frame is a single col
 def test_a_flat_picture_warns_once_and_numpy_stays_quiet(tiny, case):
     import warnings
 
-    scene = pipeline.load(tiny, {"size": [40, 30], **FLAT_CASES[case]})
+    scene = core.load(tiny, {"size": [40, 30], **FLAT_CASES[case]})
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        still = pipeline.still(scene, 0.25)
-        video = list(pipeline.frames(scene))
+        still = core.still(scene, 0.25)
+        video = list(core.frames(scene))
     for frame in [still] + video:
         pixels = frame.reshape(-1, 3).astype(int)
         assert (pixels.max(axis=0) - pixels.min(axis=0) <= 1).all()  # the case really is flat
@@ -324,7 +332,7 @@ def test_a_picture_with_something_to_see_does_not_warn(tiny):
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        list(pipeline.frames(pipeline.load(tiny)))
+        list(core.frames(core.load(tiny)))
     assert not [w for w in seen if w.category.__name__ == "FlatPicture"]
 
 
@@ -350,8 +358,8 @@ def test_explore_refuses_what_cannot_make_a_sheet(tiny, tmp_path, args, said):
 
 
 def test_an_unknown_top_level_key_in_an_override_is_named_as_the_override(tiny):
-    with pytest.raises(pipeline.SceneError) as caught:
-        pipeline.load(tiny, {"netwrk.depth": 2})
+    with pytest.raises(core.SceneError) as caught:
+        core.load(tiny, {"netwrk.depth": 2})
     e = caught.value
     assert e.line is None and e.col is None and e.key_path == "netwrk" and "--set netwrk.depth" in str(e)
     r = cli_main("validate", tiny, "--set", "netwrk.depth=2")

@@ -1,0 +1,129 @@
+"""The process set-up the entry points share (cli.py, studio_server.py): what a process that
+runs cppn-anim's work decides for itself, and only an entry point decides.
+
+- Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) only set a flag
+  (`Stop`): the work checks it between frames and wherever it waits (report.check), stops
+  with errors.Cancelled, and cleans up (ffmpeg stopped, temporary files removed). A
+  handler never raises, so a second signal during that cleanup cannot cut it short. The
+  first signal decides the exit status: 130, 143 or 129.
+- OpenMP's wait policy: threads that wait for each other sleep instead of spinning
+  (OMP_WAIT_POLICY=PASSIVE, unless the user set it): with another process busy on a core,
+  a spinning wait burns the time slice its partner needs. Read once, when torch loads its
+  OpenMP runtime, so it is set before anything imports torch.
+- numpy's BLAS on one thread: the network's matrices are tiny, and on a busy machine BLAS
+  threads mostly wait to be scheduled (benchmarks/blas_threads.py: 30-130x slower).
+- torch's threads: `torch_threads(n)` is the pin the command line lends the renderer
+  (render.ThreadPin): a small frame on one thread, then the threads put back.
+- Warnings: shown as our own one line (the caller's `show`).
+
+`process()` sets all of these for the duration of a command and puts back what it found,
+so main() called in-process (as the tests do) leaves the caller's process as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import warnings
+from typing import Callable, Iterator
+
+EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}  # 128 + the signal's number
+SAID = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+
+
+class Stop:
+    """Signals as a flag: `event` is set by the first of SIGINT, SIGTERM or SIGHUP, and
+    `signum` keeps which one (it decides the exit status). The event is the cancel flag
+    the work is given."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame=None) -> None:  # the signal handler: a flag, never an exception
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT.get(self.signum, 130)
+
+    @property
+    def said(self) -> str:
+        return SAID.get(self.signum, "interrupted")
+
+
+@contextlib.contextmanager
+def process(stop: Stop, show: Callable[[str], None]) -> Iterator[None]:
+    """The process as cppn-anim's work wants it (see the module docstring), for the duration."""
+    with contextlib.ExitStack() as undo:
+        if "OMP_WAIT_POLICY" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            undo.callback(os.environ.pop, "OMP_WAIT_POLICY", None)
+        undo.enter_context(_signals(stop))
+        undo.enter_context(warnings.catch_warnings())  # filters and showwarning, put back after
+        warnings.showwarning = lambda message, category, *_: show(str(message))
+        undo.enter_context(_one_blas_thread())
+        yield
+
+
+@contextlib.contextmanager
+def _signals(stop: Stop) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
+        yield
+        return
+    before = {sig: signal.signal(sig, stop) for sig in EXIT}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    import numpy  # noqa: F401 - its BLAS loaded, so that the limit finds it
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """The pin (render.ThreadPin) the command line lends the renderer: torch's intra-op threads
+    set to n for a while (None: left as they are), then put back. The command line renders
+    on one thread at a time, so setting and putting back cannot interleave."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask's own logging (nanny restarts, a slow event loop on a busy machine, ports) and
+    warnings are not for our user: the progress bar is the only output. Errors still reach
+    us as exceptions. Local workers inherit the environment (and dask_worker.py quiets them too)."""
+    import logging
+
+    with contextlib.ExitStack() as undo:
+        old = os.environ.get("DASK_LOGGING__DISTRIBUTED")
+        os.environ["DASK_LOGGING__DISTRIBUTED"] = "critical"
+        undo.callback(lambda: os.environ.pop("DASK_LOGGING__DISTRIBUTED", None) if old is None else os.environ.__setitem__("DASK_LOGGING__DISTRIBUTED", old))
+        for name in ("distributed", "dask"):
+            logger = logging.getLogger(name)
+            undo.callback(logger.setLevel, logger.level)
+            logger.setLevel(logging.CRITICAL)
+        undo.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", module=r"(dask|distributed)(\.|$)")
+        yield

@@ -1,0 +1,85 @@
+"""The one error hierarchy: every error cppn_anim raises on purpose is a CppnAnimError.
+
+    CppnAnimError
+    +-- SceneError (also ValueError)      a scene that breaks the format: FILE:LINE:COL: key.path: message
+    +-- UsageError (also ValueError)      a request that cannot be done as asked (a time outside
+    |                                     the scene, a bad frame range, an unknown format...)
+    +-- OutputError (also ValueError)     an output path or target that cannot be written
+    +-- ArgumentError (also TypeError)    a Python API argument of the wrong type
+    +-- RenderError (also RuntimeError)   a failure while working:
+    |   +-- EncodeError                   ffmpeg or the disk failed while writing
+    |   +-- TargetBusy                    another render is writing the same target
+    |   +-- DeviceUnavailable             the device asked for is not there
+    |   +-- OutOfMemory (also MemoryError)  the work does not fit this machine's free memory
+    +-- Cancelled                         the caller's cancel flag was set (a signal, the studio's cancel)
+
+The command line maps them to exit statuses (cli.py): 2 for SceneError, UsageError and
+OutputError (bad input: nothing written), 1 for a RenderError, 130 / 143 / 129 for a
+Cancelled that a signal asked for. Nothing here imports anything: every stage may raise these.
+"""
+from __future__ import annotations
+
+
+class CppnAnimError(Exception):
+    """Base of every error cppn_anim raises on purpose."""
+
+
+class SceneError(CppnAnimError, ValueError):
+    """A scene that breaks the format: where, which key, what is wrong.
+
+    source: the file (for an override: the file and the --set that was wrong); line, col:
+    1-based as in FILE:LINE:COL, None for an override or a file that cannot be read;
+    key_path: e.g. 'network.depth' ('' when the whole file is wrong); message: what is
+    wrong. str(): the one line the CLI prints.
+    """
+
+    def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
+        self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
+        super().__init__(str(self))
+
+    @property
+    def key_path(self) -> str:
+        """The dotted key path of the wrong value (the same as .path, kept for older callers)."""
+        return self.path
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class UsageError(CppnAnimError, ValueError):
+    """A request that cannot be done as asked (a time outside the scene, a bad frame range...): exit 2."""
+
+
+class OutputError(CppnAnimError, ValueError):
+    """The output path cannot be written (refused before any rendering): exit 2."""
+
+
+class ArgumentError(CppnAnimError, TypeError):
+    """A Python API argument of the wrong type (a size that is not two numbers, a path that is not a path)."""
+
+
+class RenderError(CppnAnimError, RuntimeError):
+    """A failure while working (the request was fine): exit 1."""
+
+
+class EncodeError(RenderError):
+    """ffmpeg or the disk failed while writing."""
+
+
+class TargetBusy(RenderError):
+    """Another render holds the target ("another render is writing PATH")."""
+
+
+class DeviceUnavailable(RenderError):
+    """The device a scene names (cuda, cuda:N, mps) is not there."""
+
+
+class OutOfMemory(RenderError, MemoryError):
+    """A render that cannot fit in this machine's free memory (from the estimate, before any
+    work): one line saying what to change."""
+
+
+class Cancelled(CppnAnimError):
+    """The work stopped because its caller set the cancel flag it was given (a signal in the
+    command line, `cancel` in the studio). Everything it had begun is cleaned up first."""

@@ -1,0 +1,361 @@
+"""ffmpeg: the sinks that feed it frames, reading a finished file back, joining segments.
+
+We drive the ffmpeg that imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE) ourselves:
+- every path reaches ffmpeg as a plain file: the muxer is named (-f) and the path is an
+  absolute `file:` URL, so a name like `-x.mp4`, `a:b.mp4` or `clip_%03d.gif` is just a name;
+- ffmpeg runs in its own session, so a terminal's Ctrl-C (or hang-up) reaches only us, and
+  we stop it (abort: SIGKILL to its session); its stderr is read by a thread (no pipe stall)
+  and its last lines explain a failure;
+- frames are written by a writer thread from a bounded queue (`feed`), so encoding overlaps
+  rendering; an ffmpeg that accepts no frame for STALL_SECONDS is given up on;
+- a finished file is read back (container, codec, frame count) before it replaces anything
+  (`read_back`); segments are joined with the concat demuxer, without re-encoding (`concat`).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import re
+import signal
+import subprocess
+import tempfile
+import termios
+import threading
+import time
+from collections import deque
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .errors import EncodeError
+from .report import check
+from .targets import VideoSpec, atomic
+from .version import __version__
+
+DEFAULT_CRF = {"mp4": 18, "webm": 31}
+QUEUE_FRAMES = 8  # frames waiting for the encoder: enough to smooth out jitter, little memory
+STDERR_LINES = 20
+STALL_SECONDS = 60.0  # an ffmpeg that accepts no frame for this long has hung (a test shrinks it)
+READ_BACK_SECONDS = 600.0  # reading a file back copies packets to nowhere: long only for a huge file
+# how a finished file must read back: (demuxer, codec) per container
+READ_BACK = {"mp4": ("mov", "h264"), "webm": ("matroska", "vp9"), "gif": ("gif", "gif"), "ts": ("mpegts", "h264")}
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as e:
+        raise EncodeError(f"no ffmpeg found: {e}") from None
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """yuv420p needs even sides: the size the video will have."""
+    return width + width % 2, height + height % 2
+
+
+def plain(path: Path) -> str:
+    """A path as ffmpeg must read it: a file, never a protocol (`a:b`), an option (`-x`) or a pattern."""
+    return "file:" + os.path.abspath(path)
+
+
+def read_back(path: Path, container: str, frames: int, cancel: threading.Event | None = None) -> None:
+    """Check a finished file before it replaces anything: it must open as `container`
+    (READ_BACK) with its first video stream in the expected codec and exactly `frames`
+    frames. Cheap: packets are copied to nowhere, nothing is decoded."""
+    demuxer, codec = READ_BACK[container]
+    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "info", "-f", demuxer, "-i", plain(path)]
+    args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
+    done = _run_to_end(args, READ_BACK_SECONDS, cancel)
+    found = re.search(r"Stream #0:\d+.*?: Video: (\w+)", done.stderr)
+    counts = re.findall(r"^frame=(\d+)", done.stdout, re.M)
+    got = f"{found.group(1) if found else 'no video'}, {counts[-1] if counts else 'no'} frames"
+    if done.returncode != 0 or not found or found.group(1) != codec or not counts or int(counts[-1]) != frames:
+        why = _one_line(done.stderr.splitlines())
+        raise EncodeError(
+            f"ffmpeg exited 0 but its file does not read back as {container} ({codec}, {frames} frames): got {got}"
+            + (f": {why}" if why else "")
+        )
+
+
+def _one_line(lines: Iterable[str], keep: int = 3) -> str:
+    """The last few non-blank lines of ffmpeg's stderr, on one line."""
+    lines = [line.strip() for line in lines if line.strip()]
+    return " | ".join(lines[-keep:])
+
+
+def _run_to_end(args: list[str], timeout: float, cancel: threading.Event | None) -> subprocess.CompletedProcess:
+    """Run ffmpeg to its end, output captured; in its own session (a terminal's Ctrl-C is ours to
+    handle), stopped by us if `cancel` is set meanwhile (errors.Cancelled) or it runs past `timeout`."""
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+    except OSError as e:
+        raise EncodeError(f"could not read back what ffmpeg wrote ({e})") from None
+    began = time.monotonic()
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.1)
+                return subprocess.CompletedProcess(args, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                check(cancel)
+                if time.monotonic() - began > timeout:
+                    raise EncodeError(f"could not read back what ffmpeg wrote (it took over {timeout:g} s)") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+# ------------------------------------------------------------------ the overlap
+
+
+def feed(frames: Iterable[np.ndarray], sink, cancel: threading.Event | None = None) -> None:
+    """Render (this thread, by pulling `frames`) while `sink` writes (a writer thread).
+
+    Both sides wait with short timeouts and check the other's state, rather than trusting
+    the queue alone: an exception (errors.Cancelled once `cancel` is set, or a Ctrl-C in a
+    process without our signal handling) can land anywhere, and must still end both threads
+    within moments. A sink stuck on one frame for STALL_SECONDS (an ffmpeg that stopped
+    reading) fails the render rather than hanging it. A sink: write(frame), finish(),
+    abort(); and stalled() -> an error, where it can say more than "stalled".
+    """
+    pending: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+    failure: list[BaseException] = []
+    finished = object()
+    cancelled = threading.Event()
+    busy_since: list[float | None] = [None]  # when the frame the writer is handing to the sink was taken
+
+    def writer():
+        try:
+            while not cancelled.is_set():
+                try:
+                    frame = pending.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if frame is finished:
+                    return
+                busy_since[0] = time.monotonic()
+                sink.write(frame)
+                busy_since[0] = None
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            failure.append(e)
+
+    def check_stall() -> None:
+        since = busy_since[0]
+        if since is not None and time.monotonic() - since > STALL_SECONDS:
+            stalled = getattr(sink, "stalled", None)
+            raise stalled() if stalled else EncodeError(f"the writer accepted no frame for {STALL_SECONDS:g} s")
+
+    def hand_over(item) -> None:
+        while not failure:
+            check(cancel)
+            try:
+                pending.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if not thread.is_alive():
+                    break
+                check_stall()
+        raise failure[0] if failure else EncodeError("the writer thread stopped")
+
+    thread = threading.Thread(target=writer, name="cppn-anim-writer", daemon=True)
+    thread.start()
+    try:
+        for frame in frames:
+            hand_over(frame)
+        hand_over(finished)
+        while thread.is_alive():
+            thread.join(timeout=0.1)
+            check(cancel)
+            check_stall()
+        if failure:
+            raise failure[0]
+        sink.finish()
+    except BaseException:
+        cancelled.set()
+        sink.abort()
+        thread.join(timeout=5)
+        raise
+
+
+# ------------------------------------------------------------------ the sink
+
+
+def _rate(fps: float) -> str:
+    return str(Fraction(fps).limit_denominator(100000))
+
+
+def input_args(width: int, height: int, fps: float) -> list[str]:
+    return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", _rate(fps), "-i", "pipe:0"]
+
+
+def metadata(spec: VideoSpec) -> list[str]:
+    return ["-metadata", f"comment=cppn-anim {__version__}\n{spec.provenance}", "-metadata", f"encoder_tool=cppn-anim {__version__}"]
+
+
+def codec_args(spec: VideoSpec) -> list[str]:
+    meta = metadata(spec)
+    bt709 = [
+        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+        "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
+    ]  # fmt: skip
+    crf = str(spec.crf if spec.crf is not None else DEFAULT_CRF.get(spec.format, 0))
+    if spec.format == "mp4" and spec.segment:  # MPEG-TS joins cleanly; metadata and faststart come at the join
+        return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-f", "mpegts"]
+    if spec.format == "mp4":
+        return bt709 + ["-c:v", "libx264", "-preset", spec.preset, "-crf", crf, "-movflags", "+faststart"] + meta + ["-f", "mp4"]
+    if spec.format == "webm":
+        return bt709 + ["-c:v", "libvpx-vp9", "-crf", crf, "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"] + meta + ["-f", "webm"]
+    raise ValueError(spec.format)
+
+
+def _run_ffmpeg(args: list[str], stdin) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(
+            [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a terminal's Ctrl-C is ours to handle, not ffmpeg's
+        )
+    except OSError as e:
+        raise EncodeError(f"cannot start ffmpeg: {e}") from None
+
+
+def video_args(spec: VideoSpec, out: Path) -> list[str]:
+    """ffmpeg's arguments for an mp4 or webm (a segment: MPEG-TS for mp4) of raw frames on stdin into `out`."""
+    w, h = even_size(spec.width, spec.height)  # yuv420p: odd sides are padded (FfmpegSink repeats the edge)
+    return input_args(w, h, spec.fps) + codec_args(spec) + [plain(out)]
+
+
+class FfmpegSink:
+    """One ffmpeg process (`args`, writing `out`) fed raw RGB frames of spec's size on stdin
+    (mp4 and webm of odd sides: padded, the edge repeated). `cancel`, once set, stops the
+    wait for ffmpeg to finish (errors.Cancelled; abort() then stops ffmpeg)."""
+
+    def __init__(self, out: Path, spec: VideoSpec, args: list[str], stdin=subprocess.PIPE, cancel: threading.Event | None = None):
+        self.out, self.spec, self.count, self.cancel = out, spec, 0, cancel
+        self.pad = spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2)
+        self.proc = _run_ffmpeg(args, stdin)
+        self.errors: deque[str] = deque(maxlen=STDERR_LINES)
+        self.reader = threading.Thread(target=self._read_errors, daemon=True)
+        self.reader.start()
+
+    def _read_errors(self) -> None:
+        for line in iter(self.proc.stderr.readline, b""):
+            self.errors.append(line.decode("utf-8", "replace").rstrip())
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.pad:
+            frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(frame).data)
+        except (BrokenPipeError, OSError):
+            self._wait()
+            raise self._failure("ffmpeg stopped reading frames") from None
+        self.count += 1
+
+    def finish(self) -> None:
+        if self.proc.stdin:
+            self._drain()
+            try:
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+        while True:  # ffmpeg encodes what is left: a while, for a long video
+            try:
+                self.proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                check(self.cancel)
+        code = self._wait()
+        if code != 0:
+            raise self._failure(f"ffmpeg failed (exit status {code})")
+        if not self.out.exists() or self.out.stat().st_size == 0:
+            raise self._failure("ffmpeg wrote nothing")
+
+    def _drain(self) -> None:
+        """Wait until ffmpeg has read every frame out of the pipe (it may still be encoding
+        them): one that stops reading with frames waiting in the pipe has hung."""
+        try:
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return
+        last, since = None, time.monotonic()
+        while self.proc.poll() is None:
+            check(self.cancel)
+            try:
+                waiting = int.from_bytes(fcntl.ioctl(self.proc.stdin.fileno(), termios.FIONREAD, b"\0" * 4), "little", signed=True)
+            except OSError:
+                return  # a pipe that cannot say how full it is: trust ffmpeg to finish
+            if waiting <= 0:
+                return
+            if waiting != last:
+                last, since = waiting, time.monotonic()
+            elif time.monotonic() - since > STALL_SECONDS:
+                raise self.stalled()
+            time.sleep(0.02)
+
+    def stalled(self) -> EncodeError:
+        self.abort()
+        return self._failure(f"ffmpeg stopped reading frames (none accepted for {STALL_SECONDS:g} s)")
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its session: ffmpeg and anything it started
+            except OSError:
+                self.proc.kill()
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        self._wait()
+
+    def _wait(self) -> int:
+        code = self.proc.wait()
+        self.reader.join(timeout=5)
+        return code
+
+    def _failure(self, what: str) -> EncodeError:
+        tail = _one_line(self.errors)
+        return EncodeError(f"{what}" + (f": {tail}" if tail else " (it printed nothing)"))
+
+
+def concat_line(path: Path) -> str:
+    """One line of an ffmpeg concat list: the path quoted, a ' written as '\\'' (close, escaped quote, reopen)."""
+    text = plain(path)
+    if "\n" in text or "\r" in text:
+        raise EncodeError(f"{path}: a line break in the path cannot be listed for ffmpeg's concat")
+    return "file '" + text.replace("'", "'\\''") + "'\n"
+
+
+def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Event | None = None) -> Path:
+    """Join segment files into spec.path without re-encoding (the caller holds the claim);
+    read back (`frames` in all) before it replaces anything."""
+    fd, listing = tempfile.mkstemp(prefix="cppn-anim-concat-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(concat_line(p) for p in paths)
+        with atomic(spec.path) as temp:
+            args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), "-map", "0:v:0", "-c", "copy", *metadata(spec)]
+            if spec.format == "mp4":
+                args += ["-movflags", "+faststart"]
+            sink = FfmpegSink(temp, spec, args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL, cancel=cancel)
+            try:
+                sink.finish()
+            except BaseException:
+                sink.abort()
+                raise
+            read_back(temp, spec.format, frames, cancel)
+            check(cancel)
+    finally:
+        os.unlink(listing)
+    return spec.path

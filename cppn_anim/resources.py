@@ -1,0 +1,135 @@
+"""Resources: what a render needs (memory, time) and what this machine has free.
+
+`memory_needed` estimates a render's peak memory from the renderer's own sizes (chunks,
+bands, batches: render.py); `available_memory` probes what is free (MemAvailable, a cgroup's
+limit, an address-space limit, a CUDA device); `check_fits` refuses, before any work, a
+render that cannot fit (errors.OutOfMemory: exit 1, the scene is valid); `out_of_memory`
+tells an allocation failure from other errors; `estimate_seconds` is the rough time a
+command announces before a long render. Estimates only: nothing here changes a pixel.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .errors import DeviceUnavailable, OutOfMemory
+from .network import channels
+from .render import BAND_SAMPLES, DTYPES, GPU_BAND_SAMPLES, GPU_BATCH, GRID_CACHE_SAMPLES, chunk_size, pick_device, shape_flop
+
+
+def memory_needed(net, width: int, height: int, supersample: int = 1, device_type: str = "cpu", precision: str = "fp32") -> tuple[int, int]:
+    """Peak bytes a render of a network spec (scene.Network) at a size needs: (host, device).
+
+    Host (RAM): the float64 weights network.build draws, two float64 copies of one
+    width x width layer while drawing and folding them, a batch of uint8 frames and one
+    more copy of a frame for the encoder. Device: the weights at `precision`, two
+    activation buffers (chunk x width) and a band of float32 outputs with the colour
+    conversion's temporaries. On a CPU the device is the host: add them up. An estimate
+    (within ~15% of the peak RSS over what torch itself takes), not a promise.
+    """
+    w, depth, k = net.width, net.depth, supersample
+    c = channels(net.color)
+    params = (len(net.inputs) + net.latent_dim + 1) * w + (depth - 1) * (w * w + w) + (w + 1) * c
+    itemsize = DTYPES[precision].itemsize
+    cpu = device_type == "cpu"
+    batch = 1 if cpu else GPU_BATCH
+    samples = width * height * k * k
+    chunk = chunk_size(w, samples, device_type, precision)
+    row = width * k * k
+    band = max(1, (BAND_SAMPLES if cpu else GPU_BAND_SAMPLES) // row) * row + chunk  # samples of one band, chunk-aligned
+    grid = -(-samples // chunk) * chunk * 2 * 4 if samples <= GRID_CACHE_SAMPLES else chunk * 2 * 4
+    host = params * 8 + 2 * w * w * 8 + (batch + 1) * width * height * 3
+    wide = 0 if precision == "fp32" else w * chunk * 4  # low precision: the first and last layers' fp32 buffer
+    device = params * itemsize + 2 * w * chunk * itemsize + wide + c * chunk * 4 + batch * band * 3 * 4 * 6 + grid
+    return (host + device, 0) if cpu else (host, device)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes for this render: RAM on a CPU (MemAvailable, within a cgroup's limit and an
+    address-space limit), the free memory of a CUDA device; None where we cannot tell (the
+    check is then skipped)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type != "cpu":
+        return None
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
+        try:
+            text = Path(limit).read_text().strip()
+            if text != "max" and int(text) < 1 << 60:
+                found.append(int(text) - int(Path(used).read_text()))
+        except (OSError, ValueError):
+            pass
+    try:  # an address-space limit (ulimit -v) counts against what this process has mapped already
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            mapped = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmSize:"))
+            found.append(limit - mapped)
+    except (ImportError, OSError, StopIteration, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_fits(net, width: int, height: int, supersample: int, device: str, precision: str) -> None:
+    """Refuse, before any work, a render whose estimate (memory_needed) exceeds the free memory.
+
+    Raises OutOfMemory; the command exits 1 with its one line. Exit 1, not 2: the scene is
+    valid (`validate` accepts it) and renders on a machine with more memory; what failed
+    is this machine's resources, which is a failure to do the work, not bad input.
+    """
+    dev = pick_device(device)
+    host, on_device = memory_needed(net, width, height, supersample, dev.type, precision)
+    for need, free, what in ((host, available_memory(torch.device("cpu")), "memory (RAM)"), (on_device, available_memory(dev) if on_device else None, f"{dev.type} memory")):
+        if free is not None and need > free:
+            size = f"{width}x{height}" + (f" x{supersample} supersampled" if supersample > 1 else "")
+            raise OutOfMemory(
+                f"not enough {what}: a network {net.width} wide and {net.depth} deep at {size} ({precision}) needs about"
+                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, --size or render.supersample"
+                + (", or render.precision bf16" if precision == "fp32" else "")
+            )
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """What ran out, if `exc` is an allocation failure (numpy's, torch's on a CPU or a GPU)."""
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(exc, oom):
+        return "GPU memory"
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)):
+        return "memory (RAM)"
+    return None
+
+
+# Rough sustained arithmetic per second on each device, for estimates only (a 32-wide tanh
+# network runs ~50 GFLOP/s per core of the development machine; a GPU, some TFLOP/s).
+THROUGHPUT = {"cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU thread; per device
+
+
+def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str) -> float:
+    """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
+    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT. Encoding
+    is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
+    flop = shape_flop(net.width, net.depth - 1, channels(net.color))
+    try:
+        kind = pick_device(device).type
+    except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail
+        kind = device.split(":")[0]
+    speed = THROUGHPUT.get(kind, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
+    return flop * width * height * supersample * supersample * frames / speed
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"

@@ -1,0 +1,360 @@
+"""Entry point: `cppn-anim studio`, the web server of the live editor (Starlette on uvicorn).
+
+The page sends the editor's text over a WebSocket (studio_session.py has the protocol and
+the state); this module serves it: the page and its assets, /frame.png, /still.png,
+/result and the WebSocket, behind a guard.
+
+Security (a local server is reachable by every web page the user visits):
+- we bind 127.0.0.1 only;
+- every request and WebSocket needs the random token (URL or the cookie the page sets),
+  compared in constant time;
+- the Host header must name us (127.0.0.1:PORT, localhost:PORT or an --allow-host):
+  a DNS-rebinding page on another name gets 403; an Origin, when sent, must be ours too;
+- the only file we write is the opened scene (on `save`, atomically); a render goes to
+  the scene's own output path, under the scene's output rules; nothing logs the token.
+
+What this entry point sets for its process (the rest is the command line's, entry.py):
+- the studio's threads (`pools`): preview work (frames, /frame.png, /still.png) computes
+  on PREVIEW_THREADS torch thread (small frames, and no stall behind a busy core), a full
+  render on every thread torch has;
+- uvicorn's logging: our one-line format, warnings only, the token blanked;
+- signals while it serves: uvicorn stops on SIGINT and SIGTERM; a SIGHUP stops it the same
+  way. `run` says which signal stopped it: for the command line, Ctrl-C is the studio's
+  normal end (exit 0), SIGTERM 143, SIGHUP 129.
+"""
+from __future__ import annotations
+
+import argparse
+import hmac
+import os
+import signal
+import socket
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from . import core
+from .errors import SceneError
+from .studio_session import PREVIEW_THREADS, Pools, Session, Studio
+
+ASSETS = Path(__file__).with_name("studio_assets")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+# ==================================================================== the web app
+
+
+def numbers(request, *names) -> list:
+    """The query's t (seconds), w and h (pixels), checked alike on every endpoint.
+
+    A bad request (not a number, a side outside 1..MAX_SIDE) is a ValueError, answered 400
+    before the scene is read: a 409 means the saved scene is bad, never the request.
+    """
+    out = []
+    for name in names:
+        raw = request.query_params.get(name)
+        kind = float if name == "t" else int
+        try:
+            value = None if raw is None else kind(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw}: not a {'number' if kind is float else 'whole number'}") from None
+        if value is not None and (value != value or abs(value) == float("inf")):
+            raise ValueError(f"{name}={raw}: not a finite number")
+        if value is not None and kind is int and not 1 <= value <= core.MAX_SIDE:
+            raise ValueError(f"{name}={raw}: a side is 1..{core.MAX_SIDE} pixels")
+        out.append(value)
+    return out
+
+
+def _text(message: str, status: int):
+    from starlette.responses import PlainTextResponse
+
+    return PlainTextResponse(message + "\n", status_code=status)
+
+
+def _failure(e: MemoryError):
+    """503: the request is fine; this machine cannot do it now."""
+    return _text(f"cppn-anim: {str(e).splitlines()[0] if str(e) else 'out of memory'}", 503)
+
+
+class App:
+    """The endpoints, over one Studio."""
+
+    def __init__(self, studio: Studio):
+        self.studio = studio
+
+    async def _in_pool(self, fn, *args):
+        import asyncio
+
+        return await asyncio.get_running_loop().run_in_executor(self.studio.pools.requests, fn, *args)
+
+    async def page(self, request):
+        from starlette.responses import FileResponse
+
+        response = FileResponse(ASSETS / "index.html", headers=HEADERS)
+        if "token" in request.query_params:  # the page's later requests carry the cookie instead
+            response.set_cookie(cookie_name(self.studio), self.studio.token, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def frame(self, request):
+        from starlette.responses import Response
+
+        try:
+            t, w, h = numbers(request, "t", "w", "h")
+            png = await self._in_pool(self.studio.frame_from_disk, t or 0.0, w, h)
+        except SceneError as e:
+            return _text(str(e), 409)
+        except ValueError as e:  # the request's numbers, or a time outside the scene (UsageError)
+            return _text(str(e), 400)
+        except MemoryError as e:
+            return _failure(e)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def still(self, request):
+        from starlette.responses import Response
+
+        try:
+            t, w, h = numbers(request, "t", "w", "h")
+            if w is None or h is None:
+                raise ValueError(f"w and h: whole numbers from 1 to {core.MAX_SIDE}")
+            name, png = await self._in_pool(self.studio.still_of, request.query_params.get("key", ""), t or 0.0, w, h)
+        except LookupError as e:
+            return _text(str(e), 410)
+        except ValueError as e:
+            return _text(str(e), 400)
+        except MemoryError as e:
+            return _failure(e)
+        return Response(png, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def result(self, request):
+        from starlette.responses import FileResponse
+
+        path = self.studio.last_output
+        if path is None or not path.exists():
+            return _text("nothing rendered yet", 404)
+        if path.is_dir():  # png frames: the first one
+            frames = sorted(path.glob("frame_*.png"))
+            if not frames:
+                return _text("no frames", 404)
+            path = frames[0]
+        return FileResponse(path, filename=path.name, headers={"Cache-Control": "no-store"})
+
+    async def ws(self, websocket):
+        from starlette.websockets import WebSocketDisconnect
+
+        await websocket.accept()
+        try:
+            await Session(self.studio, websocket).run()
+        except WebSocketDisconnect:
+            pass
+
+    @asynccontextmanager
+    async def lifespan(self, app):
+        import asyncio
+
+        self.studio.loop = asyncio.get_running_loop()
+        watcher = asyncio.create_task(self.studio.watch_disk())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await asyncio.to_thread(self.studio.close)
+
+
+def make_app(studio: Studio):
+    """The ASGI app: the page, its assets, /frame.png, /still.png, /result and the WebSocket, behind the Guard."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, Route, WebSocketRoute
+    from starlette.staticfiles import StaticFiles
+
+    app = App(studio)
+    routes = [
+        Route("/", app.page),
+        Route("/frame.png", app.frame),
+        Route("/still.png", app.still),
+        Route("/result", app.result),
+        WebSocketRoute("/ws", app.ws),
+        Mount("/assets", StaticFiles(directory=ASSETS)),
+    ]
+    return Guard(Starlette(routes=routes, lifespan=app.lifespan), studio)
+
+
+# ==================================================================== who may ask
+
+
+def hosts(studio: Studio) -> set:
+    return {f"127.0.0.1:{studio.port}", f"localhost:{studio.port}", *(h.lower() for h in studio.allow_hosts)}
+
+
+def cookie_name(studio: Studio) -> str:
+    return f"cppn_studio_{studio.port}"  # cookies ignore ports: one name per studio
+
+
+def allowed(studio: Studio, scope) -> bool:
+    """The Host is ours, an Origin (when sent) is ours, and the token is right."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    ours = hosts(studio)
+    if headers.get("host", "").lower() not in ours:
+        return False
+    origin = headers.get("origin")
+    if origin is not None and origin.lower() not in {f"{s}://{h}" for h in ours for s in ("http", "https")}:
+        return False
+    return token_ok(studio, scope, headers)
+
+
+def token_ok(studio: Studio, scope, headers: dict) -> bool:
+    given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+    if given is None:
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == cookie_name(studio):
+                given = value
+    return given is not None and hmac.compare_digest(given.encode(), studio.token.encode())
+
+
+class Guard:
+    """ASGI middleware: 403 for a wrong Host, a foreign Origin or a missing or wrong token."""
+
+    def __init__(self, app, studio: Studio):
+        self.app, self.studio = app, studio
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and not allowed(self.studio, scope):
+            if scope["type"] == "websocket":
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})  # before accept: the server answers 403
+                return
+            body = b"forbidden\n"
+            await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+# ==================================================================== the command
+
+
+def _port(text: str) -> int:
+    """--port: 0 (a free one) or 1..65535; anything else is a usage error (exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 for a free one, or 1..65535)")
+    return port
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("scene", nargs="?", help="the scene to edit (default: pick one from scenes/ in the page)")
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--no-browser", action="store_true", help="only print the address")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="H", help="also accept Host header H, e.g. localhost:9000 for an ssh tunnel; repeatable")
+
+
+def _torch_threads(n: int) -> None:
+    """A pool thread's set-up: torch computes on n threads in it (each thread its own count)."""
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def pools() -> Pools:
+    """The studio's threads, each set up for its work: preview work on PREVIEW_THREADS torch
+    thread(s); the full render on every thread torch had when the studio started."""
+    import torch
+
+    everything = torch.get_num_threads()
+    make = lambda n, name, threads: ThreadPoolExecutor(n, thread_name_prefix=f"studio-{name}", initializer=_torch_threads, initargs=(threads,))  # noqa: E731
+    return Pools(
+        ahead=make(1, "ahead", PREVIEW_THREADS), playhead=make(1, "playhead", PREVIEW_THREADS),
+        requests=make(2, "requests", PREVIEW_THREADS), render=make(1, "render", everything),
+    )  # fmt: skip
+
+
+def serve(studio: Studio, log_stream=None):
+    """A uvicorn server for the studio (not started), its logging ours: one line, warnings only, no token."""
+    import logging
+
+    import uvicorn
+
+    class Redact(logging.Formatter):  # uvicorn's own messages, with the token (were it ever in one) blanked
+        def format(self, record) -> str:
+            return super().format(record).replace(studio.token, "[token]")
+
+    log = logging.getLogger("uvicorn")
+    handler = logging.StreamHandler(log_stream or sys.stderr)
+    handler.setFormatter(Redact("cppn-anim studio: %(levelname)s %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    config = uvicorn.Config(make_app(studio), log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=3, ws_ping_interval=None)
+
+    class Server(uvicorn.Server):
+        def __init__(self, config):
+            super().__init__(config)
+            self.signals: list = []  # what stopped it, in order
+
+        def handle_exit(self, sig, frame):
+            self.signals.append(sig)
+            super().handle_exit(sig, frame)
+
+    return Server(config)
+
+
+def bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))  # loopback only, whatever the machine's interfaces
+    sock.listen(64)
+    return sock
+
+
+def run(args, overrides: list) -> int | None:
+    """`cppn-anim studio`: serve until a signal; which one stopped it (None: none did)."""
+    path = Path(args.scene) if args.scene else None
+    if path is not None and not path.is_file():  # a bad scene opens, to be fixed in the page; a missing one cannot
+        core.load(path, overrides)  # "no such file (did you mean ...)"
+        raise SceneError(str(path), "not a file")
+    try:
+        sock = bind(args.port)
+    except OSError as e:
+        raise OSError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror}") from None
+    studio = Studio(path, overrides, port=sock.getsockname()[1], allow_hosts=args.allow_host, pools=pools())
+    url = f"http://127.0.0.1:{studio.port}/?token={studio.token}"
+    print(url, flush=True)
+    print(f"cppn-anim studio: {path or 'pick a scene in the page'} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    if not args.no_browser:
+        _open_browser(url)
+    server = serve(studio)
+    hangup = signal.signal(signal.SIGHUP, lambda sig, frame: server.handle_exit(sig, frame)) if _main_thread() else None
+    try:
+        server.run(sockets=[sock])  # uvicorn handles SIGINT and SIGTERM meanwhile, and raises them again after
+    except KeyboardInterrupt:  # raised again where nothing (the command line's entry.Stop) turns it into a flag
+        pass
+    finally:
+        if hangup is not None:
+            signal.signal(signal.SIGHUP, hangup)
+    return server.signals[0] if server.signals else None
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _open_browser(url: str) -> None:
+    """Open the page, unless there is no display to open it on (the address is printed anyway)."""
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        print("cppn-anim studio: no display; open the address above in a browser", file=sys.stderr, flush=True)
+        return
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()

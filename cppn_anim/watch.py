@@ -1,0 +1,53 @@
+"""`cppn-anim watch`: the preview GIF made again whenever the scene file is saved."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+from . import core, previews
+from .errors import OutputError, RenderError, SceneError, UsageError
+from .report import QUIET, Reporter, check
+
+
+def watch(
+    path: str | Path, out: str | Path | None = None, overrides: Iterable = (), interval: float = 0.5, *,
+    report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None,
+) -> None:  # fmt: skip
+    """Render the preview GIF again whenever the file changes (mtime or size), until stopped.
+
+    A file missing at the start is a SceneError ("no such file"); later problems (a bad
+    edit, the file gone for a moment) are reported by report.note(line), keeping the last
+    good preview. Returns only by an exception: errors.Cancelled once `cancel` is set (the
+    command line's Ctrl-C, SIGTERM or SIGHUP), or KeyboardInterrupt without one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        core.load(path, overrides)  # raises the one-line "no such file" (or "not a text file")
+    seen = None
+    while True:
+        try:
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp != seen:
+            seen = stamp
+            report.note(_watch_once(path, out, overrides, cancel, pin))
+        if cancel is None:
+            time.sleep(interval)
+        elif cancel.wait(interval):
+            check(cancel)
+
+
+def _watch_once(path: Path, out, overrides, cancel, pin) -> str:
+    began = time.perf_counter()
+    now = time.strftime("%H:%M:%S")
+    try:
+        done = previews.render_preview(core.load(path, overrides), out, cancel=cancel, pin=pin)
+        return f"{now} updated {done.path} ({done.frames} frames) in {time.perf_counter() - began:.1f} s"
+    except (SceneError, UsageError, OutputError) as e:
+        return f"{now} {e} (kept the last good preview)"
+    except RenderError as e:
+        return f"{now} cppn-anim: {e} (kept the last good preview)"
