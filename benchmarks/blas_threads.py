@@ -1,5 +1,5 @@
 """`make bench`: network.build with numpy's BLAS threads as they come vs on one thread
-(pipeline.build_weights), on an idle machine and under load.
+(as the entry points run it: entry.one_blas_thread), on an idle machine and under load.
 
 The load is other renders: LOAD processes (default 3) doing torch matrix products on as
 many threads as there are CPUs, as tests and renders of other users of a shared machine
@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cppn_anim import network, pipeline  # noqa: E402
+from cppn_anim import core, entry, network  # noqa: E402
 
 
 LOAD = """
@@ -63,7 +63,8 @@ def compare(scene, rounds: int, repeats: int) -> tuple[list[float], list[float]]
     free, one = [], []
     for _ in range(rounds):
         free += times_ms(lambda: network.build(scene.network, scene.seed), repeats)
-        one += times_ms(lambda: pipeline.build_weights(scene), repeats)
+        with entry.one_blas_thread():
+            one += times_ms(lambda: core.build_weights(scene), repeats)
     return free, one
 
 
@@ -89,8 +90,10 @@ def main() -> None:
     parser.add_argument("--scene", default=str(ROOT / "scenes" / "spiral.yaml"))
     parser.add_argument("--load", type=int, default=3, help="busy processes, each on every CPU (default 3)")
     args = parser.parse_args()
-    scene = pipeline.load(args.scene)
-    assert same(network.build(scene.network, scene.seed), pipeline.build_weights(scene)), "weights differ"
+    scene = core.load(args.scene)
+    with entry.one_blas_thread():
+        one = core.build_weights(scene)
+    assert same(network.build(scene.network, scene.seed), one), "weights differ"
     from threadpoolctl import threadpool_info
 
     threads = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]

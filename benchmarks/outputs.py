@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cppn_anim import encode  # noqa: E402
+from cppn_anim import encode, ffmpeg, targets  # noqa: E402
 
 
 def frames(n: int, w: int, h: int):
@@ -31,14 +31,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for fmt, (w, h), n in (("mp4", (1280, 720), 240), ("webm", (640, 360), 120), ("gif", (320, 180), 120)):
             out = Path(tmp) / f"a.{fmt}"
-            spec = encode.VideoSpec(out, fmt, w, h, 30, preset="ultrafast")
+            spec = targets.VideoSpec(out, fmt, w, h, 30, preset="ultrafast")
             began = time.perf_counter()
             encode.write(frames(n, w, h), spec, palette_frames=lambda: list(frames(n, w, h))[::10])
             wrote = time.perf_counter() - began
             times = []
             for _ in range(5):
                 began = time.perf_counter()
-                encode.read_back(out, fmt, n)
+                ffmpeg.read_back(out, fmt, n)
                 times.append(time.perf_counter() - began)
             back = statistics.median(times)
             print(f"read back {fmt} {w}x{h}, {n} frames, {out.stat().st_size / 1e6:.1f} MB: {back * 1000:.0f} ms"
@@ -46,7 +46,7 @@ def main() -> None:
         times = []
         for _ in range(50):
             began = time.perf_counter()
-            with encode.claim(Path(tmp) / "x.mp4"):
+            with targets.claim(Path(tmp) / "x.mp4"):
                 pass
             times.append(time.perf_counter() - began)
         print(f"claim and release a target: {statistics.median(times) * 1000:.2f} ms (median of 50)")

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cppn_anim import encode, network, pipeline, render, scene, trajectory  # noqa: E402
+from cppn_anim import core, encode, entry, network, render, scene, targets, trajectory  # noqa: E402
 from cppn_anim.render import Renderer  # noqa: E402
 
 import baseline  # noqa: E402
@@ -179,7 +179,7 @@ def section_encode(ours: Renderer, motion, s) -> None:
     rendered = [ours.render(p) for p in e_params]
     print(f"encode (libx264 {s.output.preset}, crf 18), {count} frames of {W}x{H}, {ROUNDS} interleaved rounds")
     with tempfile.TemporaryDirectory() as tmp:
-        spec = encode.VideoSpec(Path(tmp) / "bench.mp4", "mp4", W, H, 30, preset=s.output.preset)
+        spec = targets.VideoSpec(Path(tmp) / "bench.mp4", "mp4", W, H, 30, preset=s.output.preset)
         times = interleaved({
             "render": lambda: [ours.render(p) for p in e_params],
             "encode": lambda: encode.write(iter(rendered), spec),
@@ -204,7 +204,7 @@ def section_presets(ours: Renderer, motion) -> None:
     print("x264 presets: 30 frames of spiral at 1280x720, crf 18 (encode only, end to end = render + encode, size, PSNR vs the rendered frames)")
     with tempfile.TemporaryDirectory() as tmp:
         for preset in ("ultrafast", "veryfast", "medium", "slow"):
-            spec = encode.VideoSpec(Path(tmp) / f"{preset}.mp4", "mp4", W, H, spiral.fps, preset=preset)
+            spec = targets.VideoSpec(Path(tmp) / f"{preset}.mp4", "mp4", W, H, spiral.fps, preset=preset)
             t_enc = seconds(lambda: encode.write(iter(rendered), spec))
             t_both = seconds(lambda: encode.write((r.render(p) for p in frames_p), spec))
             size = spec.path.stat().st_size
@@ -240,7 +240,7 @@ def section_memory() -> None:
 def section_threads() -> None:
     """Small frames on a busy machine: one thread, chosen by work size, vs forcing either count."""
     lava = scene.load(ROOT / "scenes" / "lava.yaml")
-    small = pipeline.preview_scene(lava)
+    small = core.preview_scene(lava)
     print(f"threads (torch threads by work size; a busy neighbour = another process spinning on one core; {ROUNDS} interleaved rounds)")
     with tempfile.TemporaryDirectory() as tmp:
         gif = Path(tmp) / "lava.preview.gif"
@@ -252,7 +252,7 @@ def section_threads() -> None:
                 if threads:
                     torch.set_num_threads(threads)
                 try:
-                    pipeline.render(small, gif, "gif")
+                    core.render(small, gif, "gif", pin=entry.torch_threads)  # as the command line renders
                 finally:
                     torch.set_num_threads(before)
                     render.SMALL_FRAME_FLOP = saved

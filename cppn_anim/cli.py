@@ -523,7 +523,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     stop = entry.Stop()
-    with entry.process(stop, _warn):
+    # the process's own command line (argv None) keeps its signal handling to the end;
+    # called with argv (in-process, as the tests do), main puts back what it found
+    with entry.process(stop, _warn, keep_signals=argv is None):
         try:
             parser = build_parser()
             args = parser.parse_args(attach_values(parser, sys.argv[1:] if argv is None else argv))

@@ -17,7 +17,9 @@ runs cppn-anim's work decides for itself, and only an entry point decides.
 - Warnings: shown as our own one line (the caller's `show`).
 
 `process()` sets all of these for the duration of a command and puts back what it found,
-so main() called in-process (as the tests do) leaves the caller's process as it was.
+so main() called in-process (as the tests do) leaves the caller's process as it was. The
+process's own command (`keep_signals`) keeps its handlers to the end: a signal that comes
+after the cleanup, while the interpreter exits, changes nothing either.
 """
 from __future__ import annotations
 
@@ -56,21 +58,21 @@ class Stop:
 
 
 @contextlib.contextmanager
-def process(stop: Stop, show: Callable[[str], None]) -> Iterator[None]:
+def process(stop: Stop, show: Callable[[str], None], keep_signals: bool = False) -> Iterator[None]:
     """The process as cppn-anim's work wants it (see the module docstring), for the duration."""
     with contextlib.ExitStack() as undo:
         if "OMP_WAIT_POLICY" not in os.environ:
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
             undo.callback(os.environ.pop, "OMP_WAIT_POLICY", None)
-        undo.enter_context(_signals(stop))
+        undo.enter_context(_signals(stop, keep_signals))
         undo.enter_context(warnings.catch_warnings())  # filters and showwarning, put back after
         warnings.showwarning = lambda message, category, *_: show(str(message))
-        undo.enter_context(_one_blas_thread())
+        undo.enter_context(one_blas_thread())
         yield
 
 
 @contextlib.contextmanager
-def _signals(stop: Stop) -> Iterator[None]:
+def _signals(stop: Stop, keep: bool) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # only the main thread may handle signals
         yield
         return
@@ -78,12 +80,14 @@ def _signals(stop: Stop) -> Iterator[None]:
     try:
         yield
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        if not keep:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread for a while (threadpoolctl), then as it was."""
     import numpy  # noqa: F401 - its BLAS loaded, so that the limit finds it
     from threadpoolctl import threadpool_limits
 

@@ -10,7 +10,8 @@ same function faster and is tested against it.
 
 Styles (network.style) say how the weights are drawn (and, in trajectory.py, the z a
 keyframe generates), following the generators that made random CPPN pictures known:
-- `cppn-anim`: our own. Normal weights at gain / sqrt(fan_in) per activation, biases that
+- `cppn-anim`: our own. Normal weights at gain / sqrt(fan_in) per activation (the gains are
+  in the activation table, activations.py), biases that
   absorb the previous activation's mean, and an output layer scaled to a fixed, large
   spread measured on a probe grid: crisp pictures with pure blacks and whites at any depth.
 - `hardmaru`: as hardmaru/cppn-tensorflow (2016, model.py and ops.py there): every matrix

@@ -71,8 +71,6 @@ def previews(
     and contact-sheet.png. A bad scene is reported by report.error(line) and listed on the page;
     two scenes with one name are refused (UsageError) before anything is rendered; each
     preview written is a report.note(line)."""
-    from . import gallery, sheet
-
     folder, out = Path(folder), Path(out)
     files = sorted(folder.glob("*.yaml"))
     if not files:

@@ -23,11 +23,11 @@ $CLI explore scenes/breath.yaml --vary network.contrast=0.3,0.6,1,2,4 --cell 160
 for path in scenes/*.yaml; do
   "$PY" - "$path" <<'PY'
 import sys
-from cppn_anim import pipeline, scene
+from cppn_anim import core, scene
 
-s = pipeline.load(sys.argv[1])
-small = scene.changed(s, size=pipeline.fit(s.size, 192), fps=min(s.fps, 10))
-pipeline.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64)
+s = core.load(sys.argv[1])
+small = scene.changed(s, size=core.fit(s.size, 192), fps=min(s.fps, 10))
+core.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64)
 PY
 done
 ls -l docs docs/gallery

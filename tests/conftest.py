@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import imageio_ffmpeg
-import numpy as np
-import pytest
+# The test process is an entry point of its own: OpenMP threads that wait sleep, as the
+# command line's do (entry.py), set before anything loads torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import imageio_ffmpeg  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "cppn_anim"]

@@ -114,3 +114,90 @@ def test_import_is_light_until_something_renders(tiny):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def _process_state() -> dict:
+    """What the API must leave as it found: torch's and BLAS's threads, the environment,
+    the warning filters and showwarning, every signal handler."""
+    import os
+    import signal
+    import warnings
+
+    import torch
+    from threadpoolctl import threadpool_info
+
+    handlers = {}
+    for sig in signal.valid_signals():
+        try:
+            handlers[sig] = signal.getsignal(sig)
+        except (OSError, ValueError):
+            continue
+    return {
+        "torch": (torch.get_num_threads(), torch.get_num_interop_threads()),
+        "blas": [(i["prefix"], i["num_threads"]) for i in threadpool_info()],
+        "environ": dict(os.environ),
+        "filters": list(warnings.filters),
+        "showwarning": warnings.showwarning,
+        "signals": handlers,
+    }
+
+
+def test_the_api_changes_nothing_process_wide(tiny, tmp_path, monkeypatch):
+    """load, loads, still, frames, render (a video, a GIF, png frames), preview: the
+    process's threads, environment, warning filters and signal handlers stay exactly as
+    the caller had them, and nothing even sets torch's threads for a while."""
+    import torch
+
+    calls = []
+    for name in ("set_num_threads", "set_num_interop_threads"):
+        real = getattr(torch, name)
+        monkeypatch.setattr(torch, name, lambda n, real=real, name=name: (calls.append((name, n)), real(n))[1])
+    before = _process_state()
+    scene = cppn_anim.load(tiny, overrides={"seed": 2})
+    scene.still(0.25)
+    scene.still(0.25, size=(64, 40))
+    list(scene.frames(0, 3))
+    scene.render(tmp_path / "a.mp4", progress=lambda n: None)
+    scene.render(tmp_path / "a.gif")
+    scene.render(tmp_path / "frames", format="png", start=0, stop=2)
+    scene.preview()
+    cppn_anim.loads(TINY).still(0.0)
+    assert calls == []
+    assert _process_state() == before
+
+
+def test_wrong_argument_types_are_argument_errors(tiny):
+    """A TypeError that says which argument: cppn_anim.ArgumentError."""
+    with pytest.raises(cppn_anim.ArgumentError, match="path"):
+        cppn_anim.load(42)
+    with pytest.raises(cppn_anim.ArgumentError, match="YAML text"):
+        cppn_anim.loads(b"seed: 1")
+    with pytest.raises(cppn_anim.ArgumentError, match="overrides"):
+        cppn_anim.load(tiny, overrides=[("seed", 1)])
+    scene = cppn_anim.load(tiny)
+    for size in ((64,), "64x40", (64.5, 40), (True, 40)):
+        with pytest.raises(cppn_anim.ArgumentError, match="size"):
+            scene.still(0.0, size=size)
+    assert isinstance(cppn_anim.ArgumentError("x"), TypeError)
+
+
+def test_the_errors_are_one_family():
+    from cppn_anim import errors
+
+    assert issubclass(cppn_anim.SceneError, ValueError) and issubclass(cppn_anim.OutputError, ValueError)
+    assert issubclass(cppn_anim.UsageError, ValueError) and issubclass(cppn_anim.RenderError, RuntimeError)
+    assert issubclass(cppn_anim.OutOfMemory, MemoryError) and issubclass(cppn_anim.EncodeError, cppn_anim.RenderError)
+    assert issubclass(cppn_anim.TargetBusy, cppn_anim.RenderError) and issubclass(cppn_anim.DeviceUnavailable, cppn_anim.RenderError)
+    for name in cppn_anim.__all__[4:]:
+        assert issubclass(getattr(cppn_anim, name), errors.CppnAnimError), name
+
+
+def test_a_render_stops_when_its_cancel_flag_is_set(tiny, tmp_path):
+    """From another thread (a notebook's button, a server): the target stays as it was."""
+    import threading
+
+    cancel, out = threading.Event(), tmp_path / "a.mp4"
+    out.write_bytes(b"old")
+    with pytest.raises(cppn_anim.Cancelled):
+        cppn_anim.load(tiny).render(out, progress=lambda n: cancel.set(), cancel=cancel)
+    assert out.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "tiny.yaml"]

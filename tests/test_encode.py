@@ -165,6 +165,69 @@ def test_interrupt_leaves_nothing_behind(tmp_path, how, code):
     assert _our_ffmpegs(str(tmp_path)) == []
 
 
+@pytest.mark.slow
+def test_a_hang_up_mid_render_exits_129_and_leaves_nothing(tmp_path):
+    """The terminal closed (SIGHUP) while a video renders: handled as SIGTERM, exit 129. More
+    signals while it cleans up (a burst of SIGINT, SIGTERM, SIGHUP) change nothing: no
+    temporary file, nothing at the target, and ffmpeg (in its own session, so the hang-up
+    never reached it) is stopped by us."""
+    scene = write_scene(tmp_path, "duration: 60\nfps: 30\nsize: [640, 360]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 30, z: random}]}\n")
+    out = tmp_path / "movie.mp4"
+    proc = popen_cli("render", scene, "-o", out, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300  # a loaded machine is slow, not wrong
+    while time.time() < deadline and not any(p.stat().st_size > 0 for p in tmp_path.glob(".movie.*.part.mp4")):
+        time.sleep(0.1)
+    assert _our_ffmpegs(str(tmp_path)), "ffmpeg never started"
+    proc.send_signal(signal.SIGHUP)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) * 3:  # and again, while it cleans up
+        time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    _, err = proc.communicate()
+    assert proc.returncode == 129, err
+    assert b"Traceback" not in err and err.decode().strip().splitlines()[-1] == "cppn-anim: hung up"
+    assert not out.exists() and leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
+    assert _our_ffmpegs(str(tmp_path)) == []
+
+
+def test_a_second_signal_during_cleanup_never_skips_it(tiny, tmp_path, monkeypatch):
+    """SIGTERM mid-render; while the render cleans up (stopping ffmpeg), a Ctrl-C and a
+    hang-up arrive. The handlers only set a flag, so the cleanup runs to its end: ffmpeg is
+    stopped, the temporary file removed, the old file kept; the first signal decides: 143."""
+    import threading
+
+    from cppn_anim import ffmpeg
+
+    out = tmp_path / "a.mp4"
+    out.write_bytes(b"old video")
+    real_write, real_abort, sinks = ffmpeg.FfmpegSink.write, ffmpeg.FfmpegSink.abort, []
+
+    def write(self, frame):
+        real_write(self, frame)
+        if self.count == 3 and self not in sinks:
+            sinks.append(self)
+            os.kill(os.getpid(), signal.SIGTERM)  # from the writer thread, as a `kill` would
+
+    def abort(self):
+        if threading.current_thread() is threading.main_thread():
+            os.kill(os.getpid(), signal.SIGINT)  # delivered here and now, in the middle of the cleanup
+            os.kill(os.getpid(), signal.SIGHUP)
+        real_abort(self)
+
+    monkeypatch.setattr(ffmpeg.FfmpegSink, "write", write)
+    monkeypatch.setattr(ffmpeg.FfmpegSink, "abort", abort)
+    stray = []
+    safety = {sig: signal.signal(sig, lambda signum, frame: stray.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:  # a signal that reached no handler of main's would land here, not end the test run
+        r = cli_main("render", tiny, "-o", out, "--duration", "4", "--quiet")
+    finally:
+        for sig, handler in safety.items():
+            signal.signal(sig, handler)
+    assert (r.returncode, r.stderr) == (143, "cppn-anim: terminated\n") and stray == []
+    assert sinks and sinks[0].proc.poll() is not None  # ffmpeg stopped
+    assert out.read_bytes() == b"old video" and leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "tiny.yaml"]
+
+
 class SlowSink:
     def __init__(self, delay):
         self.delay, self.count = delay, 0
