@@ -18,8 +18,9 @@ runs cppn-anim's work decides for itself, and only an entry point decides.
 
 `process()` sets all of these for the duration of a command and puts back what it found,
 so main() called in-process (as the tests do) leaves the caller's process as it was. The
-process's own command (`keep_signals`) keeps its handlers to the end: a signal that comes
-after the cleanup, while the interpreter exits, changes nothing either.
+process's own command (`keep_signals`) keeps its handlers to the end, and once a signal has
+stopped it, ignores the ones that follow: a signal that comes after the cleanup, while the
+interpreter exits, changes nothing either.
 """
 from __future__ import annotations
 
@@ -83,6 +84,9 @@ def _signals(stop: Stop, keep: bool) -> Iterator[None]:
         if not keep:
             for sig, handler in before.items():
                 signal.signal(sig, handler)
+        elif stop.signum is not None:  # stopped by a signal and cleaned up: more of them change nothing now,
+            for sig in before:  # not even while the interpreter exits (which puts back the default handlers)
+                signal.signal(sig, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
