@@ -311,7 +311,7 @@ def cmd_render(args) -> int:
         with dask:
             done = core.render(
                 scene, path, fmt, start, stop, preset=args.preset, report=report, cancel=args.stop.event, pin=entry.torch_threads,
-                workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                workers=args.workers, scheduler=args.scheduler, resume=args.resume, hold=entry.held_signals,
             )  # fmt: skip
     finally:
         bar.close()

@@ -387,11 +387,13 @@ def render(
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
+    hold=None,
 ) -> Rendered:
     """Render frames start..stop-1 of the scene to a file (or a png folder), as `cppn-anim render`.
 
     path: default the scene's output.path; fmt: default from path's extension, else
-    output.format. workers / scheduler / resume: in segments (distribute). `report` hears
+    output.format. workers / scheduler / resume: in segments (distribute; hold: the caller's
+    way to keep signals from a local cluster's workers while they start). `report` hears
     of progress (frames), warnings, notes (what a segmented render kept or reused) and
     starting() once every check has passed, just before the work. Atomic: the target is
     replaced only on success; `cancel`, once set, stops the work with the target as it was.
@@ -411,7 +413,7 @@ def render(
             report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
         distribute.render(
             SceneFrames(scene.resolved_yaml()), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
-            report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene),
+            report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold,
         )  # fmt: skip
     else:
         encode_frames(scene, spec, start, stop, report, cancel, pin)

@@ -26,6 +26,7 @@ def dask_setup(worker, threads: int | None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGHUP})  # held while the client started us
     for name in ("distributed", "dask"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     import numpy  # noqa: F401 - its BLAS loaded, so that the limit below finds it

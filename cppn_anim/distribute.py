@@ -20,6 +20,7 @@ Where segments run:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -204,6 +205,7 @@ def render(
     cancel: threading.Event | None = None,
     pin=None,
     worker_threads: int | None = None,
+    hold=None,
 ) -> Path:
     """Render frames start..stop-1 of `source` in segments and join them at spec.path (holding its claim).
 
@@ -211,7 +213,8 @@ def render(
     join too); they are removed once the target is written, or when none was finished.
     report hears of progress (frames) and notes (segments kept or reused); `cancel`, once
     set, stops the work (errors.Cancelled). pin: for segments rendered here; worker_threads:
-    torch's threads in each worker of a local cluster (default: the cores shared out)."""
+    torch's threads in each worker of a local cluster (default: the cores shared out);
+    hold: around starting a local cluster, the caller's way to hold signals back (see _client)."""
     fmt = spec.format
     segments = plan(start, stop, spec.fps)
     with targets.claim_spec(spec):
@@ -224,7 +227,7 @@ def render(
             report.progress(sum(s.stop - s.start for s in segments if store.done(s, fmt)))
         try:
             if workers or scheduler:
-                _run_on_dask(todo, source, spec, store, workers, scheduler, report, cancel, worker_threads)
+                _run_on_dask(todo, source, spec, store, workers, scheduler, report, cancel, worker_threads, hold)
             else:
                 for segment in todo:
                     store.save(segment, fmt, render_segment(source, spec, segment.start, segment.stop, store.key, cancel, pin))
@@ -248,7 +251,11 @@ def _leftovers(key: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _client(workers: int | None, scheduler: str | None, key: str, threads: int | None):
+def _client(workers: int | None, scheduler: str | None, key: str, threads: int | None, hold, cancel: threading.Event | None):
+    """A client of the scheduler, or of a local cluster made for this render (and the cluster).
+
+    hold: the caller's way to keep a terminal's Ctrl-C and hang-up from the workers while
+    they start (they inherit it held, until their set-up, dask_worker.py, ignores it)."""
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
@@ -257,12 +264,14 @@ def _client(workers: int | None, scheduler: str | None, key: str, threads: int |
         except MemoryError:  # something else answers there: Dask read its bytes as a message length
             raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
     threads = threads or max(1, (os.cpu_count() or 1) // workers)  # cores shared, not oversubscribed
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=False,
-        local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
-        preload=[WORKER_SETUP], preload_argv=["--threads", str(threads)],  # in each worker, a restarted one too
-    )  # fmt: skip
+    with hold() if hold else contextlib.nullcontext():
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=False,
+            local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
+            preload=[WORKER_SETUP], preload_argv=["--threads", str(threads)],  # in each worker, a restarted one too
+        )  # fmt: skip
     try:
+        check(cancel)  # a stop asked for while the cluster started: it is shut down, not left half made
         return Client(cluster), cluster
     except BaseException:
         cluster.close()
@@ -270,13 +279,13 @@ def _client(workers: int | None, scheduler: str | None, key: str, threads: int |
 
 
 def _run_on_dask(todo: list[Segment], source: FrameSource, spec: targets.VideoSpec, store: SegmentStore, workers, scheduler,
-                 report: Reporter, cancel: threading.Event | None, threads: int | None) -> None:  # fmt: skip
+                 report: Reporter, cancel: threading.Event | None, threads: int | None, hold) -> None:  # fmt: skip
     from dask.distributed import as_completed
 
     client = cluster = None
     futures = {}
     try:
-        client, cluster = _client(workers, scheduler, store.key, threads)
+        client, cluster = _client(workers, scheduler, store.key, threads, hold, cancel)
         for segment in todo:
             check(cancel)
             future = client.submit(render_segment, source, spec, segment.start, segment.stop, store.key, key=f"cppn-anim-{store.key}-{segment.name}", pure=False)

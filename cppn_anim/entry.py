@@ -100,6 +100,22 @@ def one_blas_thread() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """Ctrl-C and hang-ups held back for a while (delivered after, to the Stop flag): processes
+    started meanwhile (a local Dask cluster's workers) inherit them held, so a terminal's
+    signal to the whole process group cannot reach them before their own set-up
+    (dask_worker.py) ignores it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+@contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """The pin (render.ThreadPin) the command line lends the renderer: torch's intra-op threads
     set to n for a while (None: left as they are), then put back. The command line renders
