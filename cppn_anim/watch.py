@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import core, previews
-from .errors import OutputError, RenderError, SceneError, UsageError
+from .errors import EncodeError, OutputError, SceneError, TargetBusy, UsageError
 from .report import QUIET, Reporter, check
 
 
@@ -49,5 +49,5 @@ def _watch_once(path: Path, out, overrides, cancel, pin) -> str:
         return f"{now} updated {done.path} ({done.frames} frames) in {time.perf_counter() - began:.1f} s"
     except (SceneError, UsageError, OutputError) as e:
         return f"{now} {e} (kept the last good preview)"
-    except RenderError as e:
+    except (EncodeError, TargetBusy) as e:  # ffmpeg, the disk, another writer: the next save tries again
         return f"{now} cppn-anim: {e} (kept the last good preview)"
