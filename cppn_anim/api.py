@@ -20,6 +20,7 @@ from another thread.
 from __future__ import annotations
 
 import base64
+import numbers
 import threading
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
@@ -75,6 +76,19 @@ def _size(size) -> tuple[int, int] | None:
     raise ArgumentError(f"size: (width, height) in whole pixels, not {size!r}")
 
 
+def _number(value, name: str):
+    """A real number (an exact Fraction stays exact); ArgumentError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentError(f"{name}: a number of seconds, not {type(value).__name__}")
+    return value
+
+
+def _whole(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentError(f"{name}: a whole number (a frame index), not {type(value).__name__}")
+    return int(value)
+
+
 class _Progress(Reporter):
     def __init__(self, progress: Callable[[int], None]):
         self.progress = progress  # type: ignore[method-assign]
@@ -122,11 +136,11 @@ class Animation:
         Pixel for pixel what `cppn-anim still --time t --size WxH` writes. ValueError
         (cppn_anim.UsageError) for a time outside the scene or a size outside 1..16384.
         """
-        return self._at(size).still(core.check_time(self.scene, t))
+        return self._at(size).still(core.check_time(self.scene, _number(t, "t")))
 
     def frames(self, start: int = 0, stop: int | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
         """Frames start..stop-1 (default all) in order, each (H, W, 3) uint8; frame i is at t = i / fps."""
-        start, stop = core.frame_range(self.scene, start, stop)
+        start, stop = core.frame_range(self.scene, _whole(start, "start"), None if stop is None else _whole(stop, "stop"))
         return self._at(size).frames(start, stop)
 
     def render(
@@ -147,6 +161,11 @@ class Animation:
         only on success. Raises SceneError, UsageError, OutputError (all ValueErrors),
         RenderError (EncodeError, TargetBusy, OutOfMemory).
         """
+        if path is not None and not isinstance(path, (str, Path)):
+            raise ArgumentError(f"render(path): a path (str or pathlib.Path), not {type(path).__name__}")
+        if format is not None and not isinstance(format, str):
+            raise ArgumentError(f"render(format): mp4, gif, webm or png, not {type(format).__name__}")
+        start, stop = _whole(start, "start"), None if stop is None else _whole(stop, "stop")
         report = _Progress(progress) if progress else Reporter()
         return core.render(self.scene, path, format, start, stop, report=report, cancel=cancel).path
 

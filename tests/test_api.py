@@ -178,6 +178,12 @@ def test_wrong_argument_types_are_argument_errors(tiny):
     for size in ((64,), "64x40", (64.5, 40), (True, 40)):
         with pytest.raises(cppn_anim.ArgumentError, match="size"):
             scene.still(0.0, size=size)
+    with pytest.raises(cppn_anim.ArgumentError, match="t: a number"):
+        scene.still("0.5")
+    with pytest.raises(cppn_anim.ArgumentError, match="start: a whole number"):
+        scene.frames(start=1.5)
+    with pytest.raises(cppn_anim.ArgumentError, match="render.path"):
+        scene.render(42)
     assert isinstance(cppn_anim.ArgumentError("x"), TypeError)
 
 

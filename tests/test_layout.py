@@ -109,6 +109,7 @@ CALLS = {  # what changes process-wide state, by the last part(s) of its name
     "signal.signal": "a signal handler", "signal.pthread_sigmask": "the signal mask", "signal.siginterrupt": "a signal",
     "signal.set_wakeup_fd": "a signal",
     "warnings.simplefilter": "a warning filter", "warnings.filterwarnings": "a warning filter", "warnings.resetwarnings": "warning filters",
+    "warnings.catch_warnings": "warning filters, for a while (not thread-safe)",
     "logging.basicConfig": "logging", "logging.disable": "logging", "setLevel": "a logger's level",
     "addHandler": "a logger's handlers", "removeHandler": "a logger's handlers",
     "os.putenv": "the environment", "os.unsetenv": "the environment", "os.chdir": "the working folder", "os.umask": "the umask",
@@ -156,7 +157,7 @@ def test_only_entry_points_change_the_process(name):
 def test_the_checks_see_what_they_look_for():
     """The entry points do change the process: the checks above would see it elsewhere."""
     seen = "\n".join(line for name in ("entry", "studio_server", "dask_worker") for line in changes_to_the_process(name))
-    for what in ("set_num_threads", "signal.signal", "setLevel", "filterwarnings", "os.environ", "threadpoolctl", "handlers assigned"):
+    for what in ("set_num_threads", "signal.signal", "setLevel", "filterwarnings", "catch_warnings", "os.environ", "threadpoolctl", "handlers assigned"):
         assert what in seen, what
 
 
