@@ -1,5 +1,6 @@
-"""The process set-up the entry points share (cli.py, studio_server.py): what a process that
-runs cppn-anim's work decides for itself, and only an entry point decides.
+"""The process set-up of the command line (cli.py; `cppn-anim studio` and segmented renders run
+under it): what a process that runs cppn-anim's work decides for itself, and only an
+entry point decides.
 
 - Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) only set a flag
   (`Stop`): the work checks it between frames and wherever it waits (report.check), stops
@@ -15,6 +16,8 @@ runs cppn-anim's work decides for itself, and only an entry point decides.
 - torch's threads: `torch_threads(n)` is the pin the command line lends the renderer
   (render.ThreadPin): a small frame on one thread, then the threads put back.
 - Warnings: shown as our own one line (the caller's `show`).
+- Dask (segmented renders): its logging and warnings quiet (`quiet_dask`), and Ctrl-C and
+  hang-ups held back while a local cluster's workers start (`held_signals`).
 
 `process()` sets all of these for the duration of a command and puts back what it found,
 so main() called in-process (as the tests do) leaves the caller's process as it was. The
