@@ -5,7 +5,7 @@
 import { EditorState, Compartment, StateField, StateEffect, Annotation, Prec, RangeSet, MapMode, ChangeSet, Transaction } from "@codemirror/state";
 import {
   EditorView, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars, drawSelection,
-  dropCursor, highlightActiveLine, hoverTooltip, gutterLineClass, GutterMarker, Decoration,
+  dropCursor, highlightActiveLine, hoverTooltip, gutterLineClass, GutterMarker, Decoration, ViewPlugin,
 } from "@codemirror/view";
 import { defaultKeymap, history, historyKeymap, indentWithTab, insertNewline, undo, redo, undoDepth, redoDepth } from "@codemirror/commands";
 import { syntaxHighlighting, HighlightStyle, bracketMatching, indentUnit, indentOnInput } from "@codemirror/language";
@@ -15,12 +15,14 @@ import { search, searchKeymap, highlightSelectionMatches } from "@codemirror/sea
 import { yaml } from "@codemirror/lang-yaml";
 import { tags as t } from "@lezer/highlight";
 
+import { diffChanges } from "./diff.js";
 import { contextAt, findValue, keyAtPos, valueAtPos, outline } from "./yamlpath.js";
 import { keysAt, valuesAt, describe, propertyAt, schemasAt } from "./schema.js";
 
 const VERSION = "1";
 const LOG_LIMIT = 500;        // revisions kept for mapping replaceRange({revision}) from older texts
 const GROUP_DELAY_MS = 1000;  // replaceRange calls of one group this close together are one undo step
+const RENDER_ALL_LINES = 3000; // documents up to this many lines are drawn whole (see renderAll)
 
 // ------------------------------------------------------------------ state
 
@@ -68,6 +70,26 @@ const errorField = StateField.define({
     }),
   ],
 });
+
+// CodeMirror draws only the lines in and near the visible part. A scene is short, so we draw
+// all of it: the element's text (Playwright's inner_text, find in page, screen readers) is
+// the whole document. This uses the mode CodeMirror itself uses for printing
+// (viewState.printing), an internal of @codemirror/view 6.x, pinned in package-lock.json;
+// the browser test checks that it still works after an upgrade.
+function renderAll(limit) {
+  const apply = (view) => {
+    const on = view.state.doc.lines <= limit;
+    const vs = view.viewState;
+    if (vs && vs.printing !== on && typeof vs.printing === "boolean") {
+      vs.printing = on;
+      view.requestMeasure();
+    }
+  };
+  return ViewPlugin.define((view) => {
+    apply(view);
+    return { update: (u) => apply(u.view) };
+  });
+}
 
 // ------------------------------------------------------------------ look
 
@@ -250,6 +272,7 @@ function create(parent, options = {}) {
     autocompletion({ override: [completionSource(() => schema)], icons: false }),
     hoverTooltip(hoverSource(() => schema), { hoverTime: 250 }),
     lintGutter(), search({ top: true }), highlightSelectionMatches(), highlightActiveLine(),
+    renderAll(options.renderAllLines ?? RENDER_ALL_LINES),
     Prec.highest(keymap.of(saveKeys.concat(extraKeys))),
     newline.of(options.autoIndent === false ? Prec.high(keymap.of([{ key: "Enter", run: insertNewline }])) : []),
     keymap.of([...completionKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...lintKeymap, indentWithTab]),
@@ -325,18 +348,10 @@ function create(parent, options = {}) {
     // when outside it. Returns the new revision (the same when nothing changed).
     setText(text, opts = {}) {
       text = normalize(String(text ?? ""));
-      const old = view.state.doc.toString();
-      if (text === old) return rev();
-      let a = 0;
-      const max = Math.min(old.length, text.length);
-      while (a < max && old.charCodeAt(a) === text.charCodeAt(a)) a++;
-      let b = 0;
-      while (b < max - a && old.charCodeAt(old.length - 1 - b) === text.charCodeAt(text.length - 1 - b)) b++;
-      // never split a surrogate pair
-      if (a > 0 && isHigh(old.charCodeAt(a - 1))) a--;
-      if (b > 0 && isLow(old.charCodeAt(old.length - b))) b--;
+      const changes = diffChanges(view.state.doc.toString(), text);
+      if (!changes.length) return rev();
       view.dispatch({
-        changes: { from: a, to: old.length - b, insert: text.slice(a, text.length - b) },
+        changes,
         annotations: [origin.of("setText"), ...(opts.history === false ? historyOff() : [])],
         effects: opts.clearError ? setError.of(null) : [],
       });
@@ -451,8 +466,6 @@ function create(parent, options = {}) {
 function readOnlyExt(on) { return [EditorState.readOnly.of(on), EditorView.editable.of(!on)]; }
 function historyOff() { return [Transaction.addToHistory.of(false)]; }
 function normalize(text) { return text.replace(/\r\n?/g, "\n"); }
-function isHigh(c) { return c >= 0xd800 && c <= 0xdbff; }
-function isLow(c) { return c >= 0xdc00 && c <= 0xdfff; }
 function clamp(n, len) { return Math.max(0, Math.min(len, Math.floor(Number(n)) || 0)); }
 
 // EOL of a text: "\r\n" when every line break in it is CRLF, else "\n".
