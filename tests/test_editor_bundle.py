@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -97,6 +98,20 @@ def test_the_lock_file_pins_every_package():
         assert entry.get("integrity", "").startswith("sha512-"), f"{path}: no integrity hash"
     for name, version in declared.items():
         assert installed[f"node_modules/{name}"]["version"] == version
+
+
+def test_the_editor_logic_in_node(tmp_path):
+    """Key paths from YAML text, the schema along a path, the line diff: editor/test/, without a browser."""
+    if shutil.which("node") is None:
+        pytest.skip("node not installed: the editor's logic tests need it (the browser tests cover it too)")
+    from cppn_anim.scene import json_schema
+
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(json_schema()))
+    proc = subprocess.run(["node", "--test", "editor/test/"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"PATH": os.environ["PATH"], "CPPN_SCHEMA": str(schema)})  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert re.search(r"^# fail 0$", proc.stdout, re.M) and not re.search(r"^# skipped [1-9]", proc.stdout, re.M)
 
 
 def test_node_modules_is_not_committed():
@@ -371,6 +386,8 @@ def test_mark_error_draws_the_diagnostic_at_its_line_and_column(page):
 
 @pytest.mark.slow
 def test_completion_offers_keys_valid_at_the_cursor_and_enum_values(page):
+    from playwright.sync_api import expect
+
     # a new line under network: (auto-indented), completed from the schema
     put_cursor(page, line_of(SCENE, "  depth: 3"))
     page.keyboard.press("Enter")
@@ -388,9 +405,10 @@ def test_completion_offers_keys_valid_at_the_cursor_and_enum_values(page):
     page.keyboard.type("si")
     names = completions(page)
     assert {"sin", "sigmoid"} <= set(names) and "tanh" not in names
-    page.keyboard.type("n")
+    page.keyboard.type("n")  # typed out in full: no list, so Enter makes a new line
+    expect(page.locator(".cm-tooltip-autocomplete")).to_have_count(0)
     page.keyboard.press("Enter")
-    assert "\n  activation: sin\n" in value(page)
+    assert "\n  activation: sin\n  \ntrajectory:" in value(page)
 
     # output.format's values, at the top level's keys
     put_cursor(page, line_of(value(page), "  format: gif"))
@@ -457,8 +475,11 @@ def test_ctrl_s_calls_on_save_undo_redo_and_search(page):
     page.keyboard.press("Control+z")
     assert value(page) == SCENE
     assert page.evaluate("events.changes.at(-1).origin") == "undo"
+    page.keyboard.type("123")  # typing: one undo step
+    page.keyboard.press("Control+z")
+    assert value(page) == SCENE
     page.keyboard.press("Control+y")
-    assert value(page) == SCENE.replace("seed: 4", "seed: 45")
+    assert value(page) == SCENE.replace("seed: 4", "seed: 4123")
     assert page.evaluate("ed.canUndo()")
 
     page.keyboard.press("Control+f")

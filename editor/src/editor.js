@@ -197,8 +197,13 @@ function completionSource(getSchema) {
     } else {
       for (const v of valuesAt(schema, where.path)) options.push({ label: v, type: "enum" });
     }
-    if (!options.length) return null;
-    return { from: word ? word.from : context.pos, options, validFor: /^[\w.\-]*$/ };
+    // a word typed out in full is not offered again: Enter after it makes a new line
+    const typed = word ? context.state.sliceDoc(word.from, word.to) : "";
+    const offered = options.filter((o) => o.label !== typed);
+    if (!offered.length) return null;
+    const labels = new Set(options.map((o) => o.label));
+    // typing on keeps this list, until the word is one of its labels in full (then ask again)
+    return { from: word ? word.from : context.pos, options: offered, validFor: (w) => /^[\w.\-]*$/.test(w) && !labels.has(w) };
   };
 }
 
@@ -260,7 +265,8 @@ function create(parent, options = {}) {
     revisionField, lastGroupField, errorField,
     lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(),
     history({
-      joinToEvent: (tr) => {  // successive slider moves: one undo step
+      joinToEvent: (tr, adjacent) => {  // typing as usual; successive slider moves: one undo step
+        if (adjacent) return true;
         const g = tr.annotation(group);
         const last = tr.startState.field(lastGroupField);
         return g != null && g === last.group && Date.now() - last.time < GROUP_DELAY_MS;
@@ -269,7 +275,8 @@ function create(parent, options = {}) {
     drawSelection(), dropCursor(), EditorState.allowMultipleSelections.of(true),
     indentOnInput(), indentUnit.of("  "), EditorState.tabSize.of(2),
     yaml(), syntaxHighlighting(highlight), bracketMatching(),
-    autocompletion({ override: [completionSource(() => schema)], icons: false }),
+    // prefix matches only: "sin" does not offer "gaussian", so Enter after a typed-out value is a new line
+    autocompletion({ override: [completionSource(() => schema)], icons: false, filterStrict: true }),
     hoverTooltip(hoverSource(() => schema), { hoverTime: 250 }),
     lintGutter(), search({ top: true }), highlightSelectionMatches(), highlightActiveLine(),
     renderAll(options.renderAllLines ?? RENDER_ALL_LINES),
@@ -304,21 +311,19 @@ function create(parent, options = {}) {
     }),
   ];
   if (Array.isArray(options.extensions)) extensions.push(...options.extensions);
+  // (options.extensions: more CodeMirror extensions, for whoever needs them; not part of the contract)
 
   const view = new EditorView({
     parent,
     state: EditorState.create({ doc: normalize(options.text ?? ""), extensions }),
   });
 
-  // Playwright and scripts read the whole document from the element, even the lines
-  // CodeMirror has not drawn (it draws the visible part plus a margin).
+  if (options.autofocus) view.focus();
+
+  // Scripts (and Playwright's evaluate / to_have_js_property) read the exact document from
+  // the element: `value`, as on a textarea. Setting it is setText.
   const content = view.contentDOM;
   Object.defineProperty(content, "value", {
-    configurable: true,
-    get: () => view.state.doc.toString(),
-    set: (text) => { api.setText(String(text)); },
-  });
-  Object.defineProperty(content, "innerText", {
     configurable: true,
     get: () => view.state.doc.toString(),
     set: (text) => { api.setText(String(text)); },
@@ -410,13 +415,13 @@ function create(parent, options = {}) {
       const from = offsetOf(doc, line, col || 1);
       const to = tokenEnd(doc, from);
       const msg = String(message ?? "");
-      view.dispatch(setDiagnostics(view.state, [{ from, to, severity: "error", message: msg, source: "cppn-anim" }]));
-      view.dispatch({ effects: setError.of({ from, to, message: msg }) });
+      const lint = setDiagnostics(view.state, [{ from, to, severity: "error", message: msg }]);
+      view.dispatch({ effects: [].concat(lint.effects || [], setError.of({ from, to, message: msg })) });
       return true;
     },
     clearError() {
-      view.dispatch(setDiagnostics(view.state, []));
-      view.dispatch({ effects: setError.of(null) });
+      const lint = setDiagnostics(view.state, []);
+      view.dispatch({ effects: [].concat(lint.effects || [], setError.of(null)) });
       return true;
     },
     // {line, col, message} of the marked error where it is now (after edits), or null.

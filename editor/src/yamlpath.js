@@ -301,7 +301,7 @@ function blockScalarAbove(text, lineStart, col) {
 // The keys already present in the block mapping whose keys sit at column `col`, around
 // the line being typed (which itself does not count).
 function siblingKeys(text, lineStart, lineEnd, col, opensHere) {
-  const keys = [];
+  let keys = [];
   const take = (li) => { for (const it of li.items) if (it.kind === "key" && it.col === col) keys.push(it.name); };
   const firstCol = (li) => (li.items.length ? li.items[0].col : li.rest);
   if (!opensHere) {  // upward, to the line that opens the mapping
@@ -314,6 +314,7 @@ function siblingKeys(text, lineStart, lineEnd, col, opensHere) {
       take(li);
       if (firstCol(li) < col) break;
     }
+    keys = keys.reverse();  // in the order of the text
   }
   let start = lineEnd + 1;
   while (start <= text.length) {  // downward, to the first line outside it
