@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -506,5 +505,5 @@ def test_highlighting_line_numbers_and_brackets(page):
     seed_key = page.locator(".cm-line").nth(1).locator("span").first
     assert seed_key.inner_text() == "seed"
     assert seed_key.evaluate("e => getComputedStyle(e).color") != page.locator(".cm-line").nth(1).evaluate("e => getComputedStyle(e).color")
-    put_cursor(page, line_of(SCENE, "size: [160, 90]"), len("size: [") )
+    put_cursor(page, line_of(SCENE, "size: [160, 90]"), len("size: [") + 1)  # just after "["
     expect(page.locator(".cm-matchingBracket")).to_have_count(2)
