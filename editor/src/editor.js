@@ -357,6 +357,7 @@ function create(parent, options = {}) {
       if (!changes.length) return rev();
       view.dispatch({
         changes,
+        userEvent: "set",  // not joined with typing into one undo step
         annotations: [origin.of("setText"), ...(opts.history === false ? historyOff() : [])],
         effects: opts.clearError ? setError.of(null) : [],
       });
