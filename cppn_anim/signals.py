@@ -58,6 +58,7 @@ import secrets
 import struct
 import subprocess
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,10 +194,10 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+def _last_line(text: str, url: str) -> str:
+    """ffmpeg's last word, one line, without the file's name (the error starts with it)."""
+    lines = [ln.strip().replace(url + ": ", "") for ln in text.splitlines() if ln.strip()]
     line = lines[-1] if lines else "no reason given"
-    line = line.replace(os.path.abspath(os.sep), os.sep)
     return line if len(line) <= 200 else line[:197] + "..."
 
 
@@ -208,7 +209,8 @@ def decode(path: str | os.PathLike) -> np.ndarray:
     missing, unreadable or undecodable file, one without an audio stream or without samples."""
     path = Path(path)
     _check_readable(path)
-    cmd = [_ffmpeg(), "-nostdin", "-hide_banner", "-v", "error", "-i", "file:" + os.path.abspath(path),
+    url = "file:" + os.path.abspath(path)  # a file, never a protocol or an option
+    cmd = [_ffmpeg(), "-nostdin", "-hide_banner", "-v", "error", "-i", url,
            "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-fflags", "+bitexact",
            "-ar", str(SAMPLE_RATE), "-c:a", "pcm_f32le", "-f", "wav", "-"]
     with tempfile.TemporaryFile() as err:
@@ -227,7 +229,7 @@ def decode(path: str | os.PathLike) -> np.ndarray:
     if code != 0 or mono is None:
         if "matches no streams" in said or "does not contain any stream" in said:
             raise AudioError(path, "has no audio stream")
-        raise AudioError(path, f"ffmpeg cannot decode it: {_last_line(said)}")
+        raise AudioError(path, f"ffmpeg cannot decode it: {_last_line(said, url)}")
     if mono.size == 0:
         raise AudioError(path, "holds no audio samples")
     return mono
@@ -434,10 +436,12 @@ def fit_tempo(tracked: np.ndarray, low_onset: np.ndarray | None = None) -> tuple
         half = period
         period *= 2
         if low_onset is not None and low_onset.size:
-            def collected(o: float) -> float:
+            def collected(o: float) -> float:  # the onset strength at the grid's beats (an onset at
+                # t shows at frame t / FRAME - 0.5: see _compute), the best of three frames each
                 k = np.arange(math.ceil(-o / period), math.floor(((low_onset.size - 1) * FRAME - o) / period) + 1)
-                idx = np.clip(np.round((o + k * period) / FRAME).astype(int), 0, low_onset.size - 1)
-                return float(low_onset[idx].sum())
+                idx = np.round((o + k * period) / FRAME - 0.5).astype(int)
+                near = np.clip(idx[:, None] + np.arange(-1, 2), 0, low_onset.size - 1)
+                return float(low_onset[near].max(axis=1).sum())
 
             if collected(origin + half) > collected(origin):
                 origin += half
@@ -520,8 +524,12 @@ def _read_entry(folder: Path, sha: str, key: str) -> dict[str, np.ndarray] | Non
 def _write_entry(folder: Path, sha: str, key: str, arrays: Mapping[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
+    path = _entry_path(folder, sha, key)
     try:
-        _write_atomic(_entry_path(folder, sha, key), buf.getvalue())
+        _write_atomic(path, buf.getvalue())
+        for old in path.parent.glob(".*.tmp"):  # left by a process killed while writing (kill -9)
+            if old.stat().st_mtime < time.time() - 3600:
+                old.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs the next analysis
 
@@ -651,10 +659,13 @@ class Curves:
         return self.at(idx / float(fps))
 
     def knots(self) -> np.ndarray:
-        """Sorted times in [0, duration] where every signal's extremes lie: the analysis
-        frames, each beat, and both ends (a value check there holds for the whole video)."""
+        """Sorted times in [0, duration] where every signal's extremes lie: both ends, the
+        analysis frames (followers are straight between them), each beat and the instant
+        before it (a beat signal's highest and lowest values). A check of the values there
+        holds for every time in the video, whatever the fps."""
         inside = self.times[(self.times > 0) & (self.times < self.duration)]
-        return np.unique(np.concatenate([[0.0, self.duration], inside, self.beats]))
+        before = np.nextafter(self.beats, -np.inf)
+        return np.unique(np.concatenate([[0.0, self.duration], inside, self.beats, before[before > 0]]))
 
     def integral(self, name: str, t) -> np.ndarray:
         """The integral of signal `name` from 0 to t (array-like, seconds), exact for the

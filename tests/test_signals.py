@@ -421,3 +421,63 @@ def test_the_plot_draws_every_signal_and_the_beats(tmp_path):
     assert (pixels == FILL).all(axis=-1).sum() > 1000  # the filled areas
     assert (pixels == BEAT).all(axis=-1).any()  # beat lines
     image.save(tmp_path / "signals.png")
+
+
+# ------------------------------------------------------------------ the slow tier: tracks it was not tuned on
+
+
+def bass_line(times, period: float, seconds: float, rate: int = RATE) -> np.ndarray:
+    """Soft saw notes (A1 A1 C2 G1, four notes each) starting at `times`."""
+    y = np.zeros(int(seconds * rate))
+    t = np.arange(int(period / 2 * 0.9 * rate)) / rate
+    for i, at in enumerate(times):
+        f = (55.0, 55.0, 65.41, 49.0)[(i // 4) % 4]
+        note = sum(np.sin(2 * np.pi * k * f * t) / k ** 1.6 for k in range(1, 8)) * np.minimum(1, t / 0.006) * np.exp(-t / 0.3)
+        i0 = int(at * rate)
+        part = note[: max(0, y.size - i0)]
+        y[i0:i0 + part.size] += 0.3 * part
+    return y
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bpm, bass, first", [(72, "none", 0.22), (84, "eighths", 0.64), (97, "eighths", 0.13),
+                                               (111, "off-beats", 0.94), (133, "off-beats", 0.95), (165, "eighths", 0.56),
+                                               (174, "none", 0.70)])
+def test_other_tempos_with_a_bass_line_through_a_lossy_codec(tmp_path, bpm, bass, first):
+    """30 s, stereo 44.1 kHz, Opus: the tempo within 1 bpm, beat 0 and every beat on the kick
+    even with a bass line on the off-beats."""
+    period = 60.0 / bpm
+    seconds = 30.0
+    kicks = first + np.arange(int((seconds - first - 0.3) / period) + 1) * period
+    rate = 44100
+    y = place(seconds, kicks, kick(rate), rate=rate) + place(seconds, kicks + period / 2, hat(rate), 1.2, rate=rate)
+    notes = {"none": [], "eighths": np.sort(np.r_[kicks, kicks + period / 2]), "off-beats": kicks + period / 2}[bass]
+    y += bass_line(notes, period, seconds, rate)
+    y = y / np.abs(y).max() * 0.9
+    wav = write_wav(tmp_path / "t.wav", np.stack([y, 0.8 * y], axis=1), rate=rate)
+    opus = tmp_path / "t.ogg"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(wav), "-c:a", "libopus", "-b:a", "96k", str(opus)], check=True)
+    analysis = signals.analyse(opus, cache=False)
+    grid = signals.beat_grid(analysis)
+    assert abs(grid.bpm - bpm) <= 1.0
+    assert abs(grid.beat_offset - first) < 0.03
+    beats = grid.beats(analysis.duration)
+    playing = beats[beats < kicks[-1] + 0.05]
+    assert len(playing) == len(kicks) and np.max(np.abs(playing - kicks)) < 0.03
+
+
+@pytest.mark.slow
+def test_start_moves_beats_and_signals_into_video_time(tmp_path):
+    y, kicks = beat_track(120, seconds=12.0, first=0.5)
+    path = write_wav(tmp_path / "t.wav", y)
+    defs = {"k": {"band": [20, 150], "attack": 0, "release": 0.1}, "p": {"feature": "beat", "release": 0.2}}
+    analysis = signals.analyse(path, defs, cache=False)
+    whole = signals.follow(analysis, defs, signals.beat_grid(analysis))
+    start = 3.3
+    grid = signals.beat_grid(analysis, start=start)
+    assert abs(grid.beat_offset - (kicks[kicks >= start][0] - start)) < 0.03  # the first kick after start
+    late = signals.follow(analysis, defs, grid, start=start)
+    assert late.duration == pytest.approx(analysis.duration - start)
+    t = np.linspace(0, late.duration, 500)
+    np.testing.assert_allclose(late.at(t)["k"], whole.at(t + start)["k"], atol=1e-12)  # one curve, shifted
+    assert np.max(np.abs(late.beats - (kicks[kicks >= start][: len(late.beats)] - start))) < 0.03
