@@ -12,7 +12,9 @@ is shared: a figure taken under load is slower than the code is):
 - cold (--cold): the same with numba's on-disk cache empty, as the very first run after an
   install that did not warm it (`make` warms it when it installs): want < 20 s;
 - warm: a second analysis in the same process: want < 5 s;
-- cached: the analysis read back from the cache, in-process and in a fresh process: want < 0.5 s.
+- cached: the analysis read back from the cache, in-process and in a fresh process: want < 0.5 s;
+- accuracy: the tempo error at 90, 120 and 150 bpm and where the beats fall from the kicks;
+  how far band and onset peaks fall from clicks, at the analysis frames and at 24/30/60 fps.
 """
 from __future__ import annotations
 
@@ -80,6 +82,34 @@ def in_fresh_process(code: str, env: dict | None = None, whole: bool = False) ->
     return took if whole else float(done.stdout.split()[-1])
 
 
+def accuracy(signals, folder: Path) -> None:
+    """Tempo error at 90/120/150 bpm (kick on the beats, hats off the beats, 20 s) and how
+    far band and onset peaks fall from the clicks of an irregular click track."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_signals import CLICKS, beat_track, click, place, write_wav
+
+    for bpm in (90, 120, 150):
+        y, kicks = beat_track(bpm, seconds=20.0)
+        analysis = signals.analyse(write_wav(folder / f"t{bpm}.wav", y), cache=False)
+        grid = signals.beat_grid(analysis)
+        beats = grid.beats(analysis.duration)
+        beats = beats[beats < kicks[-1] + 0.05]
+        off = (beats - kicks[: len(beats)]) * 1000 if len(beats) == len(kicks) else np.array([np.nan])
+        print(f"audio: tempo at {bpm} bpm: {grid.bpm:.3f} found (error {grid.bpm - bpm:+.3f}, want within 1);"
+              f" beats from kicks {off.mean():+.1f} ms on average, at most {np.abs(off).max():.1f} ms")
+    defs = {"band": {"band": [1000, 4000], "attack": 0, "release": 0.1}, "onset": {"feature": "onset", "attack": 0, "release": 0.1}}
+    path = write_wav(folder / "clicks.wav", place(CLICKS[-1] + 1.0, CLICKS, click()))
+    analysis = signals.analyse(path, defs, cache=False)
+    curves = signals.follow(analysis, defs, signals.beat_grid(analysis))
+    for name in defs:
+        parts = []
+        for label, t in [("analysis frames", curves.times)] + [(f"{fps} fps", np.arange(int(curves.duration * fps)) / fps) for fps in (24, 30, 60)]:
+            v = curves.at(t)[name]
+            off = np.array([t[np.abs(t - c) < 0.15][np.argmax(v[np.abs(t - c) < 0.15])] - c for c in CLICKS]) * 1000
+            parts.append(f"{label} {off.mean():+.0f} [{off.min():+.0f}, {off.max():+.0f}]")
+        print(f"audio: {name} peaks from {len(CLICKS)} clicks, ms mean [min, max]: " + "; ".join(parts))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cold", action="store_true", help="also analyse with numba's on-disk cache empty (about a minute)")
@@ -119,6 +149,7 @@ def main() -> None:
         line("cached analysis of 3 min (in-process, median of 5)", float(np.median(times)), 0.5)
         line("cached analysis of 3 min in a fresh process (Python's start and imports included)", in_fresh_process(timed.format(
             f"from cppn_anim import signals\nsignals.analyse({str(audio)!r}, {{'k': {{'band': [20, 150]}}}}, cache={str(cache)!r})"), whole=True), 0.5)
+        accuracy(signals, Path(tmp))
         began = time.perf_counter()
         curves = signals.follow(first, {"k": {"band": [20, 150]}, "l": {"feature": "rms"}, "h": {"feature": "onset"},
                                         "p": {"feature": "beat"}}, grid)
