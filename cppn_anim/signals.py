@@ -1,7 +1,7 @@
 """Audio -> signals and beats: the stage between the scene and the motion.
 
-A scene with a soundtrack (README "Music") reads its audio file once; everything the
-picture needs from it is decided here, before any frame is drawn:
+A scene with a soundtrack (`audio:`) reads its audio file once; everything the picture
+needs from it is decided here, before any frame is drawn:
 
     analysis = analyse(path, [definition, ...])   # decode + features + beat tracking, cached
     grid = beat_grid(analysis, start, bpm, beat_offset)   # the beat grid, in video time
@@ -20,8 +20,8 @@ time" t from frame 0 (audio time = start + t). The analysis, exactly:
 - `band: [lo, hi]`: summed STFT power of the bins whose centre frequency lies in
   [lo, hi] Hz (a band narrower than a bin uses the bin nearest its middle);
   `rms`: linear RMS of the frame; `onset`: spectral flux (the mean rise of the log-mel
-  spectrum from the previous frame, librosa's onset strength, placed where the window's
-  centre meets the onset);
+  spectrum from the previous frame, librosa's onset strength, moved one frame later so
+  that its peaks fall on the onsets: -6 ms on average on clicks);
 - each raw feature is scaled so that its 99th percentile over the whole file is 1 (the
   maximum where that percentile is 0; an all-zero feature stays 0), then clipped to [0, 1];
 - followers: a one-pole smoother on the analysis frames, y[j] = y[j-1] + a * (x[j] - y[j-1])
@@ -32,12 +32,16 @@ time" t from frame 0 (audio time = start + t). The analysis, exactly:
 - the video samples the followed curve at t = i / fps, linearly between analysis frames,
   so every fps sees one curve, and `beat` is exp(-(t - b) / release) for the latest beat
   b <= t (0 before the first beat), computed at t itself;
-- beats: librosa's beat tracker follows the onsets of the mel bands below LOW_HZ (400 Hz:
-  kick and bass, not off-beat hats); a straight line b = origin + n * period is fitted by
-  least squares to the tracked beats (n counted from the first, missed beats skipped),
+- beats: librosa's beat tracker follows the amplitude flux of the mel bands below LOW_HZ
+  (400 Hz: kick and bass, not off-beat hats; a loud kick outweighs a soft bass note); a
+  beat sits half a hop after the frame of its rise (on clicks: within 1 ms; a synthetic
+  kick, whose low end builds up, reads 9-15 ms late); a straight line
+  b = origin + n * period is fitted by least squares to the tracked beats (n counted
+  from the first, missed beats skipped),
   and its tempo folded by octaves into [70, 180) bpm (halving keeps the phase with more
-  low-frequency onset energy, so beats stay on the kick). A written bpm or beat_offset
-  replaces the fitted one. Beats are beat_offset + k * 60 / bpm, k >= 0, 0 <= t < duration.
+  low-frequency onset energy, so beats stay on the kick). beat_offset: the fitted grid's
+  first beat once the music plays (see beat_grid). A written bpm or beat_offset replaces
+  the fitted one. Beats are beat_offset + k * 60 / bpm, k >= 0, 0 <= t < duration.
 
 The analysis of a file is cached by the file's sha256 and the analysis settings, under
 cache_folder() (XDG_CACHE_HOME or ~/.cache, then cppn-anim/audio/), one file per feature,
