@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/blas_threads.py
 	$(BIN)/python benchmarks/outputs.py
 	bash benchmarks/first_run.sh
+	$(BIN)/python benchmarks/audio.py
 
 docs: $(STAMP)
 	bash scripts/make_docs_images.sh
@@ -62,6 +63,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster]'
+	@# numba compiles librosa's kernels once into its on-disk cache (about 30 s on 2 cores): here,
+	@# not in the first render with a soundtrack or in `make test`
+	$(BIN)/python -c 'import librosa.beat'
 	touch $@
 
 clean:
