@@ -48,6 +48,9 @@ try:  # optional: without llvmlite the renderer keeps its torch path
 except ImportError:  # pragma: no cover - depends on the environment
     _llvm = _ir = None
 
+MAX_WIDTH = 256  # wider networks are matmul-bound: torch's GEMMs do as well, and the scratch outgrows L2
+UNROLL_INPUTS = 64  # layers with up to this many inputs are fully unrolled; wider ones loop
+K_STEP = 16  # inputs per loop step in a wider layer
 _LOCK = threading.Lock()
 _STATE: dict = {}
 
@@ -124,10 +127,12 @@ OUTPUTS = {
 # ======================================================================================
 
 
-def supported(activations, output: str = "sigmoid") -> str | None:
-    """None if this kernel can run a network with these activations; else why not (one line)."""
+def supported(activations, output: str = "sigmoid", width: int = 32) -> str | None:
+    """None if this kernel can run a network of this width with these activations; else why not (one line)."""
     if not available():
         return "llvmlite is not installed or cannot compile for this CPU"
+    if width > MAX_WIDTH:
+        return f"network width {width} is over the fused kernel's {MAX_WIDTH}"
     missing = sorted({a for a in activations if a not in ACTIVATIONS} | ({output} - set(OUTPUTS)))
     return f"no fused body for {', '.join(missing)}" if missing else None
 
@@ -305,7 +310,7 @@ def pack_hidden(hidden) -> np.ndarray:
 @functools.lru_cache(maxsize=32)
 def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str = "sigmoid") -> Kernel:
     """The kernel for a network shape: `activations` has one name per layer (depth of them)."""
-    why = supported(activations, output)
+    why = supported(activations, output, width)
     if why:
         raise ValueError(why)
     tm = _target()
@@ -314,9 +319,8 @@ def compile_kernel(width: int, activations: tuple[str, ...], channels: int, outp
         text = _module_ir(width, tuple(activations), channels, output, lanes, vecs, block, _STATE["avx512"])
         mod = _llvm.parse_assembly(text)
         mod.verify()
-        pto = _llvm.create_pipeline_tuning_options(speed_level=3)
-        pb = _llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+        # no IR optimisation passes: the IR is already what we want run (half the compile time,
+        # the same speed, measured); the code generator still optimises at -O3
         engine = _llvm.create_mcjit_compiler(mod, tm)
         engine.finalize_object()
         address = engine.get_function_address("cppn_tiles")
@@ -357,7 +361,9 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
 
         hin holds k_in rows of `vecs` vectors (feature-major: row k is feature k of the tile's
         samples), w is (k_in, j_out) row-major. Outputs are made `block` at a time: block x vecs
-        accumulators, each weight broadcast once per block row."""
+        accumulators in registers, each weight broadcast once per block row, stored to hout (L1);
+        then the activation runs over hout in place, `vecs` independent vectors a step (one copy
+        of its code per layer; as fast as applying it to each accumulator, measured)."""
         key = (k_in, j_out, tag)
         if key in dense_cache:
             return dense_cache[key]
@@ -371,19 +377,44 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
         m = _Emit(b, vec, lanes, avx512, intr)
         full = j_out - j_out % block
 
+        def accumulate(accs, j0, k, nj):
+            """accs += row k of hin times w[k, j0 .. j0+nj-1] (k an i64 value)."""
+            hs = [b.load(b.gep(hin, [b.add(b.mul(k, c64(vecs)), c64(p))]), align=4) for p in range(vecs)]
+            for jj in range(nj):
+                wk = splat(b, b.load(b.gep(w, [b.add(b.mul(k, c64(j_out)), b.add(j0, c64(jj)))]), align=4))
+                for p in range(vecs):
+                    accs[jj][p] = m.fma(wk, hs[p], accs[jj][p])
+
         def emit_block(j0, nj):
-            """Outputs j0 .. j0+nj-1 (j0 an i64 value): accumulate over every input, activate, store."""
+            """Outputs j0 .. j0+nj-1 (j0 an i64 value): accumulate over every input, store."""
             accs = [[splat(b, b.load(b.gep(bias, [b.add(j0, c64(jj))]), align=4)) for _ in range(vecs)] for jj in range(nj)]
-            for k in range(k_in):
-                hs = [b.load(b.gep(hin, [c64(k * vecs + p)]), align=4) for p in range(vecs)]
+            looped = k_in - k_in % K_STEP if k_in > UNROLL_INPUTS else 0
+            if looped:  # a loop over the inputs, K_STEP at a time, the accumulators carried in phis
+                before, body, after = b.block, fn.append_basic_block("inputs"), fn.append_basic_block("inputs_done")
+                b.branch(body)
+                b.position_at_end(body)
+                k0 = b.phi(i64)
+                k0.add_incoming(c64(0), before)
+                phis = [[b.phi(vec) for _ in range(vecs)] for _ in range(nj)]
                 for jj in range(nj):
-                    wk = splat(b, b.load(b.gep(w, [b.add(j0, c64(k * j_out + jj))]), align=4))
                     for p in range(vecs):
-                        accs[jj][p] = m.fma(wk, hs[p], accs[jj][p])
+                        phis[jj][p].add_incoming(accs[jj][p], before)
+                accs = [row[:] for row in phis]
+                for step in range(K_STEP):
+                    accumulate(accs, j0, b.add(k0, c64(step)), nj)
+                nxt, end = b.add(k0, c64(K_STEP)), b.block
+                for jj in range(nj):
+                    for p in range(vecs):
+                        phis[jj][p].add_incoming(accs[jj][p], end)
+                k0.add_incoming(nxt, end)
+                b.cbranch(b.icmp_unsigned("<", nxt, c64(looped)), body, after)
+                b.position_at_end(after)  # reached only from the loop body, so its values are in scope
+            for k in range(looped, k_in):
+                accumulate(accs, j0, c64(k), nj)
             for jj in range(nj):
                 for p in range(vecs):
                     index = b.add(b.mul(b.add(j0, c64(jj)), c64(vecs)), c64(p))
-                    b.store(act(m, accs[jj][p]), b.gep(hout, [index]), align=4)
+                    b.store(accs[jj][p], b.gep(hout, [index]), align=4)
 
         if full:
             loop, after = fn.append_basic_block("blocks"), fn.append_basic_block("tail")
@@ -398,6 +429,21 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
             b.position_at_end(after)
         if j_out % block:
             emit_block(c64(full), j_out % block)
+        # the activation, in place over the stored outputs, `vecs` vectors a step: one copy of its
+        # code per layer (not one per accumulator), and independent vectors for the CPU to overlap
+        before, body, after = b.block, fn.append_basic_block("activate"), fn.append_basic_block("done")
+        b.branch(body)
+        b.position_at_end(body)
+        i = b.phi(i64)
+        i.add_incoming(c64(0), before)
+        slots = [b.gep(hout, [b.add(i, c64(p))]) for p in range(vecs)]
+        values = [act(m, b.load(slot, align=64)) for slot in slots]
+        for slot, v in zip(slots, values):
+            b.store(v, slot, align=64)
+        nxt = b.add(i, c64(vecs))
+        i.add_incoming(nxt, body)
+        b.cbranch(b.icmp_unsigned("<", nxt, c64(j_out * vecs)), body, after)
+        b.position_at_end(after)
         b.ret_void()
         dense_cache[key] = finish(fn)
         return fn
