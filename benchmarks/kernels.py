@@ -124,8 +124,8 @@ width, height, count = {width}, {height}, {count}
 params = kernels.frame_params(motion, count)
 r = Renderer(w, width, height, device="cpu")
 first = r.render(params[0])
-print(json.dumps({{"ready": os.environ.get("OMP_WAIT_POLICY"), "threads": torch.get_num_threads(), "first": first.tobytes().hex()[:0]}}), flush=True)
 np.save({dump!r}, first)
+print(json.dumps({{"ready": os.environ.get("OMP_WAIT_POLICY"), "threads": torch.get_num_threads()}}), flush=True)
 for line in sys.stdin:
     t = time.perf_counter()
     for p in params:

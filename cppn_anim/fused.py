@@ -227,18 +227,28 @@ class FusedNetwork:
         return out
 
 
-def render(weights: Weights, p, width: int, height: int, supersample: int = 1, device="cuda", precision: str = "fp32", net: FusedNetwork | None = None):
-    """A whole frame -> (H, W, 3) uint8, with render.py's colour conversion, averaging and
-    quantisation (the same steps as Renderer._band) on the fused kernel's values."""
+def grid(width: int, height: int, supersample: int = 1, device="cuda"):
+    """Base x, y of every sample of a frame, float32 on the device (render.sample_grid's)."""
     import torch
 
-    from .render import _lookup, _to_rgb, sample_grid
+    from .render import sample_grid
+
+    x, y = sample_grid(width, height, supersample, 0, width * height * supersample * supersample)
+    return torch.as_tensor(x, dtype=torch.float32, device=device), torch.as_tensor(y, dtype=torch.float32, device=device)
+
+
+def render(weights: Weights, p, width: int, height: int, supersample: int = 1, device="cuda", precision: str = "fp32",
+           net: FusedNetwork | None = None, samples=None):  # fmt: skip
+    """A whole frame -> (H, W, 3) uint8, with render.py's colour conversion, averaging and
+    quantisation (the same steps as Renderer._band) on the fused kernel's values. `net` and
+    `samples` (grid's) may be passed in to reuse them from frame to frame."""
+    import torch
+
+    from .render import _lookup, _to_rgb
 
     net = net or FusedNetwork(weights, device, precision)
     k = supersample
-    x, y = sample_grid(width, height, k, 0, width * height * k * k)
-    xs = torch.as_tensor(x, dtype=torch.float32, device=net.device)
-    ys = torch.as_tensor(y, dtype=torch.float32, device=net.device)
+    xs, ys = samples if samples is not None else grid(width, height, k, net.device)
     values = net.values(p, xs, ys).T[None]  # (1, samples, channels)
     if weights.palette is not None:
         table = np.concatenate([weights.palette[:-1], np.diff(weights.palette, axis=0)], axis=1)
