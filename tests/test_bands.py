@@ -40,13 +40,16 @@ def off(a, b) -> int:
     return int(np.abs(a.astype(int) - b.astype(int)).max())
 
 
+SLOW = pytest.mark.slow  # the fast tier keeps one case of each kind
+
+
 @pytest.mark.parametrize("net", [
     "{latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: rgb}",
     "{latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: hsv}",
-    "{latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: gray}",
+    pytest.param("{latent_dim: 4, width: 16, depth: 4, activation: [tanh, sin, tanh, gaussian], color: gray}", marks=SLOW),
     "{latent_dim: 8, style: cppn-anim}",
-    "{latent_dim: 4, width: 16, style: hardmaru}",
-    "{latent_dim: 4, width: 16, style: guibas}",
+    pytest.param("{latent_dim: 4, width: 16, style: hardmaru}", marks=SLOW),
+    pytest.param("{latent_dim: 4, width: 16, style: guibas}", marks=SLOW),
     "{latent_dim: 4, width: 16, style: guibas, z_scale: 0.7, input_scale: 1.3, contrast: 2.5, output: sigmoid, palette: twilight, palette_shift: 0.4}",
 ])  # fmt: skip
 def test_matches_the_float64_reference(net):
@@ -56,7 +59,7 @@ def test_matches_the_float64_reference(net):
     assert off(img, reference(w, p, 61, 37)) <= 1
 
 
-@pytest.mark.parametrize("order", [ALL, ALL[::-1]])
+@pytest.mark.parametrize("order", [ALL, pytest.param(ALL[::-1], marks=SLOW)])
 def test_every_activation_and_input_subset_matches_the_float64_reference(order):
     """Each activation after each other one (two orders of all nine), each subset of inputs."""
     for inputs in [[], ["x"], ["r"], ["x", "y"], ["y", "r"], ["r", "y", "x"]]:
@@ -64,7 +67,7 @@ def test_every_activation_and_input_subset_matches_the_float64_reference(order):
         assert off(BandRenderer(w, 29, 19).render(p), reference(w, p, 29, 19)) <= 1, inputs
 
 
-@pytest.mark.parametrize("width, depth", [(1, 1), (5, 2), (33, 3), (70, 2)])
+@pytest.mark.parametrize("width, depth", [(1, 1), (5, 2), pytest.param(33, 3, marks=SLOW), pytest.param(70, 2, marks=SLOW)])
 def test_any_width_and_depth(width, depth):
     """Widths that are not a multiple of the output block, one layer, and a layer wide enough to loop over its inputs."""
     w, p = build(f"{{latent_dim: 2, width: {width}, depth: {depth}, color: hsv}}")

@@ -31,7 +31,7 @@ def frame(w, p, width, height, **kw):
     return fused.render(w, p, width, height, device="cpu", **kw)
 
 
-@pytest.mark.parametrize("order", [ALL, ALL[::-1]])
+@pytest.mark.parametrize("order", [ALL, pytest.param(ALL[::-1], marks=pytest.mark.slow)])
 def test_every_activation_matches_the_float64_reference(order):
     w, p = build(f"{{latent_dim: 3, width: 12, depth: 9, activation: [{', '.join(order)}], inputs: [r, x]}}")
     assert off(frame(w, p, 29, 19), reference(w, p, 29, 19)) <= 1
@@ -59,6 +59,7 @@ def test_same_values_as_the_torch_path():
     assert off(frame(w, p, 20, 15, supersample=2), Renderer(w, 20, 15, supersample=2, device="cpu").render(p)) <= 1
 
 
+@pytest.mark.slow
 def test_bf16_is_as_close_as_the_torch_paths_bf16():
     w, p = build("{latent_dim: 8, width: 32, depth: 8}")
     ref = reference(w, p, 40, 30).astype(int)
