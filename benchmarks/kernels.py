@@ -24,6 +24,7 @@ Sides at 720p:
   bf16                    render.Renderer(precision="bf16"), PASSIVE
 Small frames (320x180): fused bands on all workers vs one worker, quiet and with two busy
 neighbours (processes spinning on a core each, started here).
+Chunks: today's renderer on one thread with 1024 .. 65536-sample chunks (L1, L2, beyond).
 Activations: torch's sigmoid_ vs tanh_ on a 1024x32 chunk, and their error.
 
 Notes on threads (measured, see the report of issue 20): in a Python thread, torch 2.13's
@@ -566,6 +567,26 @@ def section_activations(args) -> None:
         say("activation fused tanh", f"fused kernel's rational tanh (in registers, ~17 vector ops): max error {np.abs(got - np.tanh(x.astype(np.float64))).max():.1e} on [-12, 12] (through a sigmoid: an upper bound)")
 
 
+def section_chunks(args, w, motion) -> None:
+    """Today's torch chunks on one thread, by chunk size: where the activations stop fitting in L2."""
+    from cppn_anim.render import Renderer
+
+    params = frame_params(motion, 1)
+    sizes = (1024, 4096, 16384, 65536)
+    renderers = {}
+    for chunk in sizes:
+        r = Renderer(w, W, H, device="cpu")
+        r.chunk, r.threads = chunk, 1
+        r.render(params[0])
+        renderers[chunk] = r
+    times = interleaved({c: timed(lambda r=r: r.render(params[0])) for c, r in renderers.items()}, args.rounds)
+    mps = {c: W * H / statistics.median(t) / 1e6 for c, t in times.items()}
+    say("720p chunk size", "today's renderer on 1 thread by chunk (samples; activations chunk x 32 x 4 bytes): "
+        + ", ".join(f"{c} ({c * 128 // 1024} KB) {mps[c]:.2f} MP/s" for c in sizes)
+        + f"; the fused kernel needs none: a 64-sample tile's activations are 16 KB, in L1",
+        **{f"chunk_{c}_mps": round(mps[c], 3) for c in sizes})  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
@@ -585,6 +606,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         section_720(args, w, motion, Path(tmp))
     section_small(args, w, motion)
+    section_chunks(args, w, motion)
     section_activations(args)
     print(f"end {load()}; took {time.perf_counter() - began:.0f} s")
     RESULTS["load_end"] = os.getloadavg()
