@@ -88,7 +88,7 @@ class BandRenderer:
         self.band_rows = max(1, min(rows, -(-height // (MIN_BANDS_PER_WORKER * workers)))) if workers > 1 else rows
         self._bands = [(r0, min(height, r0 + self.band_rows)) for r0 in range(0, height, self.band_rows)]
         self._cache_grid = width * height * supersample * supersample <= GRID_CACHE_SAMPLES
-        self._grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ frames
@@ -162,7 +162,7 @@ class BandRenderer:
 
     def _grid(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
         """Base x, y (float32) of the samples of rows r0..r1-1, padded to whole tiles."""
-        grid = self._grids.get(r0)
+        grid = self._grids.get((r0, r1))
         if grid is None:
             k, gw = self.k, self.width * self.k
             first, last = k * r0 * gw, k * r1 * gw
@@ -170,7 +170,7 @@ class BandRenderer:
             x, y = sample_grid(self.width, self.height, k, first, first + padded)
             grid = (x.astype(np.float32), y.astype(np.float32))
             if self._cache_grid:
-                self._grids[r0] = grid  # the same value whichever thread stores it
+                self._grids[(r0, r1)] = grid  # the same value whichever thread stores it
         return grid
 
     def _band(self, block: np.ndarray, p: FrameParams, r0: int, r1: int, out: np.ndarray) -> None:

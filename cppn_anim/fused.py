@@ -36,6 +36,7 @@ from .network import Weights, channels
 
 BLOCK = 128  # samples per program: (128, 32) fp32 activations are 32 registers a thread at 4 warps
 MIN_DOT = 16  # tl.dot's smallest dimension
+MAX_WIDTH = 128  # wider: (BLOCK, width) activations spill out of registers; the eager path's GEMMs do well there
 
 
 def interpreted() -> bool:
@@ -55,6 +56,9 @@ def unusable(device) -> str | None:
 
 
 def unsupported(weights: Weights) -> str | None:
+    """None if the kernel has a body for every activation of these weights and their width fits; else why not."""
+    if padded_width(weights.first.shape[1]) > MAX_WIDTH:
+        return f"network width {weights.first.shape[1]} is over the fused kernel's {MAX_WIDTH} (its activations would not stay in registers)"
     names = set(weights.activations)
     missing = sorted(names - set(_table()[0])) + ([weights.output] if weights.output not in _table()[1] else [])
     return f"no fused body for {', '.join(missing)}" if missing else None

@@ -68,6 +68,10 @@ def test_bf16_is_as_close_as_the_torch_paths_bf16():
     assert ours.mean() <= 2 * theirs.mean() + 1 and np.percentile(ours, 99) <= 2 * np.percentile(theirs, 99) + 2
 
 
+def test_too_wide_networks_say_why():
+    assert "width" in fused.unsupported(build(f"{{latent_dim: 2, width: {fused.MAX_WIDTH + 1}, depth: 1}}")[0])
+
+
 def test_sin_output_literals_are_networks():
     assert fused.SIN_LITERALS == (float(network.SIN_LOW), float(1 / (network.SIN_HIGH - network.SIN_LOW)))
 
