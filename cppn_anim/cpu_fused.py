@@ -1,0 +1,515 @@
+"""A fused CPU kernel for the whole network: every layer of a tile of pixels in registers and L1.
+
+What it computes, per sample (the same network as network.evaluate, in float32):
+
+    x', y' = (x, y) @ view + centre,  r = |(x', y')|
+    h = act0((x, y, r) @ first + first_bias)             the view and z are folded in per frame
+    h = act_i(h @ W_i + b_i)                              the hidden layers
+    out = output_act(h @ last + last_bias)               contrast folded in per frame; in [0, 1]
+
+How it is fast: torch runs a layer as a matmul into memory and then an activation as a second
+pass over it; with 32-wide layers the activation pass costs as much as the matmul (see
+benchmarks/kernels.py). Here each tile of TILE pixels (64 with AVX-512) goes through every layer
+with its activations in registers: a block of 4 outputs x 4 vectors of 16 pixels is 16
+accumulators, each weight is broadcast from L1 once per 4 vectors, and the activation (a
+rational or polynomial approximation, accurate to a few float32 ulps) runs on the accumulators
+before they are stored to a small scratch buffer in L1 for the next layer. No memory traffic
+between layers, no thread barriers, no Python per layer.
+
+How it is built: the kernel is LLVM IR generated here for one network shape (width, depth,
+activations, channels; not the weights, which are arguments) and compiled for this CPU with
+llvmlite, the LLVM binding numba is built on (a wheel with LLVM inside: nothing to compile on
+the user's side, no C compiler). It is a plain C function called through ctypes, which releases
+the GIL: Python threads can run it on several bands at once (bands.py).
+
+How it is exact: pixels are the lanes of the vectors and every tile runs the same machine code,
+so a sample's arithmetic does not depend on where its tile starts, how a frame is cut into
+bands, or which thread runs it. Multiply-adds are explicit fused `llvm.fma` calls and no
+fast-math flags are used, so the compiler cannot reassociate anything. The approximations
+(tanh, exp, log, sin) are deterministic polynomials; the only hardware estimate is AVX-512's
+rcp14 (refined by a Newton step): the same bits on a given CPU, possibly different in the last
+bit on another vendor's (the contract allows 2/255 across machines).
+
+Accuracy: the float32 values are within ~1e-6 of network.evaluate's float64 ones for a tanh
+network (tanh's rational approximation is within 6e-7 of tanh); pixels within 1/255.
+
+Cost: compiling a network shape takes 0.3-0.7 s here (the IR built in Python, then LLVM's code
+generator; no IR passes), once per process and shape (compile_kernel is cached). Caching the
+object code on disk (llvmlite's ExecutionEngine.set_object_cache) would save most of it from
+the second run on (not done here).
+
+Public API: `available()`, `supported(activations, output, width)`, `compile_kernel(width,
+activations, channels, output)` -> Kernel (`.run(frame, hidden, xs, ys, out)`, `.tile`),
+`pack_frame(...)`, `pack_hidden(...)`, `vector_shape()`, `ACTIVATIONS`/`OUTPUTS` (the table).
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .network import SIN_HIGH, SIN_LOW
+
+try:  # optional: without llvmlite the renderer keeps its torch path
+    import llvmlite.binding as _llvm
+    import llvmlite.ir as _ir
+except ImportError:  # pragma: no cover - depends on the environment
+    _llvm = _ir = None
+
+MAX_WIDTH = 256  # wider networks are matmul-bound: torch's GEMMs do as well, and the scratch outgrows L2
+UNROLL_INPUTS = 64  # layers with up to this many inputs are fully unrolled; wider ones loop
+K_STEP = 16  # inputs per loop step in a wider layer
+_LOCK = threading.Lock()
+_STATE: dict = {}
+
+
+def available() -> bool:
+    """True where llvmlite imports and can compile for this CPU."""
+    if _llvm is None:
+        return False
+    try:
+        _target()
+    except Exception:  # noqa: BLE001 - any failure to set LLVM up means "not here"
+        return False
+    return True
+
+
+def _target():
+    """The LLVM target machine for this CPU (made once)."""
+    with _LOCK:
+        if "tm" not in _STATE:
+            _llvm.initialize_native_target()
+            _llvm.initialize_native_asmprinter()
+            features = _llvm.get_host_cpu_features().flatten()
+            target = _llvm.Target.from_triple(_llvm.get_process_triple())
+            _STATE["tm"] = target.create_target_machine(cpu=_llvm.get_host_cpu_name(), features=features, opt=3)
+            _STATE["avx512"] = "+avx512f" in features.split(",")
+        return _STATE["tm"]
+
+
+def vector_shape() -> tuple[int, int, int]:
+    """(lanes, vectors per tile, outputs per block) for this CPU: 16 x 4 x 4 with AVX-512 (16
+    accumulators of 32 registers), 8 x 2 x 4 otherwise (8 of 16 AVX2 registers)."""
+    _target()
+    return (16, 4, 4) if _STATE["avx512"] else (8, 2, 4)
+
+
+# ======================================================================================
+# THE ACTIVATION TABLE OF THIS KERNEL (the one place its activation bodies are written).
+# name -> body(m, x): x is a vector of pre-activations, m the emitter below (m.fma, m.exp,
+# m.recip, m.const ...). When cppn_anim/activations.py lands, these entries move there as
+# its `llvm` field (and fused.py's as its `triton` field).
+# ======================================================================================
+def _tanh(m, x):
+    # rational approximation of tanh on [-7.9053, 7.9053] (Eigen's ptanh_float), clamped outside:
+    # x * P(x^2) / Q(x^2), a few ulps from tanh in float32
+    x = m.clamp(x, -7.90531110763549805, 7.90531110763549805)
+    x2 = m.mul(x, x)
+    p = m.poly(x2, [4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+                    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16])  # fmt: skip
+    q = m.poly(x2, [4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06])
+    return m.mul(m.mul(x, p), m.recip(q))
+
+
+def _sigmoid(m, x):
+    return m.recip(m.add(m.exp(m.neg(x)), m.const(1.0)))
+
+
+ACTIVATIONS = {
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "sin": lambda m, x: m.sin(x),
+    "cos": lambda m, x: m.cos(x),
+    "relu": lambda m, x: m.max(x, m.const(0.0)),
+    "abs": lambda m, x: m.abs(x),
+    "gaussian": lambda m, x: m.exp(m.neg(m.mul(x, x))),
+    # max(x, 0) + log(1 + exp(-|x|)): no overflow; exact to float32 rounding
+    "softplus": lambda m, x: m.add(m.max(x, m.const(0.0)), m.log(m.add(m.exp(m.neg(m.abs(x))), m.const(1.0)))),
+    "elu": lambda m, x: m.select(m.gt(x, m.const(0.0)), x, m.sub(m.exp(m.min(x, m.const(0.0))), m.const(1.0))),
+}
+# the output layer's activations (network.output_value): sigmoid, or sin then sigmoid stretched to [0, 1]
+OUTPUTS = {
+    "sigmoid": _sigmoid,
+    "sin": lambda m, x: m.clamp(m.mul(m.sub(_sigmoid(m, m.sin(x)), m.const(SIN_LOW)), m.const(1 / (SIN_HIGH - SIN_LOW))), 0.0, 1.0),
+}
+# ======================================================================================
+
+
+def supported(activations, output: str = "sigmoid", width: int = 32) -> str | None:
+    """None if this kernel can run a network of this width with these activations; else why not (one line)."""
+    if not available():
+        return "llvmlite is not installed or cannot compile for this CPU"
+    if width > MAX_WIDTH:
+        return f"network width {width} is over the fused kernel's {MAX_WIDTH}"
+    missing = sorted({a for a in activations if a not in ACTIVATIONS} | ({output} - set(OUTPUTS)))
+    return f"no fused body for {', '.join(missing)}" if missing else None
+
+
+class _Emit:
+    """Vector arithmetic for activation bodies: an IRBuilder plus the math we need, no fast-math flags."""
+
+    def __init__(self, b, vec, lanes: int, avx512: bool, intrinsics: dict):
+        self.b, self.vec, self.lanes, self.avx512, self.fn = b, vec, lanes, avx512, intrinsics
+        self.ivec = _ir.VectorType(_ir.IntType(32), lanes)
+
+    def const(self, v: float):
+        return _ir.Constant(self.vec, [float(np.float32(v))] * self.lanes)
+
+    def iconst(self, v: int):
+        return _ir.Constant(self.ivec, [int(v)] * self.lanes)
+
+    def _c(self, v):
+        return self.const(v) if isinstance(v, (int, float)) else v
+
+    def add(self, a, b):
+        return self.b.fadd(a, self._c(b))
+
+    def sub(self, a, b):
+        return self.b.fsub(a, self._c(b))
+
+    def mul(self, a, b):
+        return self.b.fmul(a, self._c(b))
+
+    def neg(self, a):
+        return self.b.fneg(a)
+
+    def fma(self, a, b, c):
+        return self.b.call(self.fn["fma"], [self._c(a), self._c(b), self._c(c)])
+
+    def min(self, a, b):
+        return self.b.call(self.fn["minnum"], [a, self._c(b)])
+
+    def max(self, a, b):
+        return self.b.call(self.fn["maxnum"], [a, self._c(b)])
+
+    def clamp(self, x, lo, hi):
+        return self.max(self.min(x, hi), lo)
+
+    def abs(self, x):
+        return self.b.call(self.fn["fabs"], [x])
+
+    def gt(self, a, b):
+        return self.b.fcmp_ordered(">", a, self._c(b))
+
+    def select(self, cond, a, b):
+        return self.b.select(cond, a, b)
+
+    def poly(self, x, coeffs):
+        """coeffs[0] + coeffs[1] x + ... by Horner, with fused multiply-adds."""
+        acc = self.const(coeffs[-1])
+        for c in coeffs[-2::-1]:
+            acc = self.fma(acc, x, c)
+        return acc
+
+    def recip(self, q):
+        """1 / q: AVX-512's 14-bit estimate and one Newton step (~1 ulp), else a division."""
+        if not self.avx512:
+            return self.b.fdiv(self.const(1.0), q)
+        r = self.b.call(self.fn["rcp14"], [q, self.const(0.0), _ir.Constant(_ir.IntType(16), -1)])
+        e = self.fma(self.neg(q), r, 1.0)  # 1 - q r
+        return self.fma(r, e, r)
+
+    def _pow2(self, n):
+        """2**n for integral float n in [-126, 127], by building the exponent bits."""
+        i = self.b.fptosi(n, self.ivec)
+        bits = self.b.shl(self.b.add(i, self.iconst(127)), self.iconst(23))
+        return self.b.bitcast(bits, self.vec)
+
+    def exp(self, x):
+        """e**x (Cephes expf: 2**n times a degree-6 polynomial on [-ln2/2, ln2/2]); ~1 ulp."""
+        x = self.clamp(x, -87.33654475, 88.0)
+        n = self.b.call(self.fn["rint"], [self.mul(x, 1.44269504088896341)])
+        r = self.fma(n, -0.693359375, x)
+        r = self.fma(n, 2.12194440e-4, r)
+        p = self.poly(r, [5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3, 1.3981999507e-3, 1.9875691500e-4])
+        p = self.fma(p, self.mul(r, r), r)
+        return self.mul(self.add(p, 1.0), self._pow2(n))
+
+    def log(self, v):
+        """ln v for positive normal v (Cephes logf); ~1 ulp."""
+        bits = self.b.bitcast(v, self.ivec)
+        e = self.b.sitofp(self.b.sub(self.b.lshr(bits, self.iconst(23)), self.iconst(126)), self.vec)
+        m = self.b.bitcast(self.b.or_(self.b.and_(bits, self.iconst(0x807FFFFF)), self.iconst(0x3F000000)), self.vec)  # [0.5, 1)
+        small = self.b.fcmp_ordered("<", m, self.const(0.707106781186547524))
+        e = self.select(small, self.sub(e, 1.0), e)
+        m = self.select(small, self.sub(self.add(m, m), 1.0), self.sub(m, 1.0))
+        z = self.mul(m, m)
+        y = self.poly(m, [3.3333331174e-1, -2.4999993993e-1, 2.0000714765e-1, -1.6668057665e-1, 1.4249322787e-1,
+                          -1.2420140846e-1, 1.1676998740e-1, -1.1514610310e-1, 7.0376836292e-2])  # fmt: skip
+        y = self.mul(self.mul(y, m), z)
+        y = self.fma(e, -2.12194440e-4, y)
+        y = self.fma(z, -0.5, y)
+        return self.fma(e, 0.693359375, self.add(m, y))
+
+    def _sincos(self, x, quarter_turns: int):
+        """sin(x + quarter_turns * pi/2) (Cephes sinf/cosf: reduction by pi/2 in three parts)."""
+        j = self.b.call(self.fn["rint"], [self.mul(x, 0.636619772367581343)])
+        r = self.fma(j, -1.5703125, x)
+        r = self.fma(j, -4.837512969970703125e-4, r)
+        r = self.fma(j, -7.54978995489188216e-8, r)
+        z = self.mul(r, r)
+        s = self.fma(self.mul(self.poly(z, [-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4]), z), r, r)
+        c = self.add(self.fma(z, -0.5, self.mul(self.mul(z, z), self.poly(z, [4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5]))), 1.0)
+        q = self.b.add(self.b.fptosi(j, self.ivec), self.iconst(quarter_turns))
+        odd = self.b.icmp_signed("!=", self.b.and_(q, self.iconst(1)), self.iconst(0))
+        flip = self.b.icmp_signed("!=", self.b.and_(q, self.iconst(2)), self.iconst(0))
+        v = self.select(odd, c, s)
+        return self.select(flip, self.neg(v), v)
+
+    def sin(self, x):
+        return self._sincos(x, 0)
+
+    def cos(self, x):
+        return self._sincos(x, 1)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A compiled network shape. Call `run` with float32 C-contiguous numpy arrays."""
+
+    width: int
+    depth: int
+    channels: int
+    tile: int  # samples per tile: `run` takes a multiple of it
+    _fn: object
+    _engine: object  # keeps the machine code alive
+
+    def frame_size(self) -> int:
+        """Floats in the per-frame parameter block (see pack_frame)."""
+        return 6 + 4 * self.width + self.width * self.channels + self.channels
+
+    def hidden_size(self) -> int:
+        return (self.depth - 1) * (self.width * self.width + self.width)
+
+    def run(self, frame: np.ndarray, hidden: np.ndarray, xs: np.ndarray, ys: np.ndarray, out: np.ndarray) -> None:
+        """out[c, i] = the network's output channel c for base coordinates (xs[i], ys[i]).
+
+        frame: pack_frame's block; hidden: pack_hidden's; xs, ys: (n,) with n a multiple of
+        `tile`; out: (channels, n) or wider rows (its row stride is used). Releases the GIL.
+        """
+        n = len(xs)
+        if n % self.tile or len(ys) != n or out.shape[0] != self.channels or out.shape[1] < n:
+            raise ValueError(f"bad shapes: {n} samples (tile {self.tile}), out {out.shape}")
+        for a in (frame, hidden, xs, ys):
+            if a.dtype != np.float32 or not a.flags.c_contiguous:
+                raise ValueError("inputs must be C-contiguous float32")
+        if out.dtype != np.float32 or out.strides[1] != 4:
+            raise ValueError("out must be float32 with contiguous rows")
+        if len(frame) != self.frame_size() or len(hidden) != self.hidden_size():
+            raise ValueError("parameter blocks of the wrong size for this kernel")
+        self._fn(frame.ctypes.data, hidden.ctypes.data, xs.ctypes.data, ys.ctypes.data, out.ctypes.data, n // self.tile, out.strides[0] // 4)
+
+
+def pack_frame(view: np.ndarray, center, first: np.ndarray, first_bias: np.ndarray, last: np.ndarray, last_bias: np.ndarray) -> np.ndarray:
+    """One frame's parameters as the kernel reads them: the view (2, 2) (rows of (x, y) times A^T),
+    the centre (2,), the first layer (3, width) for x, y, r' and its bias (width,), the output
+    layer (width, channels) and its bias (channels,)."""
+    parts = [np.asarray(view).ravel(), np.asarray(center).ravel(), np.asarray(first).ravel(), np.asarray(first_bias).ravel(),
+             np.asarray(last).ravel(), np.asarray(last_bias).ravel()]  # fmt: skip
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def pack_hidden(hidden) -> np.ndarray:
+    """The hidden layers ((width, width) matrix, (width,) bias) ... as one float32 block."""
+    parts = [np.concatenate([np.asarray(m).ravel(), np.asarray(b).ravel()]) for m, b in hidden]
+    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str = "sigmoid") -> Kernel:
+    """The kernel for a network shape: `activations` has one name per layer (depth of them)."""
+    why = supported(activations, output, width)
+    if why:
+        raise ValueError(why)
+    tm = _target()
+    lanes, vecs, block = vector_shape()
+    with _LOCK:  # LLVM's global state is not ours to race on
+        text = _module_ir(width, tuple(activations), channels, output, lanes, vecs, block, _STATE["avx512"])
+        mod = _llvm.parse_assembly(text)
+        mod.verify()
+        # no IR optimisation passes: the IR is already what we want run (half the compile time,
+        # the same speed, measured); the code generator still optimises at -O3
+        engine = _llvm.create_mcjit_compiler(mod, tm)
+        engine.finalize_object()
+        address = engine.get_function_address("cppn_tiles")
+    proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 5), ctypes.c_int64, ctypes.c_int64)
+    return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine)
+
+
+def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: str, lanes: int, vecs: int, block: int, avx512: bool) -> str:
+    """The LLVM IR of `cppn_tiles(frame, hidden, xs, ys, out, ntiles, out_stride)`."""
+    ir = _ir
+    f32, i64 = ir.FloatType(), ir.IntType(64)
+    vec = ir.VectorType(f32, lanes)
+    pf, pv = f32.as_pointer(), vec.as_pointer()
+    mod = ir.Module("cppn")
+    mod.triple = _llvm.get_process_triple()
+    suffix = f"v{lanes}f32"
+    decl = lambda name, n: ir.Function(mod, ir.FunctionType(vec, [vec] * n), f"llvm.{name}.{suffix}")  # noqa: E731
+    intr = {"fma": decl("fma", 3), "minnum": decl("minnum", 2), "maxnum": decl("maxnum", 2), "fabs": decl("fabs", 1),
+            "rint": decl("rint", 1), "sqrt": decl("sqrt", 1)}  # fmt: skip
+    if avx512:
+        intr["rcp14"] = ir.Function(mod, ir.FunctionType(vec, [vec, vec, ir.IntType(16)]), "llvm.x86.avx512.rcp14.ps.512")
+    c64 = lambda v: ir.Constant(i64, v)  # noqa: E731
+    attrs = ("nounwind",)
+
+    def splat(b, scalar):
+        one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+        return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+    def finish(fn):
+        for a in attrs:
+            fn.attributes.add(a)
+        return fn
+
+    dense_cache: dict = {}
+
+    def dense(k_in: int, j_out: int, act, tag: str):
+        """void dense(vec* hin, float* w, float* bias, vec* hout): hout = act(hin @ w + bias) for one tile.
+
+        hin holds k_in rows of `vecs` vectors (feature-major: row k is feature k of the tile's
+        samples), w is (k_in, j_out) row-major. Outputs are made `block` at a time: block x vecs
+        accumulators in registers, each weight broadcast once per block row, stored to hout (L1);
+        then the activation runs over hout in place, `vecs` independent vectors a step (one copy
+        of its code per layer; as fast as applying it to each accumulator, measured)."""
+        key = (k_in, j_out, tag)
+        if key in dense_cache:
+            return dense_cache[key]
+        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [pv, pf, pf, pv]), f"dense_{k_in}_{j_out}_{tag}")
+        fn.linkage = "internal"
+        hin, w, bias, hout = fn.args
+        for a in fn.args:
+            a.add_attribute("noalias")
+        entry = fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        m = _Emit(b, vec, lanes, avx512, intr)
+        full = j_out - j_out % block
+
+        def accumulate(accs, j0, k, nj):
+            """accs += row k of hin times w[k, j0 .. j0+nj-1] (k an i64 value)."""
+            hs = [b.load(b.gep(hin, [b.add(b.mul(k, c64(vecs)), c64(p))]), align=4) for p in range(vecs)]
+            for jj in range(nj):
+                wk = splat(b, b.load(b.gep(w, [b.add(b.mul(k, c64(j_out)), b.add(j0, c64(jj)))]), align=4))
+                for p in range(vecs):
+                    accs[jj][p] = m.fma(wk, hs[p], accs[jj][p])
+
+        def emit_block(j0, nj):
+            """Outputs j0 .. j0+nj-1 (j0 an i64 value): accumulate over every input, store."""
+            accs = [[splat(b, b.load(b.gep(bias, [b.add(j0, c64(jj))]), align=4)) for _ in range(vecs)] for jj in range(nj)]
+            looped = k_in - k_in % K_STEP if k_in > UNROLL_INPUTS else 0
+            if looped:  # a loop over the inputs, K_STEP at a time, the accumulators carried in phis
+                before, body, after = b.block, fn.append_basic_block("inputs"), fn.append_basic_block("inputs_done")
+                b.branch(body)
+                b.position_at_end(body)
+                k0 = b.phi(i64)
+                k0.add_incoming(c64(0), before)
+                phis = [[b.phi(vec) for _ in range(vecs)] for _ in range(nj)]
+                for jj in range(nj):
+                    for p in range(vecs):
+                        phis[jj][p].add_incoming(accs[jj][p], before)
+                accs = [row[:] for row in phis]
+                for step in range(K_STEP):
+                    accumulate(accs, j0, b.add(k0, c64(step)), nj)
+                nxt, end = b.add(k0, c64(K_STEP)), b.block
+                for jj in range(nj):
+                    for p in range(vecs):
+                        phis[jj][p].add_incoming(accs[jj][p], end)
+                k0.add_incoming(nxt, end)
+                b.cbranch(b.icmp_unsigned("<", nxt, c64(looped)), body, after)
+                b.position_at_end(after)  # reached only from the loop body, so its values are in scope
+            for k in range(looped, k_in):
+                accumulate(accs, j0, c64(k), nj)
+            for jj in range(nj):
+                for p in range(vecs):
+                    index = b.add(b.mul(b.add(j0, c64(jj)), c64(vecs)), c64(p))
+                    b.store(accs[jj][p], b.gep(hout, [index]), align=4)
+
+        if full:
+            loop, after = fn.append_basic_block("blocks"), fn.append_basic_block("tail")
+            b.branch(loop)
+            b.position_at_end(loop)
+            j0 = b.phi(i64)
+            j0.add_incoming(c64(0), entry)
+            emit_block(j0, block)
+            nxt = b.add(j0, c64(block))
+            j0.add_incoming(nxt, b.block)
+            b.cbranch(b.icmp_unsigned("<", nxt, c64(full)), loop, after)
+            b.position_at_end(after)
+        if j_out % block:
+            emit_block(c64(full), j_out % block)
+        # the activation, in place over the stored outputs, `vecs` vectors a step: one copy of its
+        # code per layer (not one per accumulator), and independent vectors for the CPU to overlap
+        before, body, after = b.block, fn.append_basic_block("activate"), fn.append_basic_block("done")
+        b.branch(body)
+        b.position_at_end(body)
+        i = b.phi(i64)
+        i.add_incoming(c64(0), before)
+        slots = [b.gep(hout, [b.add(i, c64(p))]) for p in range(vecs)]
+        values = [act(m, b.load(slot, align=64)) for slot in slots]
+        for slot, v in zip(slots, values):
+            b.store(v, slot, align=64)
+        nxt = b.add(i, c64(vecs))
+        i.add_incoming(nxt, body)
+        b.cbranch(b.icmp_unsigned("<", nxt, c64(j_out * vecs)), body, after)
+        b.position_at_end(after)
+        b.ret_void()
+        dense_cache[key] = finish(fn)
+        return fn
+
+    fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [pf, pf, pf, pf, pf, i64, i64]), "cppn_tiles")
+    frame, hidden, xs, ys, out, ntiles, stride = fn.args
+    for a in (xs, ys, out):
+        a.add_attribute("noalias")
+    entry, loop, done = fn.append_basic_block("entry"), fn.append_basic_block("tile"), fn.append_basic_block("done")
+    b = ir.IRBuilder(entry)
+    rows = max(width, 3)
+    buf_a, buf_b = b.alloca(vec, size=rows * vecs), b.alloca(vec, size=rows * vecs)
+    buf_in = b.alloca(vec, size=3 * vecs)
+    for buf in (buf_a, buf_b, buf_in):
+        buf.align = 64
+    scalar = lambda i: splat(b, b.load(b.gep(frame, [c64(i)]), align=4))  # noqa: E731
+    v00, v01, v10, v11, cx, cy = (scalar(i) for i in range(6))
+    first_w, first_b = b.gep(frame, [c64(6)]), b.gep(frame, [c64(6 + 3 * width)])
+    last_w, last_b = b.gep(frame, [c64(6 + 4 * width)]), b.gep(frame, [c64(6 + 4 * width + width * channels)])
+    b.cbranch(b.icmp_unsigned(">", ntiles, c64(0)), loop, done)
+    b.position_at_end(loop)
+    t = b.phi(i64)
+    t.add_incoming(c64(0), entry)
+    m = _Emit(b, vec, lanes, avx512, intr)
+    base = b.mul(t, c64(lanes * vecs))
+    for p in range(vecs):
+        at = b.add(base, c64(p * lanes))
+        x = b.load(b.bitcast(b.gep(xs, [at]), pv), align=4)
+        y = b.load(b.bitcast(b.gep(ys, [at]), pv), align=4)
+        mx = m.fma(y, v10, m.fma(x, v00, cx))  # x' = c0 + x a00 + y a10 (view = A^T)
+        my = m.fma(y, v11, m.fma(x, v01, cy))
+        r = b.call(intr["sqrt"], [m.fma(my, my, m.mul(mx, mx))])
+        for row, v in enumerate((x, y, r)):
+            b.store(v, b.gep(buf_in, [c64(row * vecs + p)]), align=64)
+    acts = [ACTIVATIONS[a] for a in activations]
+    b.call(dense(3, width, acts[0], activations[0]), [buf_in, first_w, first_b, buf_a])
+    src, dst = buf_a, buf_b
+    offset = 0
+    for act, name in zip(acts[1:], activations[1:]):
+        b.call(dense(width, width, act, name), [src, b.gep(hidden, [c64(offset)]), b.gep(hidden, [c64(offset + width * width)]), dst])
+        offset += width * width + width
+        src, dst = dst, src
+    b.call(dense(width, channels, OUTPUTS[output], "out_" + output), [src, last_w, last_b, buf_in])
+    for c in range(channels):
+        row = b.mul(c64(c), stride)
+        for p in range(vecs):
+            v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
+            b.store(v, b.bitcast(b.gep(out, [b.add(row, b.add(base, c64(p * lanes)))]), pv), align=4)
+    nxt = b.add(t, c64(1))
+    t.add_incoming(nxt, b.block)
+    b.cbranch(b.icmp_unsigned("<", nxt, ntiles), loop, done)
+    ir.IRBuilder(done).ret_void()
+    finish(fn)
+    text = str(mod)
+    if lanes == 16:  # every function may use 512-bit registers (LLVM may otherwise split them on some Intel CPUs)
+        wide = ' "min-legal-vector-width"="512" "prefer-vector-width"="512"'
+        text = "\n".join(line + wide if line.startswith("define") and line.endswith("nounwind") else line for line in text.splitlines())
+    return text
