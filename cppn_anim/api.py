@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from . import core, previews, targets
-from .errors import ArgumentError
+from .errors import ArgumentError, UsageError
 from .report import Reporter
 from .scene import Scene
 
@@ -49,9 +49,17 @@ def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
 
 
 def loads(text: str, overrides: Mapping | None = None, name: str = "scene") -> "Animation":
-    """The same as load() for YAML text (errors name the source '<scene>')."""
+    """The same as load() for YAML text (errors name the source '<scene>'; relative paths
+    in the scene are taken from the current directory). name: the scene's name when the
+    text sets none (it fills {name} in output.path).
+
+    Raises cppn_anim.SceneError for a bad scene; cppn_anim.ArgumentError for text that is
+    not a str, a name that is not one, or overrides that are not a mapping of key paths.
+    """
     if not isinstance(text, str):
         raise ArgumentError(f"loads(text): YAML text (str), not {type(text).__name__}")
+    if not isinstance(name, str):
+        raise ArgumentError(f"loads(name): the scene's name (str), not {type(name).__name__}")
     return Animation(core.parse(text, "<scene>", _overrides(overrides), default_name=name))
 
 
@@ -60,6 +68,9 @@ def _overrides(overrides) -> Mapping:
         return {}
     if not isinstance(overrides, Mapping):
         raise ArgumentError(f"overrides: a mapping {{key path: value}}, not {type(overrides).__name__}")
+    for key in overrides:
+        if not isinstance(key, str):
+            raise ArgumentError(f"overrides: each key is a key path such as 'network.depth' (str), not {key!r}")
     return overrides
 
 
@@ -130,13 +141,27 @@ class Animation:
             self._prepared = {key: core.prepare(self.scene, key)}  # keep one size: weights and buffers
         return self._prepared[key]
 
-    def still(self, t: float = 0.0, size: tuple[int, int] | None = None) -> np.ndarray:
-        """The picture at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) (default the scene's).
+    def still(self, t: float | None = None, size: tuple[int, int] | None = None, *, frame: int | None = None) -> np.ndarray:
+        """The picture at time t (seconds, 0..duration; default 0), or of frame `frame`
+        (at t = frame / fps, exactly as the video shows it) -> (H, W, 3) uint8, at size
+        (W, H) (default the scene's).
 
-        Pixel for pixel what `cppn-anim still --time t --size WxH` writes. ValueError
-        (cppn_anim.UsageError) for a time outside the scene or a size outside 1..16384.
+        Pixel for pixel what `cppn-anim still --time t` (or `--frame I`) `--size WxH`
+        writes. cppn_anim.UsageError (a ValueError) for a time or frame outside the scene
+        or a size outside 1..16384; cppn_anim.ArgumentError (a TypeError) for a t that is
+        not a number, a frame that is not a whole number, both t and frame, or a size
+        that is not two whole numbers.
         """
-        return self._at(size).still(core.check_time(self.scene, _number(t, "t")))
+        if frame is not None:
+            if t is not None:
+                raise ArgumentError("still(): give t (seconds) or frame (an index), not both")
+            i = _whole(frame, "frame")
+            if not 0 <= i < self.scene.frame_count:
+                raise UsageError(f"frame {i}: the scene has frames 0..{self.scene.frame_count - 1}")
+            when = self.scene.frame_time(i)
+        else:
+            when = core.check_time(self.scene, _number(0.0 if t is None else t, "t"))
+        return self._at(size).still(when)
 
     def frames(self, start: int = 0, stop: int | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
         """Frames start..stop-1 (default all) in order, each (H, W, 3) uint8; frame i is at t = i / fps."""
@@ -166,6 +191,10 @@ class Animation:
         if format is not None and not isinstance(format, str):
             raise ArgumentError(f"render(format): mp4, gif, webm or png, not {type(format).__name__}")
         start, stop = _whole(start, "start"), None if stop is None else _whole(stop, "stop")
+        if progress is not None and not callable(progress):
+            raise ArgumentError(f"render(progress): a function called with the number of frames done, not {type(progress).__name__}")
+        if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+            raise ArgumentError(f"render(cancel): a threading.Event (anything with is_set()), not {type(cancel).__name__}")
         report = _Progress(progress) if progress else Reporter()
         return core.render(self.scene, path, format, start, stop, report=report, cancel=cancel).path
 

@@ -91,6 +91,23 @@ def test_a_time_or_frame_outside_the_scene_is_a_value_error(tiny):
         list(scene.frames(0, 9))
 
 
+def test_still_of_a_frame_is_the_cli_still_frame(tiny, tmp_path):
+    """still(frame=I) is `cppn-anim still --frame I`: the frame at t = I / fps, exactly as the video has it."""
+    scene = cppn_anim.load(tiny)
+    png = tmp_path / "f.png"
+    assert cli.main(["still", str(tiny), "--frame", "3", "-o", str(png), "--quiet"]) == 0
+    assert np.array_equal(scene.still(frame=3), np.asarray(Image.open(png).convert("RGB")))
+    assert np.array_equal(scene.still(frame=np.int64(0)), scene.still())  # numpy integers are whole numbers too
+    with pytest.raises(cppn_anim.UsageError, match="frame 8: the scene has frames 0..7"):
+        scene.still(frame=8)
+    with pytest.raises(cppn_anim.UsageError, match="frame -1"):
+        scene.still(frame=-1)
+    with pytest.raises(cppn_anim.ArgumentError, match="frame: a whole number"):
+        scene.still(frame=1.0)
+    with pytest.raises(cppn_anim.ArgumentError, match="not both"):
+        scene.still(0.5, frame=1)
+
+
 def test_a_notebook_shows_a_still_and_a_looping_preview(tiny):
     scene = cppn_anim.loads(TINY, overrides={"size": (64, 40)}, name="nb")
     png = Image.open(io.BytesIO(scene._repr_png_()))
@@ -184,6 +201,14 @@ def test_wrong_argument_types_are_argument_errors(tiny):
         scene.frames(start=1.5)
     with pytest.raises(cppn_anim.ArgumentError, match="render.path"):
         scene.render(42)
+    with pytest.raises(cppn_anim.ArgumentError, match="render.progress"):
+        scene.render("out/x.gif", progress=3)
+    with pytest.raises(cppn_anim.ArgumentError, match="render.cancel"):
+        scene.render("out/x.gif", cancel="stop")
+    with pytest.raises(cppn_anim.ArgumentError, match="each key is a key path"):
+        cppn_anim.load(tiny, overrides={1: 2})
+    with pytest.raises(cppn_anim.ArgumentError, match="loads.name"):
+        cppn_anim.loads("seed: 1", name=5)
     assert isinstance(cppn_anim.ArgumentError("x"), TypeError)
 
 
