@@ -1,10 +1,14 @@
-"""Contact sheets: labelled grids of stills, to compare seeds and settings side by side."""
+"""Contact sheets: labelled grids of stills, to compare seeds and settings side by side.
+
+Labels and titles are drawn in any script (fonts.py: system fonts, per-glyph fallback)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from . import fonts
 
 BACKGROUND = (18, 18, 18)
 INK = (230, 230, 230)
@@ -18,16 +22,14 @@ class Cell:
     label: str
 
 
-def _font(size: int = 12):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the small bitmap font
-        return ImageFont.load_default()
+def _font() -> fonts.Font:
+    """The sheet's font: the system's sans-serif with per-glyph fallback (labels in any script)."""
+    return fonts.font(12)
 
 
 def text_width(text: str) -> float:
     """How many pixels wide `text` is drawn in the sheet's font."""
-    return ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text, font=_font())
+    return _font().length(text)
 
 
 def title_lines(title: str, width: float) -> list[str]:
@@ -50,8 +52,7 @@ def compose(cells: list[list[Cell | None]], cell_size: tuple[int, int], row_labe
     cw, ch = cell_size
     rows, cols = len(cells), max(len(r) for r in cells)
     font = _font()
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    left = GAP + (max(measure.textlength(t, font=font) for t in row_labels) + GAP if row_labels else 0)
+    left = GAP + (max(font.length(t) for t in row_labels) + GAP if row_labels else 0)
     grid_width = int(left + cols * (cw + GAP))
     lines = title_lines(title, grid_width - 2 * GAP)
     top = GAP + LABEL_HEIGHT * len(lines)
@@ -60,11 +61,11 @@ def compose(cells: list[list[Cell | None]], cell_size: tuple[int, int], row_labe
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     for i, line in enumerate(lines):
-        draw.text((GAP, GAP // 2 + i * LABEL_HEIGHT), line, fill=INK, font=font)
+        font.draw(draw, (GAP, GAP // 2 + i * LABEL_HEIGHT), line, fill=INK)
     for r, row in enumerate(cells):
         y = int(top + r * (ch + LABEL_HEIGHT + GAP))
         if row_labels:
-            draw.text((GAP, y + ch // 2 - 6), row_labels[r], fill=INK, font=font)
+            font.draw(draw, (GAP, y + ch // 2 - 6), row_labels[r], fill=INK)
         for c, cell in enumerate(row):
             if cell is None:
                 continue
@@ -77,9 +78,9 @@ def compose(cells: list[list[Cell | None]], cell_size: tuple[int, int], row_labe
                 picture.thumbnail((cw, ch))
             sheet.paste(picture, (x + (cw - picture.size[0]) // 2, y + (ch - picture.size[1]) // 2))
             label = cell.label
-            while len(label) > 1 and measure.textlength(label, font=font) > cw:  # down to "…" on a tiny cell
+            while len(label) > 1 and font.length(label) > cw:  # down to "…" on a tiny cell
                 label = label[:-2] + "…"
-            draw.text((x, y + ch + 2), label, fill=INK, font=font)
+            font.draw(draw, (x, y + ch + 2), label, fill=INK)
     return sheet
 
 
