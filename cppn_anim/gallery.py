@@ -1,10 +1,18 @@
-"""The previews page: every scene as a small looping GIF, on one HTML page, plus a contact sheet."""
+"""The previews page: every scene as a small looping GIF in an even grid, on one HTML page,
+with a title, a line saying what the page is, and a contact sheet.
+
+Names are shown in any script (the page is UTF-8 and its font list ends in fonts with wide
+coverage); file names in links are URL-quoted, text is HTML-escaped.
+"""
 from __future__ import annotations
 
 import html
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
+
+CELL = 256  # CSS pixels of a grid cell's picture box (a GIF is centred in it, never cropped)
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,8 @@ class Entry:
     fps: float
     frames: int
     bytes: int
+    preview_size: tuple[int, int] | None = None  # the GIF's own size (None: unknown)
+    preview_fps: float | None = None
 
 
 def copy_scene(scene_file: Path, folder: Path) -> str:
@@ -24,41 +34,61 @@ def copy_scene(scene_file: Path, folder: Path) -> str:
     return scene_file.name
 
 
-def write_index(folder: Path, entries: list[Entry], errors: list[str], sheet: str | None) -> Path:
-    """out/previews/index.html: a card per scene with its GIF, name, duration, size and YAML."""
-    cards = []
-    for e in entries:
-        cards.append(
-            f"""  <figure>
-    <img src="{html.escape(e.gif)}" alt="{html.escape(e.name)}" loading="lazy">
-    <figcaption><b>{html.escape(e.name)}</b><br>{e.duration:g} s &middot; {e.size[0]}&times;{e.size[1]} &middot; {e.fps:g} fps
-      &middot; <a href="{html.escape(e.yaml)}">{html.escape(e.yaml)}</a>
-      <br><small>preview: {e.frames} frames, {e.bytes / 1024:.0f} KB</small></figcaption>
+def _card(e: Entry) -> str:
+    name, gif, yaml = html.escape(e.name), quote(e.gif), quote(e.yaml)
+    size = f' width="{e.preview_size[0]}" height="{e.preview_size[1]}"' if e.preview_size else ""
+    gif_fps = f", {e.preview_fps:g} fps" if e.preview_fps else ""
+    return f"""  <figure>
+    <div class="box"><img src="{gif}" alt="{name}"{size} loading="lazy"></div>
+    <figcaption><b>{name}</b> &middot; <a href="{yaml}">{html.escape(e.yaml)}</a><br>
+      {e.duration:g} s &middot; {e.size[0]}&times;{e.size[1]} &middot; {e.fps:g} fps<br>
+      <small>preview: {e.frames} frames{gif_fps}, {e.bytes / 1024:.0f} KB</small></figcaption>
   </figure>"""
-        )
+
+
+def write_index(folder: Path, entries: list[Entry], errors: list[str], sheet: str | None, source: str = "scenes") -> Path:
+    """folder/index.html: a title, one line saying what the page is, an even grid of cards
+    (each scene's GIF, name, duration, size and YAML), the refused scenes, the contact sheet."""
+    total = sum(e.bytes for e in entries)
+    cards = "\n".join(_card(e) for e in entries)
     problems = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in errors)
-    body = "\n".join(cards)
-    sheet_html = f'<h2>Contact sheet</h2><img class="sheet" src="{html.escape(sheet)}" alt="one still per scene">' if sheet else ""
+    refused = f'<h2>Refused</h2>\n<ul class="errors">{problems}</ul>' if problems else ""
+    sheet_html = (
+        f'<h2>Contact sheet</h2>\n<img class="sheet" src="{quote(sheet)}" alt="one still per scene">'
+        if sheet
+        else ""
+    )
+    count = f"{len(entries)} scene{'s' if len(entries) != 1 else ''}"
     page = f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>cppn-anim previews</title>
 <style>
-  body {{ background: #111; color: #ddd; font: 14px system-ui, sans-serif; margin: 2em; }}
-  main {{ display: flex; flex-wrap: wrap; gap: 1.5em; }}
-  figure {{ margin: 0; }}
-  img {{ display: block; image-rendering: auto; }}
+  body {{ background: #111; color: #ddd; margin: 2em;
+         font: 14px/1.4 system-ui, -apple-system, "Segoe UI", "Noto Sans", "DejaVu Sans", "Droid Sans Fallback",
+               "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; }}
+  h1 {{ margin: 0 0 .2em; font-size: 1.6em; }}
+  .intro {{ margin: 0 0 1.5em; color: #aaa; }}
+  main {{ display: grid; grid-template-columns: repeat(auto-fill, {CELL}px); gap: 1.5em; }}
+  figure {{ margin: 0; width: {CELL}px; }}
+  .box {{ width: {CELL}px; height: {CELL}px; display: flex; align-items: center; justify-content: center; background: #000; }}
+  .box img {{ width: 100%; height: 100%; object-fit: contain; }}
+  figcaption {{ margin-top: .4em; overflow-wrap: anywhere; }}
+  small {{ color: #999; }}
   a {{ color: #8cf; }}
   .sheet {{ max-width: 100%; }}
   .errors {{ color: #f88; }}
 </style>
 </head>
 <body>
-<h1>cppn-anim previews ({len(entries)} scenes)</h1>
-{f'<ul class="errors">{problems}</ul>' if problems else ''}
+<h1>cppn-anim previews</h1>
+<p class="intro">Every scene in <code>{html.escape(source)}</code> as a small looping GIF ({count}, {total / 1e6:.1f} MB of GIFs):
+click a scene's file name for its YAML, and render it full size with <code>cppn-anim render</code>.</p>
+{refused}
 <main>
-{body}
+{cards}
 </main>
 {sheet_html}
 </body>

@@ -4,6 +4,12 @@
 `Animation.preview()` show (core.preview_scene's size and fps, kept under a size limit
 where fewer colours or frames allow); `previews` makes one per scene of a folder, with a
 copy of each scene, an index page (gallery.py) and a contact sheet (sheet.py).
+
+The page is made for the web: all of it (GIFs, sheet, scene copies) stays under
+PAGE_MAX_BYTES, so each GIF gets an equal share (`web_budget`) and `web_gif` sizes it to
+fit: from a first guess of what a GIF of that many pixels and frames weighs, it lowers the
+frame rate (down to WEB_MIN_FPS) and then the size (down to WEB_MIN_SIDE), measures, and
+tries again when the guess was short.
 """
 from __future__ import annotations
 
@@ -18,8 +24,16 @@ from .errors import SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
-PREVIEW_MAX_BYTES = 2 * 1024 * 1024  # a previews page stays light
+PREVIEW_MAX_BYTES = 2 * 1024 * 1024  # a preview GIF (render --preview, a notebook) stays light
 STILL_SHEET_SIDE = 160  # long side of a cell of the previews page's contact sheet
+# The previews page (`cppn-anim previews`, `make previews`): the whole folder stays under
+# PAGE_MAX_BYTES, whatever the number of scenes; each GIF gets an equal share of it.
+PAGE_MAX_BYTES = 6_000_000
+PAGE_RESERVE = 400_000  # the contact sheet, the page and the scene copies
+WEB_LONG_SIDE, WEB_MAX_FPS, WEB_COLORS = 256, 12, 64  # a page GIF at most this (64 colours, dithered)
+WEB_MIN_SIDE, WEB_MIN_FPS = 128, 10  # smaller or choppier than this only when nothing else fits
+WEB_BYTES_PER_SAMPLE = 0.35  # a first guess: bytes per pixel per frame of a dithered 64-colour CPPN GIF (0.2 to 0.55 measured)
+WEB_TRIES = 3
 
 
 def default_preview_path(scene: Scene) -> Path:
@@ -57,6 +71,55 @@ def preview_gif(scene: Scene, max_bytes: int | None = PREVIEW_MAX_BYTES, *, canc
         return path.read_bytes()
 
 
+def web_budget(scenes: int) -> int:
+    """Bytes each of `scenes` GIFs may take on the previews page (never more than a preview's)."""
+    return max(1, min(PREVIEW_MAX_BYTES, (PAGE_MAX_BYTES - PAGE_RESERVE) // max(1, scenes)))
+
+
+def web_settings(size, fps: float, duration: float, budget: int, bytes_per_sample: float) -> tuple[list[int], float]:
+    """(size, fps) for a page GIF of a `size` x `duration` s scene at `fps` expected to weigh
+    at most 0.9 * budget, given what one pixel of one frame weighs: the frame rate goes
+    first (down to WEB_MIN_FPS), then the size (down to WEB_MIN_SIDE), then the frame rate
+    again (down to 5). Never larger or faster than asked."""
+    side = max(size)
+    w, h = size
+
+    def weight(s: float, f: float) -> float:
+        scale = min(1.0, s / side)
+        return bytes_per_sample * (w * scale) * (h * scale) * max(1.0, duration * f)
+
+    target = 0.9 * budget
+    f = fps
+    if weight(side, f) > target:
+        f = max(min(fps, WEB_MIN_FPS), fps * target / weight(side, fps))
+    s = float(side)
+    if weight(s, f) > target:
+        s = max(min(side, WEB_MIN_SIDE), side * (target / weight(side, f)) ** 0.5)
+    if weight(s, f) > target:
+        f = max(min(f, 5.0), f * target / weight(s, f))
+    return core.fit(size, int(s)), round(f, 2)
+
+
+def web_gif(scene: Scene, path: Path, budget: int, *, cancel: threading.Event | None = None, pin=None) -> core.Rendered:
+    """The scene as a page GIF at path, at most WEB_LONG_SIDE px, WEB_MAX_FPS and WEB_COLORS,
+    made smaller (frame rate, then size) until it weighs at most `budget` bytes (or the
+    smallest settings are reached)."""
+    small = core.preview_scene(scene, WEB_LONG_SIDE, WEB_MAX_FPS)
+    per_sample = WEB_BYTES_PER_SAMPLE
+    done = None
+    for _ in range(WEB_TRIES):
+        size, fps = web_settings(small.size, small.fps, float(scene.duration), budget, per_sample)
+        if done is not None and (size, fps) == ([done.width, done.height], done.fps):
+            break  # nothing smaller to try
+        attempt = scenes.changed(small, size=size, fps=fps)
+        done = core.render(attempt, path, "gif", colors=WEB_COLORS, cancel=cancel, pin=pin)
+        weight = path.stat().st_size
+        if weight <= budget:
+            break
+        per_sample = weight / (size[0] * size[1] * max(1, done.frames))  # measured: try again with it
+    return done
+
+
 @dataclass
 class PreviewsResult:
     index: Path
@@ -67,9 +130,10 @@ class PreviewsResult:
 def previews(
     folder: str | Path, out: str | Path, overrides: Iterable = (), *, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None
 ) -> PreviewsResult:
-    """Every *.yaml in folder -> out/NAME.gif (kept under 2 MB where 5 fps allows), a copy of the scene, index.html
-    and contact-sheet.png. A bad scene is reported by report.error(line) and listed on the page;
-    two scenes with one name are refused (UsageError) before anything is rendered; each
+    """Every *.yaml in folder -> out/NAME.gif, a copy of the scene, index.html and
+    contact-sheet.png, all together under PAGE_MAX_BYTES (each GIF gets web_budget's
+    share). A bad scene is reported by report.error(line) and listed on the page; two
+    scenes with one name are refused (UsageError) before anything is rendered; each
     preview written is a report.note(line)."""
     folder, out = Path(folder), Path(out)
     files = sorted(folder.glob("*.yaml"))
@@ -91,13 +155,19 @@ def previews(
         named[scene.name] = path
     out.mkdir(parents=True, exist_ok=True)
     entries, stills = [], []
+    budget = web_budget(len(loaded))
     for path, scene in loaded:
         check(cancel)
         began = time.perf_counter()
         gif = out / f"{scene.name}.gif"
-        done = render_preview(scene, gif, max_bytes=PREVIEW_MAX_BYTES, cancel=cancel, pin=pin)
+        done = web_gif(scene, gif, budget, cancel=cancel, pin=pin)
         size = gif.stat().st_size
-        entries.append(gallery.Entry(scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, done.frames, size))
+        entries.append(
+            gallery.Entry(
+                scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, done.frames, size,
+                (done.width, done.height), done.fps,
+            )
+        )
         stills.append(sheet.Cell(core.still(scene, scene.duration / 2, core.fit(scene.size, STILL_SHEET_SIDE), cancel=cancel, pin=pin), scene.name))
         report.note(f"{gif} ({done.frames} frames, {size / 1024:.0f} KB) in {time.perf_counter() - began:.1f} s")
     sheet_name = None
@@ -105,5 +175,5 @@ def previews(
         sheet_name = "contact-sheet.png"
         side = (STILL_SHEET_SIDE, STILL_SHEET_SIDE)
         sheet.compose(sheet.wrap(stills, 4), side, title="one still per scene, at half its duration").save(out / sheet_name)
-    index = gallery.write_index(out, entries, errors, sheet_name)
+    index = gallery.write_index(out, entries, errors, sheet_name, source=str(folder))
     return PreviewsResult(index, entries, errors)

@@ -7,6 +7,7 @@ from PIL import Image
 
 import pytest
 
+from cppn_anim import gallery, previews
 from conftest import cli_main, popen_cli, write_scene
 
 SCENE = "duration: 1\nfps: 30\nsize: [%d, %d]\nseed: %d\ntrajectory: {loop: true, keyframes: [{at: 0, z: random}, {at: 0.5, z: random}]}\n"
@@ -22,13 +23,15 @@ def test_previews_of_a_scenes_folder(tmp_path):
     assert r.returncode == 0, r.stderr
     for name, size in (("wide", (256, 144)), ("tall", (154, 256))):
         gif = Image.open(out / f"{name}.gif")
-        assert gif.size == size and gif.info["loop"] == 0 and gif.n_frames == 15
-        assert (out / f"{name}.gif").stat().st_size <= 2 * 1024 * 1024
+        assert gif.size == size and gif.info["loop"] == 0 and gif.n_frames == 12  # a page GIF: at most 12 fps
+        assert (out / f"{name}.gif").stat().st_size <= previews.web_budget(2)
         assert (out / f"{name}.yaml").exists()
     index = (out / "index.html").read_text()
     for name in ("wide", "tall"):
         assert f'src="{name}.gif"' in index and f'href="{name}.yaml"' in index
     assert "1 s" in index and "640&times;360" in index and "300&times;500" in index
+    assert "<h1>cppn-anim previews</h1>" in index and "as a small looping GIF (2 scenes" in index  # title, what the page is
+    assert "grid-template-columns: repeat(auto-fill, 256px)" in index  # an even grid
     sheet = np.asarray(Image.open(out / "contact-sheet.png"))
     assert sheet.shape[0] > 100 and sheet.std() > 10
 
@@ -96,30 +99,31 @@ def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in log.read_text()
 
 
-def test_a_gif_over_the_size_limit_is_made_again_smaller(tmp_path, monkeypatch):
-    """The size loop really runs: fewer colours first (256, 128, 64), then fewer frames per
-    second, down to 5 fps; the page shows what was finally written."""
-    from cppn_anim import core, previews
+def test_a_page_gif_over_its_share_is_made_again_smaller(tmp_path, monkeypatch):
+    """The page's fitting really runs: a first guess, then the measured weight; a GIF that
+    cannot fit ends at the smallest settings (never larger than the scene, 5 fps) and the
+    page shows what was finally written."""
+    from cppn_anim import core
 
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    write_scene(scenes, SCENE % (64, 36, 1) + "network: {width: 8, depth: 2}\n", "heavy.yaml")  # cheap to render 8 times
+    write_scene(scenes, SCENE % (640, 360, 1) + "network: {width: 8, depth: 2}\n", "heavy.yaml")  # cheap to render
     tries = []
     real = core.render
 
     def counted(scene, *args, colors=256, **kwargs):
-        tries.append((scene.fps, colors))
+        tries.append((tuple(scene.size), scene.fps, colors))
         return real(scene, *args, colors=colors, **kwargs)
 
     monkeypatch.setattr(core, "render", counted)
-    monkeypatch.setattr(previews, "PREVIEW_MAX_BYTES", 1)  # every GIF is too big
+    monkeypatch.setattr(previews, "web_budget", lambda n: 30_000)  # 256x144 at 12 fps is about 150 KB
     r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
     assert r.returncode == 0, r.stderr
-    assert tries == [(15, 256), (15, 128), (15, 64), (12.0, 64), (9.6, 64), (7.68, 64), (6.14, 64), (5.0, 64)]
-    gif = Image.open(tmp_path / "p" / "heavy.gif")
-    assert gif.n_frames == 5 and gif.size == (64, 36)  # 1 s at 5 fps, never larger than the scene
-    assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) <= 64
-    assert "preview: 5 frames" in (tmp_path / "p" / "index.html").read_text()
+    assert all(colors == 64 for _, _, colors in tries) and 1 <= len(tries) <= previews.WEB_TRIES
+    assert tries[0][0] == (128, 72) and 5 <= tries[0][1] < 10  # the guess: 10 fps, 128 px, then fewer fps
+    gif = tmp_path / "p" / "heavy.gif"
+    assert gif.stat().st_size <= 30_000 or tries[-1][:2] == ((128, 72), 5)
+    assert f"preview: {Image.open(gif).n_frames} frames" in (tmp_path / "p" / "index.html").read_text()
 
 
 def test_a_small_scene_is_previewed_and_sheeted_at_its_own_size(tmp_path):
@@ -137,3 +141,24 @@ def test_a_small_scene_is_previewed_and_sheeted_at_its_own_size(tmp_path):
     still = core.still(scene, scene.duration / 2)
     sheet = np.asarray(Image.open(tmp_path / "p" / "contact-sheet.png").convert("RGB"))
     assert len(find(sheet, still)) == 1
+
+
+def test_the_page_shares_its_byte_budget_among_the_scenes():
+    """However many scenes, their GIFs together stay under the page's limit (less its reserve)."""
+    for n in (1, 9, 10, 40):
+        assert n * previews.web_budget(n) <= previews.PAGE_MAX_BYTES - previews.PAGE_RESERVE
+    assert previews.web_budget(1) == previews.PREVIEW_MAX_BYTES  # a lone scene: a preview's limit
+    # an 8 s 1280x720 scene at 12 fps: the frame rate goes first (to 10), then the size
+    size, fps = previews.web_settings([256, 144], 12, 8.0, 560_000, 0.35)
+    assert fps == 10 and 128 <= max(size) < 256 and 0.35 * size[0] * size[1] * 8 * fps <= 0.9 * 560_000 * 1.01
+    assert previews.web_settings([64, 36], 12, 1.0, 560_000, 0.35) == ([64, 36], 12)  # light already: as asked
+    size, fps = previews.web_settings([256, 256], 12, 600.0, 560_000, 0.35)  # a 10-minute scene
+    assert max(size) == 128 and 5 <= fps < 10
+
+
+def test_the_page_shows_names_in_any_script_and_quotes_file_names(tmp_path):
+    entry = gallery.Entry("春 Ω é <b>", "春 #1.gif", "春 #1.yaml", 2.0, (64, 36), 10.0, 20, 1000, (64, 36), 10.0)
+    page = gallery.write_index(tmp_path, [entry], [], None).read_text(encoding="utf-8")
+    assert "<b>春 Ω é &lt;b&gt;</b>" in page and '<meta charset="utf-8">' in page
+    assert 'src="%E6%98%A5%20%231.gif"' in page and 'href="%E6%98%A5%20%231.yaml"' in page
+    assert "Droid Sans Fallback" in page  # the font list ends in fonts with wide coverage
