@@ -1,10 +1,10 @@
-"""What a soundtrack costs (README "Music"): the analysis of a 3-minute track.
+"""What a soundtrack costs (docs: the scene format's audio, the tutorial's music video): the analysis of a 3-minute track.
 
     .venv/bin/python benchmarks/audio.py           # about 15 s
     .venv/bin/python benchmarks/audio.py --cold    # also with numba's cache empty (about a minute)
 
-One line per figure, with its target and a verdict, and the load average (the machine
-is shared: a figure taken under load is slower than the code is):
+One line per figure (_line.py), with its target and a verdict; the [context] line gives
+the load average (the machine is shared: a figure taken under load is slower than the code is):
 - import: `import cppn_anim.signals` (no audio stack), then librosa's modules the analysis
   uses, each in a fresh process;
 - fresh: the first analysis in a new process (imports, numba loading or compiling what
@@ -31,6 +31,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import _line  # noqa: E402
 
 SECONDS = 180.0
 BPM = 124.0
@@ -61,13 +64,9 @@ def track(path: Path) -> None:
         w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
 
 
-def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def line(what: str, seconds: float, want: float | None, note: str = "") -> None:
-    verdict = "" if want is None else (f" (want < {want:g} s): " + ("ok" if seconds < want else "SLOW"))
-    print(f"audio: {what}: {seconds:.2f} s{verdict}{note}; {load()}", flush=True)
+def line(name: str, what: str, seconds: float, want: float | None) -> None:
+    """`[audio NAME] S s: what (want < W s): PASS|FAIL` (INFO without a target)."""
+    _line.line(f"audio {name}", f"{seconds:.2f} s: {what}", measured=seconds, want=None if want is None else f"< {want:g} s", seconds=round(seconds, 3))
 
 
 def in_fresh_process(code: str, env: dict | None = None, whole: bool = False) -> float:
@@ -95,8 +94,9 @@ def accuracy(signals, folder: Path) -> None:
         beats = grid.beats(analysis.duration)
         beats = beats[beats < kicks[-1] + 0.05]
         off = (beats - kicks[: len(beats)]) * 1000 if len(beats) == len(kicks) else np.array([np.nan])
-        print(f"audio: tempo at {bpm} bpm: {grid.bpm:.3f} found (error {grid.bpm - bpm:+.3f}, want within 1);"
-              f" beats from kicks {off.mean():+.1f} ms on average, at most {np.abs(off).max():.1f} ms")
+        error = grid.bpm - bpm
+        _line.line(f"audio tempo {bpm} bpm", f"{grid.bpm:.3f} bpm found (error {error:+.3f}); beats from kicks {off.mean():+.1f} ms on average,"
+                   f" at most {np.abs(off).max():.1f} ms", measured=abs(error), want="<= 1 bpm off")  # fmt: skip
     defs = {"band": {"band": [1000, 4000], "attack": 0, "release": 0.1}, "onset": {"feature": "onset", "attack": 0, "release": 0.1}}
     path = write_wav(folder / "clicks.wav", place(CLICKS[-1] + 1.0, CLICKS, click()))
     analysis = signals.analyse(path, defs, cache=False)
@@ -107,7 +107,7 @@ def accuracy(signals, folder: Path) -> None:
             v = curves.at(t)[name]
             off = np.array([t[np.abs(t - c) < 0.15][np.argmax(v[np.abs(t - c) < 0.15])] - c for c in CLICKS]) * 1000
             parts.append(f"{label} {off.mean():+.0f} [{off.min():+.0f}, {off.max():+.0f}]")
-        print(f"audio: {name} peaks from {len(CLICKS)} clicks, ms mean [min, max]: " + "; ".join(parts))
+        _line.line(f"audio {name} peaks", f"from {len(CLICKS)} clicks, ms mean [min, max]: " + "; ".join(parts))
 
 
 def main() -> None:
@@ -119,42 +119,43 @@ def main() -> None:
         track(audio)
         cache = Path(tmp) / "cache"
         timed = "import time; t = time.perf_counter()\n{}\nprint(time.perf_counter() - t)"
-        line("import cppn_anim.signals (fresh process)", in_fresh_process(timed.format("import cppn_anim.signals")), None)
-        line("import librosa, numba and scipy as the analysis does (fresh process)",
+        _line.context(__file__)
+        line("import signals", "import cppn_anim.signals (fresh process)", in_fresh_process(timed.format("import cppn_anim.signals")), None)
+        line("import librosa", "import librosa, numba and scipy as the analysis does (fresh process)",
              in_fresh_process(timed.format("import librosa.beat, librosa.onset, librosa.feature")), None)
         analyse = timed.format(f"from cppn_anim import signals\nsignals.analyse({str(audio)!r}, "
                                "{'k': {'band': [20, 150]}}, cache=False)")
-        line("first analysis of 3 min in a fresh process (numba's cache warm)", in_fresh_process(analyse, whole=True), 20.0)
+        line("first analysis", "first analysis of 3 min in a fresh process (numba's cache warm)", in_fresh_process(analyse, whole=True), 20.0)
         if args.cold:
             with tempfile.TemporaryDirectory() as numba_cache:
-                line("first analysis of 3 min in a fresh process, numba compiling everything (cache empty)",
+                line("cold analysis", "first analysis of 3 min in a fresh process, numba compiling everything (cache empty)",
                      in_fresh_process(analyse, {"NUMBA_CACHE_DIR": numba_cache}, whole=True), 20.0)
         else:
-            print("audio: cold numba compile: not measured (--cold; about 35 s of compiling on a 2-core machine)")
+            _line.line("audio cold analysis", "not measured (run with --cold: a minute of numba compiling)", want="< 20 s")
 
         from cppn_anim import signals
 
         signals.analyse(audio, cache=False)  # imports and numba, once
         began = time.perf_counter()
         first = signals.analyse(audio, {"k": {"band": [20, 150]}}, cache=cache)
-        line("warm analysis of 3 min (in-process, writing the cache)", time.perf_counter() - began, 5.0)
+        line("warm analysis", "warm analysis of 3 min (in-process, writing the cache)", time.perf_counter() - began, 5.0)
         grid = signals.beat_grid(first)
-        print(f"audio: 3-minute track: {grid.bpm:.3f} bpm found for {BPM:g} (error {grid.bpm - BPM:+.3f}),"
-              f" beat 0 at {grid.beat_offset * 1000:.0f} ms (the first kick is at 0 ms)")
+        _line.line("audio tempo 3-minute track", f"{grid.bpm:.3f} bpm found for {BPM:g} (error {grid.bpm - BPM:+.3f}),"
+                   f" beat 0 at {grid.beat_offset * 1000:.0f} ms (the first kick is at 0 ms)", measured=abs(grid.bpm - BPM), want="<= 1 bpm off")  # fmt: skip
         times = []
         for _ in range(5):
             began = time.perf_counter()
             signals.analyse(audio, {"k": {"band": [20, 150]}}, cache=cache)
             times.append(time.perf_counter() - began)
-        line("cached analysis of 3 min (in-process, median of 5)", float(np.median(times)), 0.5)
-        line("cached analysis of 3 min in a fresh process (Python's start and imports included)", in_fresh_process(timed.format(
+        line("cached analysis", "cached analysis of 3 min (in-process, median of 5)", float(np.median(times)), 0.5)
+        line("cached analysis fresh process", "cached analysis of 3 min in a fresh process (Python's start and imports included)", in_fresh_process(timed.format(
             f"from cppn_anim import signals\nsignals.analyse({str(audio)!r}, {{'k': {{'band': [20, 150]}}}}, cache={str(cache)!r})"), whole=True), 0.5)
         accuracy(signals, Path(tmp))
         began = time.perf_counter()
         curves = signals.follow(first, {"k": {"band": [20, 150]}, "l": {"feature": "rms"}, "h": {"feature": "onset"},
                                         "p": {"feature": "beat"}}, grid)
         curves.frames(30, int(SECONDS * 30))
-        line("followers and frame values for 4 signals, 3 min at 30 fps", time.perf_counter() - began, None)
+        line("followers", "followers and frame values for 4 signals, 3 min at 30 fps", time.perf_counter() - began, None)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _line import context, line as figure  # noqa: E402
 
 from cppn_anim import core, entry, network  # noqa: E402
 
@@ -97,8 +100,10 @@ def main() -> None:
     from threadpoolctl import threadpool_info
 
     threads = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    print(f"[blas threads] {Path(args.scene).name}, numpy BLAS threads as they come: {threads}, {os.cpu_count()} CPUs; weights identical")
-    print(f"[blas threads idle] {line(*compare(scene, args.rounds, args.repeats))}")
+    context(__file__)
+    figure("blas threads", f"{Path(args.scene).name}, numpy BLAS threads as they come: {threads}, {os.cpu_count()} CPUs; weights bit for bit identical")
+    idle = compare(scene, args.rounds, args.repeats)
+    figure("blas threads idle", line(*idle), measured=statistics.fmean(idle[0]) / statistics.fmean(idle[1]), want=">= 0.8x (one thread costs nothing idle)")
     load = start_load(args.load)
     try:
         time.sleep(1)
@@ -107,7 +112,8 @@ def main() -> None:
         for p in load:
             p.kill()
             p.wait()
-    print(f"[blas threads loaded] {len(load)} processes of torch matrix products beside: {line(*loaded)}")
+    figure("blas threads loaded", f"{len(load)} processes of torch matrix products beside: {line(*loaded)}",
+           measured=statistics.fmean(loaded[0]) / statistics.fmean(loaded[1]), want=">= 1x (one thread no slower under load)")  # fmt: skip
 
 
 if __name__ == "__main__":

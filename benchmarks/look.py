@@ -1,6 +1,6 @@
 """The look in figures: each style against its numpy reference (benchmarks/classics.py)
 and the crisp figures of the defaults, over 16 seeds at 256x256. `make bench` runs it;
-the README's figures in "The look" come from here.
+the docs' figures of the look (docs/look.md) come from its lines (_line.py).
 
 Figures (issue 12): luminance L = 0.299 R + 0.587 G + 0.114 B in [0, 1];
 near black or white = share of pixels with L < 0.05 or L > 0.95; crossings = mean number
@@ -22,6 +22,8 @@ from cppn_anim import network, scene, trajectory  # noqa: E402
 from cppn_anim.render import Renderer  # noqa: E402
 
 import classics  # noqa: E402
+from _line import context, line  # noqa: E402
+from cppn_anim.core import DRAFT_DIFFERENCE  # noqa: E402
 
 SEEDS = range(16)
 REFERENCE_SEEDS = range(64)  # the references' means stand for the generator, not for 16 draws
@@ -97,20 +99,24 @@ def precision_difference(precision: str, seeds=range(4), size=(320, 180)) -> tup
 
 
 def main() -> None:
-    print(f"the look over {len(SEEDS)} seeds at {SIZE}x{SIZE}, references over {len(REFERENCE_SEEDS)}"
-          " (gray: near black/white, crossings per 256 px, roughness; rgb: chroma)")
-    print(f"{'':28s} {'near b/w':>9s} {'crossings':>9s} {'chroma':>7s} {'rough':>6s}")
+    context(__file__)
+    where = f"{len(SEEDS)} seeds at {SIZE}x{SIZE}"
     for style in STYLES:
-        rows = [(f"{style} (ours)", figures(style_images(style, "gray"), style_images(style, "rgb")))]
-        if style in REFERENCES:
-            rows.append((f"{style} reference (numpy)", figures(reference_images(style, "gray", REFERENCE_SEEDS), reference_images(style, "rgb", REFERENCE_SEEDS))))
-            bw, cross, chr_ = TABLE[style]
-            rows.append((f"{style} issue's table", {"near_bw": bw, "crossings": cross, "chroma": chr_, "roughness": float("nan")}))
-        for label, f in rows:
-            print(f"{label:28s} {f['near_bw']:9.2f} {f['crossings']:9.1f} {f['chroma']:7.2f} {f['roughness']:6.2f}")
+        ours = figures(style_images(style, "gray"), style_images(style, "rgb"))
+        text = f"near black or white {ours['near_bw']:.2f}, crossings {ours['crossings']:.1f}/256 px, chroma {ours['chroma']:.2f}, roughness {ours['roughness']:.2f} ({where})"
+        if style not in REFERENCES:  # our own style: the crisp look's floor (tests/test_look.py)
+            ok = ours["near_bw"] >= 0.35 and ours["chroma"] >= 0.6 and ours["roughness"] < 0.35
+            line(f"look {style}", text, want="near black or white >= 0.35, chroma >= 0.6, roughness < 0.35", ok=ok, **ours)
+            continue
+        ref = figures(reference_images(style, "gray", REFERENCE_SEEDS), reference_images(style, "rgb", REFERENCE_SEEDS))
+        line(f"look {style} reference", f"near black or white {ref['near_bw']:.2f}, crossings {ref['crossings']:.1f}/256 px, chroma {ref['chroma']:.2f},"
+             f" roughness {ref['roughness']:.2f} (numpy re-implementation, {len(REFERENCE_SEEDS)} seeds)", **ref)  # fmt: skip
+        ok = all(abs(ours[k] - ref[k]) <= 0.25 * ref[k] for k in ("near_bw", "crossings", "chroma"))
+        line(f"look {style}", text, want="each within 25% of the reference", ok=ok, **ours)
     for precision in ("bf16", "fp16"):
         worst, mean = precision_difference(precision)
-        print(f"{precision} vs fp32, default scene (4 seeds, 320x180): largest difference {worst}/255, mean {mean:.2f}/255")
+        line(f"look {precision} difference", f"largest {worst}/255, mean {mean:.2f}/255 from fp32 (default scene, 4 seeds, 320x180)",
+             measured=worst, want=f"<= {DRAFT_DIFFERENCE[precision]} (the figure the command announces)", largest=worst, mean=round(mean, 2))  # fmt: skip
 
 
 if __name__ == "__main__":

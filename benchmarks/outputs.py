@@ -1,10 +1,10 @@
-"""What the output safety costs (README "What a render may touch"): reading a finished
+"""What the output safety costs (docs: Output safety): reading a finished
 video back before it replaces anything, and taking a target's claim (lock).
 
     .venv/bin/python benchmarks/outputs.py
 
 Reports the read-back time next to the time ffmpeg took to write the same file (the
-ratio is what to compare: the machine is shared and noisy).
+ratio is what to compare: the machine is shared and noisy). One line per figure (_line.py).
 """
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _line import context, line  # noqa: E402
 
 from cppn_anim import encode, ffmpeg, targets  # noqa: E402
 
@@ -28,6 +31,7 @@ def frames(n: int, w: int, h: int):
 
 
 def main() -> None:
+    context(__file__)
     with tempfile.TemporaryDirectory() as tmp:
         for fmt, (w, h), n in (("mp4", (1280, 720), 240), ("webm", (640, 360), 120), ("gif", (320, 180), 120)):
             out = Path(tmp) / f"a.{fmt}"
@@ -41,15 +45,17 @@ def main() -> None:
                 ffmpeg.read_back(out, fmt, n)
                 times.append(time.perf_counter() - began)
             back = statistics.median(times)
-            print(f"read back {fmt} {w}x{h}, {n} frames, {out.stat().st_size / 1e6:.1f} MB: {back * 1000:.0f} ms"
-                  f" (median of 5), {100 * back / wrote:.1f}% of the {wrote:.1f} s the whole write took")
+            share = 100 * back / wrote
+            line(f"read back {fmt}", f"{back * 1000:.0f} ms for {n} frames of {w}x{h} ({out.stat().st_size / 1e6:.1f} MB, median of 5):"
+                 f" {share:.1f}% of the {wrote:.1f} s the whole write took", measured=share, want="<= 5%", ms=round(back * 1000), share_percent=round(share, 2))  # fmt: skip
         times = []
         for _ in range(50):
             began = time.perf_counter()
             with targets.claim(Path(tmp) / "x.mp4"):
                 pass
             times.append(time.perf_counter() - began)
-        print(f"claim and release a target: {statistics.median(times) * 1000:.2f} ms (median of 50)")
+        ms = statistics.median(times) * 1000
+        line("claim a target", f"{ms:.2f} ms to take and release a target's claim (median of 50)", measured=ms, want="<= 10 ms")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 The machine is shared and noisy, so absolute times drift between runs. Wherever two ways
 are compared, they run interleaved (A B A B ..., ROUNDS rounds, default 3) and the line
 gives the median of the per-round ratios, so a burst of load hits both sides alike.
-Every figure line starts with a label in brackets, e.g. `[render speed-up]`: the README
-names the label it quotes.
+Every figure is one line, `[label] value (want TARGET): PASS|FAIL|INFO` (benchmarks/_line.py,
+which also records it in benchmarks/figures.json with the date, machine and load): the docs
+name the label of every figure they quote.
 
 Optional, slower sections (not in `make bench`):
   --still-16k   a 16384x16384 still: time and peak memory (minutes)
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from cppn_anim import core, encode, entry, network, render, scene, targets, trajectory  # noqa: E402
 from cppn_anim.render import Renderer  # noqa: E402
 
+import _line  # noqa: E402
 import baseline  # noqa: E402
 
 W, H = 1280, 720
@@ -44,9 +46,9 @@ CLI = [str(ROOT / ".venv" / "bin" / "cppn-anim")] if (ROOT / ".venv" / "bin" / "
 RESULTS: dict = {}
 
 
-def say(label: str, text: str, **figures) -> None:
-    """One figure line: `[label] text`; its numbers also go to the JSON summary."""
-    print(f"  [{label}] {text}", flush=True)
+def say(label: str, text: str, *, measured: float | None = None, want: str | None = None, ok: bool | None = None, **figures) -> None:
+    """One figure line, `[label] text (want TARGET): VERDICT` (_line.py); its numbers also go to the JSON summary."""
+    _line.line(label, text, measured=measured, want=want, ok=ok, source="run.py", **figures)
     RESULTS.update(figures)
 
 
@@ -103,7 +105,7 @@ class Spinner:
 
 
 def section_render(w, params, peak_holder) -> Renderer:
-    print(f"render (fp32, no encoding, {W}x{H}, {FRAMES} frames a side, {ROUNDS} interleaved rounds)")
+    # f"render (fp32, no encoding, {W}x{H}, {FRAMES} frames a side, {ROUNDS} interleaved rounds)"
     ours = Renderer(w, W, H, device="cpu")
     model = baseline.BaselineCPPN(w)
     ours.render(params[0])
@@ -119,13 +121,13 @@ def section_render(w, params, peak_holder) -> Renderer:
     say("render baseline", f"baseline (whole frame, unfused)  {base_mps:6.2f} MP/s  {len(params) / statistics.median(times['baseline']):5.2f} frames/s (median)", baseline_megapixels_per_s=round(base_mps, 3))
     say("render cppn-anim", f"cppn-anim                        {ours_mps:6.2f} MP/s  {len(params) / statistics.median(times['ours']):5.2f} frames/s (median)", megapixels_per_s=round(ours_mps, 3))
     say("render speed-up", f"{speedup:.2f}x (median of {ROUNDS} per-round ratios: {', '.join(f'{b / a:.2f}' for a, b in zip(times['ours'], times['baseline']))}); same pixels within {diff}/255",
-        speedup=round(speedup, 2), baseline_pixel_difference=diff)  # fmt: skip
+        measured=speedup, want=">= 5x", speedup=round(speedup, 2), baseline_pixel_difference=diff)  # fmt: skip
     peak = gemm_peak()
     flops = render.flop_per_sample(w)
     share = flops * ours_mps / 1e3 / peak
     say("gemm peak", f"fp32 GEMM peak (2048^2 matmul, {torch.get_num_threads()} threads) {peak:.0f} GFLOP/s", gemm_peak_gflops=round(peak, 1))
     say("share of peak", f"{flops} FLOP/pixel x {ours_mps:.2f} MP/s = {flops * ours_mps / 1e3:.0f} GFLOP/s = {100 * share:.0f}% of the GEMM peak",
-        flop_per_pixel=flops, share_of_peak=round(share, 3))  # fmt: skip
+        measured=100 * share, want=">= 60%", flop_per_pixel=flops, share_of_peak=round(share, 3))  # fmt: skip
     peak_holder.append(peak)
     return ours
 
@@ -135,7 +137,7 @@ def section_profile(ours: Renderer, p) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     ours.render(p)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with _line.quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:  # no profiler chatter
         ours.render(p)
     groups = {"matmul (addmm)": 0.0, "sigmoid": 0.0, "other": 0.0}
     total = 0.0
@@ -147,7 +149,7 @@ def section_profile(ours: Renderer, p) -> None:
         else:
             groups["other"] += e.self_cpu_time_total
         total += e.self_cpu_time_total
-    print("profile (one 720p frame, torch.profiler self CPU time by operator)")
+    # "profile (one 720p frame, torch.profiler self CPU time by operator)"
     say("profile shares", ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in groups.items()),
         profile_shares={k: round(v / total, 3) for k, v in groups.items()})  # fmt: skip
 
@@ -161,7 +163,7 @@ def section_activations() -> None:
 
 
 def section_precision(w, params, ours: Renderer) -> None:
-    print(f"precision (CPU, 1 frame a side, {ROUNDS} interleaved rounds; largest pixel difference from fp32)")
+    # f"precision (CPU, 1 frame a side, {ROUNDS} interleaved rounds; largest pixel difference from fp32)"
     renderers = {name: Renderer(w, W, H, device="cpu", precision=name) for name in ("fp32", "bf16", "fp16")}
     for r in renderers.values():
         r.render(params[0])
@@ -177,7 +179,7 @@ def section_encode(ours: Renderer, motion, s) -> None:
     count = max(FRAMES * 3, 12)
     e_params = [motion.at(t) for t in np.linspace(0, 4, count, endpoint=False)]
     rendered = [ours.render(p) for p in e_params]
-    print(f"encode (libx264 {s.output.preset}, crf 18), {count} frames of {W}x{H}, {ROUNDS} interleaved rounds")
+    # f"encode (libx264 {s.output.preset}, crf 18), {count} frames of {W}x{H}, {ROUNDS} interleaved rounds"
     with tempfile.TemporaryDirectory() as tmp:
         spec = targets.VideoSpec(Path(tmp) / "bench.mp4", "mp4", W, H, 30, preset=s.output.preset)
         times = interleaved({
@@ -189,8 +191,8 @@ def section_encode(ours: Renderer, motion, s) -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     say("encode times", f"render only {med['render']:.2f} s, encode only {med['encode']:.2f} s, end to end {med['both']:.2f} s (medians)",
         render_s=round(med["render"], 2), encode_s=round(med["encode"], 2), end_to_end_s=round(med["both"], 2))  # fmt: skip
-    say("encode overlap", f"end to end / (render + encode) = {statistics.median(ratios):.2f} (median of {ROUNDS}; the bound we keep: <= 1.10)",
-        end_to_end_over_sum=round(statistics.median(ratios), 2))  # fmt: skip
+    say("encode overlap", f"end to end / (render + encode) = {statistics.median(ratios):.2f} (median of {ROUNDS})",
+        measured=statistics.median(ratios), want="<= 1.10", end_to_end_over_sum=round(statistics.median(ratios), 2))  # fmt: skip
 
 
 def section_presets(ours: Renderer, motion) -> None:
@@ -201,7 +203,7 @@ def section_presets(ours: Renderer, motion) -> None:
     m = trajectory.Motion(spiral)
     frames_p = [m.at(t) for t in trajectory.frame_times(spiral, 0, 30)]
     rendered = [r.render(p) for p in frames_p]
-    print("x264 presets: 30 frames of spiral at 1280x720, crf 18 (encode only, end to end = render + encode, size, PSNR vs the rendered frames)")
+    # "x264 presets: 30 frames of spiral at 1280x720, crf 18 (encode only, end to end = render + encode, size, PSNR vs the rendered frames)"
     with tempfile.TemporaryDirectory() as tmp:
         for preset in ("ultrafast", "veryfast", "medium", "slow"):
             spec = targets.VideoSpec(Path(tmp) / f"{preset}.mp4", "mp4", W, H, spiral.fps, preset=preset)
@@ -231,17 +233,17 @@ def section_memory() -> None:
         rss_8k, _ = peak_rss_mb([*CLI, "still", str(scene_file), "--frame", "0", "--size", "7680x4320", "-o", f"{tmp}/8k.png", "--quiet"])
         short, _ = peak_rss_mb([*CLI, "render", str(scene_file), "--size", "320x180", "--frames", "0:20", "-o", f"{tmp}/a.mp4", "--quiet"])
         long, _ = peak_rss_mb([*CLI, "render", str(scene_file), "--size", "320x180", "--frames", "0:200", "-o", f"{tmp}/b.mp4", "--quiet"])
-    print("memory (peak RSS, /usr/bin/time -v)")
-    say("memory 8k still", f"still 7680x4320: {rss_8k:.0f} MB (budget 1536 MB)", still_8k_peak_rss_mb=round(rss_8k))
+    # "memory (peak RSS, /usr/bin/time -v)"
+    say("memory 8k still", f"still 7680x4320: peak {rss_8k:.0f} MB", measured=rss_8k, want="<= 1536 MB", still_8k_peak_rss_mb=round(rss_8k))
     say("memory video", f"video 320x180: {short:.0f} MB for 20 frames, {long:.0f} MB for 200 ({long / short:.2f}x for 10x the frames)",
-        video_rss_mb_20_vs_200_frames=[round(short), round(long)])  # fmt: skip
+        measured=long / short, want="<= 1.2x", video_rss_mb_20_vs_200_frames=[round(short), round(long)])  # fmt: skip
 
 
 def section_threads() -> None:
     """Small frames on a busy machine: one thread, chosen by work size, vs forcing either count."""
     lava = scene.load(ROOT / "scenes" / "lava.yaml")
     small = core.preview_scene(lava)
-    print(f"threads (torch threads by work size; a busy neighbour = another process spinning on one core; {ROUNDS} interleaved rounds)")
+    # f"threads (torch threads by work size; a busy neighbour = another process spinning on one core; {ROUNDS} interleaved rounds)"
     with tempfile.TemporaryDirectory() as tmp:
         gif = Path(tmp) / "lava.preview.gif"
 
@@ -266,7 +268,7 @@ def section_threads() -> None:
     say("threads preview busy", f"render scenes/lava.yaml --preview, busy neighbour: auto {med['auto']:.2f} s, 1 thread {med['one']:.2f} s,"
         f" {cores} threads {med['all']:.2f} s; auto is {median_ratio(times, 'auto', 'one'):.2f}x the speed of 1 thread,"
         f" {median_ratio(times, 'auto', 'all'):.2f}x that of {cores} threads",
-        preview_busy_auto_vs_one=round(median_ratio(times, "auto", "one"), 2), preview_busy_auto_vs_all=round(median_ratio(times, "auto", "all"), 2))  # fmt: skip
+        measured=median_ratio(times, "auto", "one"), want=">= 0.9x (auto vs 1 thread)", preview_busy_auto_vs_one=round(median_ratio(times, "auto", "one"), 2), preview_busy_auto_vs_all=round(median_ratio(times, "auto", "all"), 2))  # fmt: skip
 
     s = scene.parse(SCENE)
     w = network.build(s.network, s.seed)
@@ -290,11 +292,11 @@ def section_threads() -> None:
 
     times = interleaved({"auto": frames(None), "one": frames(1)})
     say("threads 720p idle", f"720p frames, no neighbour: auto ({r.threads or cores} threads) is {median_ratio(times, 'auto', 'one'):.2f}x the speed of 1 thread",
-        hd_idle_auto_vs_one=round(median_ratio(times, "auto", "one"), 2))  # fmt: skip
+        measured=median_ratio(times, "auto", "one"), want=f">= {0.8 * cores:g}x", hd_idle_auto_vs_one=round(median_ratio(times, "auto", "one"), 2))  # fmt: skip
     with Spinner():
         times = interleaved({"auto": frames(None), "one": frames(1)})
     say("threads 720p busy", f"720p frames, busy neighbour: auto is {median_ratio(times, 'auto', 'one'):.2f}x the speed of 1 thread",
-        hd_busy_auto_vs_one=round(median_ratio(times, "auto", "one"), 2))  # fmt: skip
+        measured=median_ratio(times, "auto", "one"), want=">= 0.9x", hd_busy_auto_vs_one=round(median_ratio(times, "auto", "one"), 2))  # fmt: skip
 
 
 def section_still_16k() -> None:
@@ -302,7 +304,7 @@ def section_still_16k() -> None:
     scene_file.write_text(SCENE + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         rss, took = peak_rss_mb([*CLI, "still", str(scene_file), "--frame", "0", "--size", "16384x16384", "-o", f"{tmp}/16k.png", "--quiet"])
-    print("a 16K still (--still-16k)")
+    # "a 16K still (--still-16k)"
     say("still 16k", f"still 16384x16384: {took:.0f} s, peak {rss / 1024:.1f} GB (the uint8 frame alone is {16384 * 16384 * 3 / 2**30:.2f} GB)",
         still_16k_s=round(took), still_16k_peak_rss_gb=round(rss / 1024, 2))  # fmt: skip
 
@@ -310,7 +312,7 @@ def section_still_16k() -> None:
 def section_dask() -> None:
     scene_file = Path(tempfile.mkdtemp()) / "spiral.yaml"
     scene_file.write_text((ROOT / "scenes" / "spiral.yaml").read_text())
-    print(f"Dask (--dask): spiral, 90 frames at 1280x720, mp4; one process vs --workers 2, {ROUNDS} interleaved rounds")
+    # f"Dask (--dask): spiral, 90 frames at 1280x720, mp4; one process vs --workers 2, {ROUNDS} interleaved rounds"
     with tempfile.TemporaryDirectory() as tmp:
         base = [*CLI, "render", str(scene_file), "--frames", "0:90", "--quiet"]
         times = interleaved({
@@ -334,8 +336,9 @@ def main() -> None:
     w = network.build(s.network, s.seed)
     motion = trajectory.Motion(s)
     params = [motion.at(t) for t in trajectory.frame_times(s, 0, FRAMES)]
-    print(f"cppn-anim bench: depth {s.network.depth}, width {s.network.width}, tanh, latent {s.network.latent_dim}, rgb;"
-          f" torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}\n")
+    _line.context(__file__)
+    say("bench network", f"depth {s.network.depth}, width {s.network.width}, tanh, latent {s.network.latent_dim}, rgb, {W}x{H};"
+        f" torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")  # fmt: skip
     peak: list = []
     ours = section_render(w, params, peak)
     section_profile(ours, params[0])
@@ -349,7 +352,7 @@ def main() -> None:
         section_still_16k()
     if args.dask:
         section_dask()
-    print(f"\nbench took {time.perf_counter() - began:.0f} s")
+    say("bench took", f"{time.perf_counter() - began:.0f} s")
     if args.json:
         print(json.dumps(RESULTS))
 

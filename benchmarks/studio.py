@@ -8,7 +8,7 @@ Starts `cppn-anim studio scenes/spiral.yaml --no-browser` (preview 320x180) and 
   and how fast the server streams a cached loop to a page;
 - GET /frame.png at 320x180 (a new time each request, so nothing is cached);
 - a change to the file by another editor -> the page hears of it.
-Targets (issue 13): 300 ms, 20 fps, 150 ms median. Prints one line per figure; --json adds
+Targets (issue 13): 300 ms, 20 fps, 150 ms median. Prints one line per figure (_line.py); --json adds
 one JSON object as the last line; --screenshot PATH saves the page as PNG (docs/studio.png).
 """
 from __future__ import annotations
@@ -26,6 +26,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _line import context, line  # noqa: E402
+
 SCENE = "scenes/spiral.yaml"
 EDITS = 15
 REQUESTS = 20
@@ -181,15 +184,18 @@ def main() -> None:
         "edits_ms": ms(edits),
         "frame_png_ms": ms(png_times),
     }
-    print(f"studio ({SCENE}, preview 320x180, {count} frames):")
-    print(f"  studio edit -> first new preview frame: median {result['edit_to_frame_ms_median']} ms, max {result['edit_to_frame_ms_max']} ms ({EDITS} edits; target 300 ms)")
+    where = f"{SCENE}, preview 320x180, {count} frames"
+    line("studio edit -> first new preview frame", f"median {result['edit_to_frame_ms_median']} ms, max {result['edit_to_frame_ms_max']} ms ({EDITS} edits, {where})",
+         measured=result["edit_to_frame_ms_median"], want="<= 300 ms (median)")  # fmt: skip
     if page_fps is None:
-        print("  studio playback once cached: not measured (no chromium or playwright)")
+        line("studio playback once cached", "not measured (no chromium or playwright)", want=">= 20 fps")
     else:
-        print(f"  studio playback once cached (headless chromium): {result['playback_fps_browser']} fps (the scene's 30 fps; target >= 20)")
-    print(f"  studio cached loop streamed to a new page: {result['cached_stream_fps']} frames/s")
-    print(f"  studio GET /frame.png 320x180: median {result['frame_png_ms_median']} ms, max {result['frame_png_ms_max']} ms ({REQUESTS} requests; target 150 ms)")
-    print(f"  studio file changed on disk -> page told: max {result['disk_change_ms_max']} ms (5 changes; target 1 s)")
+        line("studio playback once cached", f"{result['playback_fps_browser']} fps drawn in headless chromium (the scene's {30} fps)",
+             measured=result["playback_fps_browser"], want=">= 20 fps")  # fmt: skip
+    line("studio cached loop streamed to a new page", f"{result['cached_stream_fps']} frames/s")
+    line("studio GET /frame.png 320x180", f"median {result['frame_png_ms_median']} ms, max {result['frame_png_ms_max']} ms ({REQUESTS} requests, each a new time)",
+         measured=result["frame_png_ms_median"], want="<= 150 ms (median)")  # fmt: skip
+    line("studio file changed on disk -> page told", f"max {result['disk_change_ms_max']} ms (5 changes)", measured=result["disk_change_ms_max"], want="<= 1000 ms")
     if "--json" in sys.argv:
         print(json.dumps(result))
 
