@@ -279,7 +279,7 @@ class Output(_Model):
     crf: Optional[Annotated[int, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": CRF_MAX})]] = Field(
         None, description="null: x264 18, VP9 31 (x264 0..51, VP9 0..63)"
     )
-    preset: Literal[PRESETS] = Field("medium", description="x264 speed/size trade-off (mp4 only); an addition to the contract")  # type: ignore[valid-type]
+    preset: Literal[PRESETS] = Field("medium", description="x264 speed/size trade-off (mp4 only)")  # type: ignore[valid-type]
 
 
 class Scene(_Model):
