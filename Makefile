@@ -5,7 +5,8 @@
 #   make test                  the fast tests (at most 60 s of CPU)
 #   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
 #   make bench                 benchmarks, side by side with the baseline
-#   make docs                  the README's pictures in docs/ (sheets and gallery), from the scenes
+#   make docs                  the docs site: pictures in docs/, generated pages, then out/site/ (mkdocs)
+#   make docs-check            the generated pages are current and the site builds with --strict (CI)
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
 #   make studio scene=spiral   the live editor in the browser (without scene=: pick one in the page)
 #
@@ -22,7 +23,9 @@ SCENES ?= scenes
 TORCH  ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 STAMP  := $(VENV)/.installed
 
-.PHONY: render preview previews test check bench docs watch studio clean
+DOCS_STAMP := $(VENV)/.docs-installed
+
+.PHONY: render preview previews test check bench docs docs-check watch studio clean
 
 # The CLI picks the format and path from the scene (output.format, output.path), says where
 # the file went, and names the scenes there are when $(scene) is not one of them (exit 2).
@@ -50,8 +53,20 @@ bench: $(STAMP)
 	bash benchmarks/first_run.sh
 	$(BIN)/python benchmarks/audio.py
 
-docs: $(STAMP)
+# The docs: its extra (mkdocs, Material, mkdocstrings) is installed on first use, not by the set-up.
+docs: $(DOCS_STAMP)
 	bash scripts/make_docs_images.sh
+	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/mkdocs build --strict --quiet
+	@echo "the site: out/site/index.html"
+
+docs-check: $(DOCS_STAMP)
+	$(BIN)/python scripts/gen_docs.py --check
+	d=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir "$$d"; code=$$?; rm -rf "$$d"; exit $$code
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	touch $@
 
 watch: $(STAMP)
 	$(BIN)/cppn-anim watch $(SCENES)/$(scene).yaml

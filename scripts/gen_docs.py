@@ -14,6 +14,8 @@ and the prose around it is written by hand. The parts:
 - scenes.md: every key of a scene with its type, default, range and meaning (from
   the scene model's JSON Schema), the easings, the styles' defaults, and the error
   catalogue: bad scenes run through the real parser, with the one line each one gets;
+- architecture.md: every module in data-flow order with its concern (tests/test_layout.py's
+  ORDER, each module's docstring); look.md: the gallery, one GIF per scene;
 - figures.md: every `make bench` figure as last recorded (benchmarks/figures.json), with
   the date, machine and load it was measured at.
 tests/test_docs.py fails when a committed part differs from what this makes.
@@ -494,6 +496,39 @@ def figures_page() -> str:
     return "\n\n".join(parts)
 
 
+# ------------------------------------------------------------------ the code's layout
+
+
+def modules() -> str:
+    """Every module in data-flow order (tests/test_layout.py's ORDER) with its docstring's first line."""
+    import ast
+
+    tree = ast.parse((ROOT / "tests" / "test_layout.py").read_text(encoding="utf-8"))
+    order = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "ORDER")
+    entry = {"cli", "entry", "studio_server", "dask_worker", "__main__"}
+    rows = []
+    for name in order:
+        path = ROOT / "cppn_anim" / f"{name}.py"
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        first = re.split(r"(?<=\.)\s", doc.strip().split("\n\n")[0].replace("\n", " "), maxsplit=1)[0].rstrip(".:")
+        first = re.sub(r"^Entry point:\s*", "", first)
+        first = re.sub(r"\s*\([^)]*contract[^)]*\)|,? as the contract says", "", first)  # the repository's words only
+        first = first[:1].upper() + first[1:]
+        rows.append([code(f"{name}.py"), "entry point" if name in entry else "", first])
+    return table(["module", "", "its concern"], rows)
+
+
+def gallery() -> str:
+    """The gallery: one GIF per scene in scenes/, three to a row."""
+    names = sorted(p.stem for p in (ROOT / "scenes").glob("*.yaml"))
+    rows = []
+    for i in range(0, len(names), 3):
+        chunk = names[i : i + 3]
+        rows.append("| " + " | ".join(f"![{n}](gallery/{n}.gif)" for n in chunk) + " |")
+        rows.append("| " + " | ".join(code(n) for n in chunk) + " |")
+    return "| | | |\n|---|---|---|\n" + "\n".join(rows)
+
+
 # ------------------------------------------------------------------ the pages
 
 
@@ -507,6 +542,8 @@ def parts() -> dict[tuple[str, str], str]:
         ("scenes.md", "activations"): activations(),
         ("scenes.md", "errors"): error_catalogue(),
         ("figures.md", "figures"): figures_page(),
+        ("architecture.md", "modules"): modules(),
+        ("look.md", "gallery"): gallery(),
     }
 
 

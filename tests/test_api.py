@@ -1,4 +1,4 @@
-"""The Python API (cppn_anim.load ...): the README example runs; same pixels and errors as the CLI."""
+"""The Python API (cppn_anim.load ...): the docs' example runs; same pixels and errors as the CLI."""
 import base64
 import io
 import re
@@ -15,18 +15,18 @@ from cppn_anim import cli
 from conftest import ROOT, TINY, decode, video_info
 
 
-def _readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Python API", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def _docs_example() -> str:
+    """The first Python block of docs/api.md (the API page's example)."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
 
 
-def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+def test_the_docs_example_runs(tmp_path, monkeypatch, capsys):
     (tmp_path / "scenes").mkdir()
     shutil.copy(ROOT / "scenes" / "spiral.yaml", tmp_path / "scenes")
     monkeypatch.chdir(tmp_path)
     names: dict = {}
-    exec(compile(_readme_example(), "README.md", "exec"), names)
+    exec(compile(_docs_example(), "docs/api.md", "exec"), names)
     assert names["frame"].shape == (72, 128, 3) and names["frame"].dtype == np.uint8
     assert names["path"] == tmp_path / "out" / "x.mp4" or names["path"].resolve() == tmp_path / "out" / "x.mp4"
     assert video_info(tmp_path / "out" / "x.mp4")["frames"] == 16  # 8 s at 2 fps

@@ -1,0 +1,90 @@
+"""The docs tell the truth about the code: generated parts are current, every scene key is
+described, every example scene parses, every error line shown is the one the parser gives,
+every figure names a `make bench` line, and the contracts behind the code are never cited.
+(Cheap: no rendering; the site itself is built by `make docs-check` in CI.)"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+
+import pytest
+
+from cppn_anim import scene
+from conftest import ROOT
+
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def _gen_docs():
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_pages_are_current():
+    """What scripts/gen_docs.py makes from the code is what is committed (make docs writes it)."""
+    assert _gen_docs().stale() == [], "run `make docs` (or .venv/bin/python scripts/gen_docs.py) and commit"
+
+
+def test_every_scene_key_has_a_meaning():
+    assert _gen_docs().undescribed_keys() == [], "give the model field a description (or add it to MEANING in scripts/gen_docs.py)"
+
+
+def _yaml_blocks(path):
+    return re.findall(r"```yaml\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+
+
+def _has_key(key: str) -> bool:
+    return key in scene.json_schema()["properties"]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/tutorial.md", "docs/scenes.md", "docs/index.md", "docs/getting-started.md"])
+def test_every_example_scene_parses(page):
+    blocks = [b for b in _yaml_blocks(ROOT / page) if "keyframes" in b]
+    for block in blocks:
+        if re.search(r"^audio:", block, re.M) and not _has_key("audio"):
+            continue  # the music keys are documented ahead of the code that reads them
+        scene.parse(block, str(ROOT / "scenes" / "example.yaml"))  # relative paths from scenes/, as a file there
+
+
+def _error_of(text: str, source: str) -> str:
+    with pytest.raises(scene.SceneError) as e:
+        scene.parse(text, source)
+    return str(e.value)
+
+
+def test_the_error_lines_shown_are_the_parsers():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = _yaml_blocks(ROOT / "README.md")[0]
+    assert _error_of(block.replace("seed: 11", "seed: eleven"), "scenes/mine.yaml") in readme
+    tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    block = _yaml_blocks(DOCS / "tutorial.md")[1]
+    assert _error_of(block.replace("in_out_sine", "in_out_sin"), "scenes/first.yaml") in tutorial
+
+
+def test_the_readme_is_short_and_its_scene_is_ten_lines():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    assert len(_yaml_blocks(ROOT / "README.md")[0].splitlines()) <= 10
+
+
+def test_every_figure_names_a_recorded_bench_line():
+    """A figure in the docs is `[[bench: NAME]]` (the site fills in the recorded value) or, in
+    the README, quotes its `[NAME]`: each NAME is a line of benchmarks/figures.json."""
+    recorded = json.loads((ROOT / "benchmarks" / "figures.json").read_text(encoding="utf-8"))
+    for page in PAGES:
+        for name in re.findall(r"\[\[bench:\s*([^\]]+?)\s*\]\]", page.read_text(encoding="utf-8")):
+            assert name in recorded, f"{page.name}: [[bench: {name}]] is no recorded make bench line"
+    for name in re.findall(r"`\[([a-z0-9][^\]`]*)\]`", (ROOT / "README.md").read_text(encoding="utf-8")):
+        assert name in recorded, f"README.md: [{name}] is no recorded make bench line"
+
+
+def test_the_docs_speak_for_themselves():
+    """Users never see the project's internal contract files: no page cites them."""
+    for page in PAGES + [ROOT / "README.md"]:
+        text = page.read_text(encoding="utf-8")
+        assert "../shared" not in text and "scene-format.md" not in text and "cli.md" not in text, page.name
+        assert "the contract" not in text.lower(), page.name
