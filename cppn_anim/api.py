@@ -49,7 +49,7 @@ def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
 
 
 def loads(text: str, overrides: Mapping | None = None, name: str = "scene") -> "Animation":
-    """The same as load() for YAML text (errors name the source '<scene>'; relative paths
+    """The same as load() for YAML text (errors name the source `<scene>`; relative paths
     in the scene are taken from the current directory). name: the scene's name when the
     text sets none (it fills {name} in output.path).
 
