@@ -156,6 +156,7 @@ def frame_png(base: str, token: str) -> list[float]:
 
 
 def main() -> None:
+    context(__file__)
     text = (ROOT / SCENE).read_text()
     folder = Path(tempfile.mkdtemp(prefix="cppn-studio-bench-"))
     proc, url = start(folder)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every picture in docs/ that the README shows, made again from the scenes: `make docs`.
+# Every picture in docs/ that the docs show, made again from the scenes (`make docs` runs it first).
 # Sheets with `cppn-anim explore`; the gallery GIFs small (long side 192 px, 10 fps,
 # 64 colours) so that the repository stays light.
 set -euo pipefail
