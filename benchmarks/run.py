@@ -1,4 +1,4 @@
-"""`make bench`: every figure the README quotes, measured side by side in this one run.
+"""`make bench`: the renderer's figures the docs quote, measured side by side in this one run.
 
 The machine is shared and noisy, so absolute times drift between runs. Wherever two ways
 are compared, they run interleaved (A B A B ..., ROUNDS rounds, default 3) and the line

@@ -121,7 +121,7 @@ def disk_change(ws_url: str, path: Path, text: str) -> list[float]:
 def browser_playback(url: str, count: int, screenshot: str | None = None) -> float | None:
     """Frames the page draws per second once its loop is cached (headless Chromium), or None.
 
-    With `screenshot`, the page is also saved there as a PNG (the README's docs/studio.png)."""
+    With `screenshot`, the page is also saved there as a PNG (the docs' docs/studio.png)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright

@@ -3,7 +3,7 @@
 Stages, in the order data flows (no stage imports a later one):
 scene -> trajectory -> network -> render -> encode (targets, ffmpeg, gif); `core` composes
 them for the commands (`explore`, `previews`, `watch`, `bench`), segmented renders
-(`distribute`), the studio and the Python API (`api`). The README's Layout names each
+(`distribute`), the studio and the Python API (`api`). docs/architecture.md names each
 module's one concern.
 
     import cppn_anim

@@ -250,7 +250,7 @@ FLAT_HINT = ("the pattern is too large or too small to see (or overflowed); brin
 
 
 # Largest pixel difference from fp32 on the default scene, measured by benchmarks/look.py
-# (README, "The look"); tests/test_look.py keeps the measurement within these.
+# (docs/look.md); tests/test_look.py keeps the measurement within these.
 DRAFT_DIFFERENCE = {"bf16": 66, "fp16": 9}
 
 
