@@ -44,14 +44,18 @@ test: $(STAMP)
 check: test
 	$(BIN)/python -m pytest -m slow; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]  # 5: no slow test collected
 
+# One line per figure (benchmarks/_line.py), each recorded in benchmarks/figures.json with the
+# date, machine and load; at the end, figures this run did not measure leave the record.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/studio.py
-	$(BIN)/python benchmarks/look.py
-	$(BIN)/python benchmarks/blas_threads.py
-	$(BIN)/python benchmarks/outputs.py
-	bash benchmarks/first_run.sh
-	$(BIN)/python benchmarks/audio.py
+	@export BENCH_RUN=$$(date -u +%Y%m%dT%H%M%S) && \
+	$(BIN)/python benchmarks/run.py && \
+	$(BIN)/python benchmarks/studio.py && \
+	$(BIN)/python benchmarks/look.py && \
+	$(BIN)/python benchmarks/blas_threads.py && \
+	$(BIN)/python benchmarks/outputs.py && \
+	bash benchmarks/first_run.sh && \
+	$(BIN)/python benchmarks/audio.py && \
+	$(BIN)/python benchmarks/_line.py --prune "$$BENCH_RUN" x x
 
 # The docs: its extra (mkdocs, Material, mkdocstrings) is installed on first use, not by the set-up.
 docs: $(DOCS_STAMP)

@@ -19,6 +19,9 @@ Use from Python (`from _line import line`) or from a shell script:
 
     python3 benchmarks/_line.py "first run: render" "104 s" --measured 104 --want "<= 120 s"
 
+A whole `make bench` sets BENCH_RUN and ends with `_line.py --prune RUN x x`: figures it did
+not measure (a line that no benchmark prints any more) leave the record.
+
 Only the standard library: the shell benchmarks run it with the system's python3.
 """
 from __future__ import annotations
@@ -119,7 +122,7 @@ def record(name: str, value: str, want: str | None, result: str, measured: float
         data = {}
     data[name] = {
         "value": value, "want": want, "verdict": result, "measured": measured, "figures": figures or None,
-        "source": source, "date": now(), "machine": machine(), "load": load(),
+        "source": source, "date": now(), "machine": machine(), "load": load(), "run": os.environ.get("BENCH_RUN"),
     }  # fmt: skip
     if isinstance(measured, float):
         data[name]["measured"] = float(f"{measured:.4g}")
@@ -145,6 +148,21 @@ def quiet_stderr():
         os.close(saved)
 
 
+def prune(run: str) -> list[str]:
+    """Drop the recorded figures that run `run` (a whole `make bench`) did not measure: a
+    line no benchmark prints any more is no figure to quote. Returns the names dropped."""
+    path = Path(os.environ.get("BENCH_RECORD", str(RECORD)))
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    gone = [name for name, f in data.items() if f.get("run") != run]
+    body = ",\n".join(f" {json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False, default=str)}" for k, v in sorted(data.items()) if k not in gone)
+    staged = path.with_name(path.name + ".part")
+    staged.write_text("{\n" + body + "\n}\n", encoding="utf-8")
+    os.replace(staged, path)
+    return gone
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="print and record one figure line (for shell benchmarks)")
     p.add_argument("name")
@@ -153,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--want")
     p.add_argument("--source", default="shell")
     p.add_argument("--context", action="store_true", help="print the [context] line (date, machine, load) and nothing else")
+    p.add_argument("--prune", metavar="RUN", help="drop the recorded figures run RUN did not measure (the end of make bench); NAME and VALUE are ignored")
     args = p.parse_args(argv)
+    if args.prune:
+        for name in prune(args.prune):
+            print(f"[record] dropped [{name}]: no line of this run prints it", flush=True)
+        return 0
     if args.context:
         context(args.source)
         return 0
