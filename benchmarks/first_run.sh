@@ -26,7 +26,13 @@ make -s scene=spiral >/dev/null 2>&1
 took=$(seconds "$t0")
 figure "first run: render" "$took s to render out/spiral.mp4 ($(stat -c %s out/spiral.mp4) bytes, 8 s of 1280x720 at 30 fps)" --measured "$took" --want "<= 120 s"
 
-/usr/bin/time -f "%e %U %S" -o "$work/time" make -s test >/dev/null 2>&1
-read -r wall user sys <"$work/time"
+rc=0
+/usr/bin/time -f "%e %U %S" -o "$work/time" make -s test >"$work/test.log" 2>&1 || rc=$?
+read -r wall user sys < <(tail -1 "$work/time")
 cpu=$(python3 -c "print(round($user + $sys))")
-figure "first run: tests" "$(printf '%.0f' "$wall") s wall, $cpu s CPU (user + sys) for make test" --measured "$cpu" --want "<= 60 s CPU"
+if [ "$rc" = 0 ]; then
+  figure "first run: tests" "$(printf '%.0f' "$wall") s wall, $cpu s CPU (user + sys) for make test" --measured "$cpu" --want "<= 60 s CPU"
+else  # the time still counts; the failures are said, and the line fails
+  echo "first_run.sh: make test failed in the fresh clone:" >&2; grep -E "^(FAILED|ERROR)" "$work/test.log" >&2 || tail -5 "$work/test.log" >&2
+  figure "first run: tests" "$(printf '%.0f' "$wall") s wall, $cpu s CPU (user + sys) for make test, which FAILED (exit $rc)" --measured 1e9 --want "<= 60 s CPU"
+fi
