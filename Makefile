@@ -61,12 +61,12 @@ bench: $(STAMP)
 docs: $(DOCS_STAMP)
 	bash scripts/make_docs_images.sh
 	$(BIN)/python scripts/gen_docs.py
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	@echo "the site: out/site/index.html"
 
 docs-check: $(DOCS_STAMP)
 	$(BIN)/python scripts/gen_docs.py --check
-	d=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir "$$d"; code=$$?; rm -rf "$$d"; exit $$code
+	d=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$d"; code=$$?; rm -rf "$$d"; exit $$code
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'

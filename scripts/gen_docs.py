@@ -16,6 +16,7 @@ and the prose around it is written by hand. The parts:
   catalogue: bad scenes run through the real parser, with the one line each one gets;
 - architecture.md: every module in data-flow order with its concern (tests/test_layout.py's
   ORDER, each module's docstring); look.md: the gallery, one GIF per scene;
+- README.md: the first run's figures;
 - figures.md: every `make bench` figure as last recorded (benchmarks/figures.json), with
   the date, machine and load it was measured at.
 tests/test_docs.py fails when a committed part differs from what this makes.
@@ -496,6 +497,21 @@ def figures_page() -> str:
     return "\n\n".join(parts)
 
 
+def first_run() -> str:
+    """The README's first-run sentence, from the record of benchmarks/first_run.sh."""
+    data = json.loads(FIGURES.read_text(encoding="utf-8")) if FIGURES.exists() else {}
+    setup, render = data.get("first run: set-up"), data.get("first run: render")
+    if not setup or not render:
+        return "(`make bench` measures the first run: lines `[first run: set-up]` and `[first run: render]`.)"
+    seconds = lambda f: f"{f['measured']:.0f} s" if f.get("measured") is not None else f["value"]  # noqa: E731
+    load = " ".join(map(str, (render.get("load") or [])[:1])) or "?"
+    return (
+        f"On the shared 2-core development machine the first run took {seconds(setup)} to set up and"
+        f" {seconds(render)} to render (`[first run: set-up]` and `[first run: render]` of `make bench`,"
+        f" {render['date'][:10]}, load {load}; yours will differ: [Figures](docs/figures.md))."
+    )
+
+
 # ------------------------------------------------------------------ the code's layout
 
 
@@ -544,6 +560,7 @@ def parts() -> dict[tuple[str, str], str]:
         ("figures.md", "figures"): figures_page(),
         ("architecture.md", "modules"): modules(),
         ("look.md", "gallery"): gallery(),
+        ("../README.md", "first-run"): first_run(),
     }
 
 
@@ -567,7 +584,7 @@ def pages() -> dict[Path, str]:
 
 
 def stale() -> list[str]:
-    return [str(p.relative_to(ROOT)) for p, text in pages().items() if p.read_text(encoding="utf-8") != text]
+    return [str(p.resolve().relative_to(ROOT)) for p, text in pages().items() if p.read_text(encoding="utf-8") != text]
 
 
 def main() -> int:
@@ -582,7 +599,7 @@ def main() -> int:
     for path, text in pages().items():
         if path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
+            print(f"wrote {path.resolve().relative_to(ROOT)}")
     missing = undescribed_keys()
     if missing:
         print("keys without a meaning (give the model field a description, or add it to MEANING): " + ", ".join(missing), file=sys.stderr)
