@@ -31,7 +31,9 @@ def expand(markdown: str, page_path: str, data: dict) -> str:
         name = m.group(1)
         if name not in data:
             raise ValueError(f"{page_path}: [[bench: {name}]] names no line of benchmarks/figures.json (run make bench)")
-        return f"{data[name]['value']} ([`[{name}]`]({link}#{slug(name)}))"
+        f = data[name]
+        verdict = f" (want {f['want']}: {f['verdict']})" if f.get("want") else ""
+        return f"{f['value']}{verdict} ([`[{name}]`]({link}#{slug(name)}))"
 
     return PATTERN.sub(one, markdown)
 
