@@ -181,6 +181,8 @@ MEANING = {
     "render.precision": "bf16 and fp16 are draft modes (see Performance)",
     "output": "what file is written",
     "output.format": "png: a folder of frame_00000.png, frame_00001.png, ...",
+    "modulate.KEY": "a modulation of this parameter, or a list of them applied in order",
+    "modulate.KEY.mode": "add: value + amount x signal; multiply: value x (1 + amount x signal)",
 }
 TRACK_MEANING = {
     "interpolation": "how the value travels between keyframes",
@@ -227,7 +229,8 @@ class Schema:
             kinds.append(self._one(alt, name, len(alts) > 1))
         seen: list[str] = []
         for k in kinds:
-            if k.startswith("list of ") and k[len("list of "):].strip("()") in [s.strip("()") for s in seen] and k[len("list of "):]:
+            item = re.sub(r"^list of (>= \d+ |\d+ )?", "", k).strip("()") if k.startswith("list of ") else None
+            if item and item in [s.strip("()") for s in seen]:
                 k = "a list of those"
             if k not in seen:
                 seen.append(k)
@@ -258,6 +261,8 @@ class Schema:
             return "null"
         if kind == "string":
             pattern = alt.get("pattern", "")
+            if pattern.endswith("b$"):
+                return "beats ('Nb')"
             if pattern.startswith("^#"):
                 return "'#rrggbb' colours" if plural else "'#rrggbb' colour"
             choice = re.fullmatch(r"\^\((.*)\)\$", pattern)
@@ -331,11 +336,34 @@ def _is_track(schema: Schema, node: dict) -> bool:
     return any(name and name.endswith("Track") for _, _, name in _objects(schema, node))
 
 
+def _meaning(path: str) -> str:
+    """MEANING for a key path: the path itself, else with its last step generalised (KEY)."""
+    path = re.sub(r"\[\d+\]", "[i]", path)
+    if path in MEANING:
+        return MEANING[path]
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):  # modulate.view.zoom.mode -> modulate.KEY.mode, ...
+        for j in range(i, len(parts)):
+            candidate = ".".join(parts[:i] + ["KEY"] + parts[j + 1 :])
+            if candidate in MEANING:
+                return MEANING[candidate]
+    return ""
+
+
 def key_rows(schema: Schema, obj: dict, prefix: str, rows: list, tracks: dict, required_of: list[str]) -> None:
-    for key, node in obj.get("properties", {}).items():
+    """One row per key of `obj` (recursing into mappings). Keys of one mapping that share a
+    structure (the modulations under `modulate`) get a row each, and the structure's keys
+    are listed once, under PARENT.KEY; a mapping that may also be written as a list of
+    such mappings is listed once."""
+    props = obj.get("properties", {})
+    shapes = {key: frozenset(name for _, _, name in _objects(schema, node) if name) for key, node in props.items()}
+    shared = {shape for shape in shapes.values() if shape and sum(1 for v in shapes.values() if v == shape) >= 2}
+    listed: set = set()
+    later: list = []  # a shared structure's keys, listed after all the keys that share it
+    for key, node in props.items():
         path = f"{prefix}{key}"
-        meaning = node.get("description") or schema.resolve(node).get("description") if "$ref" in node else node.get("description")
-        meaning = meaning or MEANING.get(re.sub(r"\[\d+\]", "[i]", path), "")
+        meaning = (node.get("description") or schema.resolve(node).get("description")) if "$ref" in node else node.get("description")
+        meaning = meaning or _meaning(path)
         default = "**required**" if key in required_of else (code(yaml_value(node["default"])) if "default" in node and not isinstance(node["default"], dict) else "")
         if _is_track(schema, node):
             value = next(sub for how, sub, name in _objects(schema, node) if name and name.endswith("Key"))
@@ -348,15 +376,28 @@ def key_rows(schema: Schema, obj: dict, prefix: str, rows: list, tracks: dict, r
         if subs and all(how == "" for how, _, _ in subs) and len(subs) == 1 and not [a for a in schema.alternatives(node) if not ("properties" in schema.resolve(a))]:
             kind = "mapping"
         rows.append([code(path), kind, default, schema.rule(node), meaning])
-        done = set()
-        for how, sub, name in subs:
-            if (how, name) in done:
-                continue
-            done.add((how, name))
-            sub_prefix = path + how.replace("[i]", "[i]") + "."
-            if how.startswith(".NAME"):
-                sub_prefix = path + ".NAME" + how[len(".NAME"):] + "."
-            key_rows(schema, sub, sub_prefix, rows, tracks, sub.get("required", []))
+        shape = shapes[key]
+        if shape in shared:
+            if shape not in listed:
+                listed.add(shape)
+                later.append((f"{prefix}KEY", subs))
+            continue
+        _sub_rows(schema, path, subs, rows, tracks)
+    for path, subs in later:
+        _sub_rows(schema, path, subs, rows, tracks)
+
+
+def _sub_rows(schema: Schema, path: str, subs: list, rows: list, tracks: dict) -> None:
+    seen: set = set()
+    for how, sub, name in sorted(subs, key=lambda s: s[0].count("[i]")):  # the mapping form before the list form
+        if name in seen and name is not None:
+            continue
+        seen.add(name)
+        if how.startswith(".NAME"):
+            sub_prefix = path + ".NAME" + how[len(".NAME"):] + "."
+        else:
+            sub_prefix = path + how + "."
+        key_rows(schema, sub, sub_prefix, rows, tracks, sub.get("required", []))
 
 
 def scene_keys() -> str:
@@ -392,6 +433,7 @@ def undescribed_keys() -> list[str]:
     rows: list = []
     key_rows(schema, schema.schema, "", rows, {}, [])
     return [row[0].strip("`") for row in rows if not row[4]]
+
 
 
 def easings() -> str:
