@@ -100,7 +100,7 @@ def _option_rows(parser: argparse.ArgumentParser, skip: set[str]) -> list[list[s
             detail += " (required)"
         if action.nargs == "?":
             detail += " (optional)"
-        if isinstance(action, argparse._AppendAction):
+        if isinstance(action, argparse._AppendAction) and "repeatable" not in detail:
             detail += " (repeatable)"
         default = action.default
         if action.option_strings and default not in (None, False, [], argparse.SUPPRESS) and "default" not in detail:
