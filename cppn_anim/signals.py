@@ -58,7 +58,6 @@ import io
 import math
 import os
 import re
-import secrets
 import struct
 import subprocess
 import tempfile
@@ -69,6 +68,9 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
+
+from . import targets
+from .errors import EncodeError
 
 SAMPLE_RATE = 22050  # Hz: every file is resampled to it
 HOP = 512  # samples between analysis frames
@@ -526,33 +528,20 @@ def _read_entry(folder: Path, sha: str, key: str) -> dict[str, np.ndarray] | Non
 
 
 def _write_entry(folder: Path, sha: str, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """One cache entry, whole or not at all (targets.atomic: a temporary file beside it, then
+    os.replace; any failure, Ctrl-C included, removes the temporary file), so two processes
+    analysing one file at once each write a whole entry and the last one stays."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     path = _entry_path(folder, sha, key)
     try:
-        _write_atomic(path, buf.getvalue())
-        for old in path.parent.glob(".*.tmp"):  # left by a process killed while writing (kill -9)
+        with targets.atomic(path) as temp:
+            temp.write_bytes(buf.getvalue())
+        for old in path.parent.glob(".*.part.npz"):  # left by a process killed while writing (kill -9)
             if old.stat().st_mtime < time.time() - 3600:
                 old.unlink(missing_ok=True)
-    except OSError:
+    except (OSError, EncodeError):
         pass  # a cache that cannot be written only costs the next analysis
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """`path` holds `data` whole, or keeps what it held: a temporary file in the same
-    folder, fsynced, then os.replace. Any failure, Ctrl-C included, removes the temporary
-    file. (Private: the targets module's atomic writer will take its place.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------ beats

@@ -376,7 +376,8 @@ def test_ctrl_c_leaves_no_entry(tmp_path, monkeypatch, where):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(signals, "_compute", numpy_compute)
-    monkeypatch.setattr(signals if where == "analysis" else signals.os, "_compute" if where == "analysis" else "fsync", interrupt)
+    # "write": Ctrl-C inside the atomic write (targets.atomic), just before the entry is moved into place
+    monkeypatch.setattr(signals if where == "analysis" else os, "_compute" if where == "analysis" else "replace", interrupt)
     with pytest.raises(KeyboardInterrupt):
         signals.analyse(path, cache=cache)
     left = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
