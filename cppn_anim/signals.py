@@ -732,3 +732,101 @@ def frame_signals(path: str | os.PathLike, signals: Definitions, fps: float, fra
     grid = beat_grid(analysis, start, bpm, beat_offset)
     curves = follow(analysis, signals, grid, start=start, duration=duration)
     return curves.frames(fps, frames), curves.beats
+
+
+# ------------------------------------------------------------------ a scene's soundtrack
+
+
+@dataclass(frozen=True)
+class SceneAudio:
+    """What a scene's `audio` gives, decided when the scene is parsed (scene.heard):
+
+    path: the audio file (absolute); start: seconds into it at t = 0; sha256: its content;
+    mux: whether mp4/webm carry it; file_duration: seconds of audio in the file; grid: the
+    beat grid in video time; definitions: name -> SignalDef; analysis: the file's analysis;
+    curves: every signal over the video's [0, duration] (None until `follow`).
+    Picklable: a segment rendered on another machine needs neither the file nor librosa."""
+
+    path: Path
+    start: float
+    sha256: str
+    mux: bool
+    file_duration: float
+    grid: Grid
+    definitions: Mapping[str, SignalDef] = field(repr=False)
+    analysis: Analysis = field(repr=False)
+    curves: Curves | None = field(default=None, repr=False)
+
+    def time(self, n: Number) -> float:
+        """The seconds of beat n (what "nb" means)."""
+        return self.grid.time(n)
+
+    @property
+    def length(self) -> float:
+        """Seconds of audio after `start`: a scene's duration when it writes none."""
+        return self.file_duration - self.start
+
+    def follow(self, duration: float) -> "SceneAudio":
+        """The same, with the signal curves over [0, duration]."""
+        if self.curves is not None and self.curves.duration == float(duration):
+            return self
+        curves = follow(self.analysis, self.definitions, self.grid, start=self.start, duration=float(duration))
+        return SceneAudio(self.path, self.start, self.sha256, self.mux, self.file_duration, self.grid, self.definitions,
+                          self.analysis, curves)  # fmt: skip
+
+    def frames(self, fps: float, frames: int | range) -> dict[str, np.ndarray]:
+        """name -> (len(frames),) float64 in [0, 1]: the signals of frames at t = i / fps."""
+        return self.curves.frames(fps, frames)
+
+    @property
+    def beats(self) -> np.ndarray:
+        """Beat times in [0, duration), seconds."""
+        return self.curves.beats if self.curves is not None else np.zeros(0)
+
+
+_HEARD: dict = {}  # (file identity, entries, cache folder) -> Analysis: a studio edit does not even hash the file again
+_HEARD_KEEP = 8
+
+
+def _memo_key(path: Path, defs: Iterable[SignalDef], folder) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, tuple(_entry_keys(defs)), str(folder))
+
+
+def hear(scene, user_path: bool = False, *, folder: str | os.PathLike | None = None,
+         cache: bool | str | os.PathLike = True) -> SceneAudio:
+    """A scene's `audio`, heard: the file found, analysed (or read from the cache), its
+    beat grid made (what scene.parse calls `hear`; core.parse lends it).
+
+    audio.path is relative to `folder` (the scene file's; None: the current folder), or to
+    the current folder when user_path (--audio). A file that cannot be used is a
+    SceneError at audio.path; audio.sha256 written and not the file's, at audio.sha256;
+    `start` at or past the end, at audio.start. A file once analysed in this process is
+    not read again while it is unchanged (same size, time and inode)."""
+    audio = scene.audio
+    written = Path(audio.path)
+    path = written if user_path or written.is_absolute() else Path(folder or ".") / written
+    defs = {name: SignalDef.from_mapping(spec.definition()) for name, spec in audio.signals.items()}
+    where = None if cache is False else (cache_folder() if cache is True else Path(cache))
+    key = None if where is None else _memo_key(path, defs.values(), where)
+    analysis = _HEARD.get(key) if key else None
+    if analysis is None:
+        try:
+            analysis = analyse(path, defs, cache=cache)
+        except AudioError as e:
+            why = e.reason + (" (audio.path is read from the scene file's folder)" if e.reason == "no such file" and not user_path else "")
+            raise scene.error(("audio", "path"), f"{path}: {why}") from None
+        if key:
+            _HEARD[key] = analysis
+            while len(_HEARD) > _HEARD_KEEP:
+                _HEARD.pop(next(iter(_HEARD)))
+    if audio.sha256 is not None and audio.sha256 != analysis.sha256:
+        raise scene.error(("audio", "sha256"), f"{path} has sha256 {analysis.sha256[:12]}..., not the one written here"
+                                               " (the soundtrack changed since; remove sha256 to use this file)")  # fmt: skip
+    if audio.start >= analysis.duration:
+        raise scene.error(("audio", "start"), f"start {audio.start:g} s is at or past the end of the audio ({analysis.duration:.3f} s)")
+    grid = beat_grid(analysis, audio.start, audio.bpm, audio.beat_offset)
+    return SceneAudio(path.absolute(), float(audio.start), analysis.sha256, audio.mux, analysis.duration, grid, defs, analysis)
