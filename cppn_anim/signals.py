@@ -817,7 +817,8 @@ def hear(scene, user_path: bool = False, *, folder: str | os.PathLike | None = N
         try:
             analysis = analyse(path, defs, cache=cache)
         except AudioError as e:
-            why = e.reason + (" (audio.path is read from the scene file's folder)" if e.reason == "no such file" and not user_path else "")
+            where = "the scene file's folder" if folder is not None else "the current folder"
+            why = e.reason + (f" (audio.path is read from {where})" if e.reason == "no such file" and not user_path else "")
             raise scene.error(("audio", "path"), f"{path}: {why}") from None
         if key:
             _HEARD[key] = analysis

@@ -102,7 +102,7 @@ class Motion:
             return apply(value, self.mods.get(name, ()), s) if name in self.mods else value
 
         s = {k: float(v) for k, v in self.curves.at(float(t)).items()} if self.curves is not None else {}
-        z = self.z.at(self.retimed(t)) if self.retimes else self.z.at(t)
+        z = self.z.at(self.retimed(t))
         for m, toward in self.towards:
             z = z + m.amount * s[m.signal] * (toward - z)
         return FrameParams(
@@ -126,6 +126,8 @@ class Motion:
         """The time of the unmodulated trajectory that z shows at t (trajectory.speed): t
         itself at every keyframe and outside the segments, re-timed within them."""
         t = exact(t)
+        if not self.retimes:
+            return t
         times, n = self.z.exact_times, len(self.z.exact_times)
         k = bisect.bisect_left(times, t)
         if k == 0 or (k < n and times[k] == t):

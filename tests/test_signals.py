@@ -21,7 +21,7 @@ import pytest
 from cppn_anim import signals
 from cppn_anim.signals import Analysis, AudioError, SignalDef, FRAME
 
-from conftest import ROOT, ffmpeg
+from conftest import ROOT, ffmpeg, numpy_compute
 
 RATE = 22050
 
@@ -75,18 +75,6 @@ def beat_track(bpm: float, seconds: float = 16.0, first: float = 0.5, hats: bool
     if hats:
         y += place(seconds, kicks + period / 2, hat(), gain=1.5)
     return y / np.abs(y).max() * 0.9, kicks
-
-
-def numpy_compute(y: np.ndarray, bands, base: bool) -> dict:
-    """Stands in for signals._compute without librosa: the same entries, simple features
-    (mean square per hop for every feature, no beats)."""
-    n = 1 + y.size // signals.HOP
-    hop = np.resize(np.asarray(y, np.float64) ** 2, n * signals.HOP).reshape(n, signals.HOP).mean(axis=1)
-    out = {SignalDef("band", band).key: {"raw": hop * (1 + i)} for i, band in enumerate(bands)}
-    if base:
-        out["base"] = {"samples": np.array(y.size), "rms": np.sqrt(hop), "onset": hop, "low_onset": hop,
-                       "tracked": np.zeros(0), "bpm": np.array(np.nan), "origin": np.array(np.nan)}
-    return out
 
 
 CLICKS = 0.4 + np.cumsum(np.random.default_rng(3).uniform(0.35, 0.8, 14))  # irregular, known onset times
