@@ -20,6 +20,17 @@ import torch; the first function that renders does.
     write_still(scene, t, path=None, *, report=, cancel=None, pin=None) -> Path
     preview_scene(scene, long_side=256, max_fps=15) -> Scene   never larger than the scene
 
+A scene with `audio` is heard when it is parsed (signals.hear: decoded, analysed once per
+file content, cached; audio.path read from the scene file's folder, `folder=` for text),
+so every caller below sees the same signals. For a player or a plot (the studio's `play`
+and `signals`, `cppn-anim audio`, the API):
+    soundtrack(scene, start=0, stop=None) -> targets.Soundtrack(path, start, duration, sha256) | None
+        the file (absolute) and the second of it that plays with frame `start`
+    signals(scene, start=0, stop=None) -> {name: (n,) float64 in [0, 1]}   per frame; {} without audio
+    beats(scene) -> (k,) float64 seconds                                   empty without audio
+    signal_curves(scene) -> signals.Curves | None      .at(times) -> {name: values}: any resolution
+    write_signals_plot(scene, path) -> Path            the PNG of `cppn-anim audio -o`
+
 What the caller lends the work, explicitly: a report.Reporter (progress, warnings, notes),
 a cancel flag (a threading.Event: once set, the work stops between frames or bands with
 errors.Cancelled and cleans up), and a pin (render.ThreadPin: how torch is held to the

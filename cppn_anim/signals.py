@@ -50,6 +50,12 @@ does not analyse again, and the cached path imports neither librosa nor numba.
 
 librosa (and so numba, scipy) is imported only inside the functions that analyse:
 `import cppn_anim` and scenes without audio never load the audio stack.
+
+A scene's `audio` is heard by `hear(scene, user_path, folder=...)` when the scene is
+parsed (core lends it to scene.parse): the file found (relative to the scene file's
+folder, or the current folder for --audio), analysed, its grid made; the result, a
+SceneAudio, resolves beat times and a missing duration, then follows the signals over the
+video (`follow`) and stays with the scene as `scene.heard`.
 """
 from __future__ import annotations
 
