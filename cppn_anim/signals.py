@@ -673,7 +673,7 @@ class Curves:
         if name in self.releases:
             return _beat_integral(self.beats, self.releases[name], t)
         x, v = self.times, self.values[name]
-        cum = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * np.diff(x))])
+        cum = self._cumulative(name)
 
         def F(u):
             k = np.clip(np.searchsorted(x, u, side="right") - 1, 0, len(x) - 2) if len(x) > 1 else np.zeros_like(u, int)
@@ -681,6 +681,15 @@ class Curves:
             return cum[k] + 0.5 * (u - x[k]) * (v[k] + vu)
 
         return F(t) - F(np.zeros_like(t))
+
+
+    def _cumulative(self, name: str) -> np.ndarray:
+        """The trapezoid sums of signal `name` up to each analysis frame (made once per curve)."""
+        kept = self.__dict__.setdefault("_sums", {})  # a cache beside the frozen fields (not compared, not a field)
+        if name not in kept:
+            x, v = self.times, self.values[name]
+            kept[name] = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * np.diff(x))])
+        return kept[name]
 
 
 def _beat_value(beats: np.ndarray, release: float, t: np.ndarray) -> np.ndarray:
