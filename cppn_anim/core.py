@@ -143,7 +143,10 @@ def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = ()
     """
     if folder is None and not (source.startswith("<") and source.endswith(">")):
         folder = Path(source).parent
-    scene = scenes.parse(text, source, overrides_list(overrides), default_name=default_name,
+    overrides = overrides_list(overrides)
+    if heard is not None:  # the file was found (and its path checked) when it was heard: its path as found
+        overrides.append(("audio.path", scenes.UserPath(heard.path), "(heard before)"))
+    scene = scenes.parse(text, source, overrides, default_name=default_name,
                          hear=_hearing(None if folder is None else Path(folder), heard))  # fmt: skip
     if heard is None:
         _check_heard(scene)

@@ -321,10 +321,15 @@ def test_the_resolved_scene_records_the_sha256_and_a_changed_file_is_refused(mus
 def test_a_segment_is_made_from_what_was_heard_without_the_file(music):
     s = load(music, MUSIC + "modulate:\n  network.contrast: {signal: pulse, amount: 2}\n  trajectory.speed: {signal: level, amount: 2}\n")
     source = pickle.loads(pickle.dumps(core.SceneFrames.of(s)))  # as a Dask worker receives it
+    # --audio with an absolute path (not a scene file's path: the worker does not refuse it)
+    given = core.load(music / "scene.yaml", [("audio.path", scenes.UserPath(music / "beat.wav"), "--audio")])
+    elsewhere = pickle.loads(pickle.dumps(core.SceneFrames.of(given)))
+    assert f"path: {music / 'beat.wav'}" in elsewhere.yaml
     (music / "beat.wav").unlink()
     made = list(source(4, 9))
     for i, frame in zip(range(4, 9), made):
         np.testing.assert_array_equal(frame, core.still(s, s.frame_time(i)))
+    np.testing.assert_array_equal(next(iter(elsewhere(4, 5))), made[0])
 
 
 def test_the_schema_covers_audio_and_modulate():
