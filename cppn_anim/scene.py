@@ -590,9 +590,13 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
         if hear is None:
             raise scene.error(("audio",), "this reader cannot hear audio (read scenes with cppn_anim.load or core.parse)", at_key=True)
         heard = hear(scene, user_path)
+        times = {path: heard.time(float(written[:-1])) for path, written in beats}
+        for path, written in beats:
+            if len(path) > 1 and path[-2] == 0 and times[path] != 0:  # a first keyframe: at 0, whatever beat 0's time
+                raise scene.error(path, f"the first keyframe must be at 0, and '{written}' is at {times[path]:.4g} s"
+                                        f" (beat 0 falls at beat_offset {heard.time(0):.4g} s): write 0")  # fmt: skip
         if beats or "duration" not in data:
-            data = _with_times(data, {path: heard.time(n) for path, n in ((p, float(w[:-1])) for p, w in beats)},
-                               None if "duration" in data else heard.length)  # fmt: skip
+            data = _with_times(data, times, None if "duration" in data else heard.length)
             scene = _validate(data, source, doc, applied)
         scene._heard = heard
     if scene.name is None:

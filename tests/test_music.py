@@ -239,6 +239,14 @@ def test_bad_audio_is_refused_at_its_key_before_anything_is_written(music, chang
     assert not (music / "out").exists()
 
 
+def test_the_first_keyframe_in_beats_must_be_at_0(music):
+    first = MUSIC.replace("{at: 0, z: random}", '{at: "0b", z: random}')
+    assert load(music, first).trajectory.keyframes[0].at == 0  # beat 0 at 0
+    with pytest.raises(SceneError, match=r"the first keyframe must be at 0, and '0b' is at 0.1 s .*: write 0") as e:
+        load(music, first.replace("beat_offset: 0", "beat_offset: 0.1"))
+    assert (e.value.path, e.value.line) == ("trajectory.keyframes[0].at", 15)
+
+
 def test_beat_times_and_modulate_without_audio(tmp_path):
     for text, key, line in [
         ("duration: 4\ntrajectory:\n  keyframes:\n    - {at: 0, z: random}\n    - {at: \"4b\", z: random}\n", "trajectory.keyframes[1].at", 5),
