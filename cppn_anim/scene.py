@@ -278,12 +278,16 @@ class Audio(_Model):
     )
 
 
+def _number_or_list(value: Any) -> str:
+    """Tag for an amount: a number, or a list (view.center's 2-vector)."""
+    return "list" if isinstance(value, list) else ("number" if _number_or_text(value) == "number" else None)  # type: ignore[return-value]
+
+
 class Modulation(_Model):
     signal: str = Field(description="a name in audio.signals")
     amount: Annotated[
         Union[Annotated[Finite, Tag("number")], Annotated[Vec2, Tag("list")]],
-        Discriminator(lambda v: "list" if isinstance(v, list) else _number_or_text(v) if not isinstance(v, str) else None,
-                      custom_error_type="wrong_form", custom_error_message="amount is a number (view.center: a list of 2 numbers)"),
+        Discriminator(_number_or_list, custom_error_type="wrong_form", custom_error_message="amount is a number (view.center: a list of 2 numbers)"),
     ] = Field(description="add: value + amount * s; multiply: value * (1 + amount * s); view.center: [dx, dy]")
     mode: Literal["add", "multiply"] = "add"
     toward: Optional[ZSpec] = Field(None, description="z only: z + amount * s * (toward - z); {seed: N} or a list")
