@@ -232,7 +232,7 @@ BAD = [  # (what is changed, key path, line)
 def test_bad_audio_is_refused_at_its_key_before_anything_is_written(music, change, key, line):
     (music / "noise.wav").write_bytes(np.random.default_rng(0).bytes(3000))
     (music / "scene.yaml").write_text(MUSIC + change[1] if change[0] == "+" else MUSIC.replace(*change))
-    for args in (["render", "scene.yaml", "-o", "out/x.mp4", "--quiet"], ["validate", "scene.yaml"], ["audio", "scene.yaml", "-o", "out/x.png"]):
+    for args in (["render", "scene.yaml", "-o", "out/x.mp4", "--quiet"], ["validate", "scene.yaml"]):
         r = cli_main(*args, cwd=music)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"scene.yaml:{line}:") and f": {key}: " in lines[0], r.stderr
@@ -294,6 +294,9 @@ def test_audio_command_prints_json_and_draws_the_signals(music):
 
     png = music / "out" / "signals.png"
     assert Image.open(png).size[0] == 1200 and targets.written_by_us(png)
+    (music / "bad.yaml").write_text(MUSIC.replace("beat.wav", "../beat.wav"))
+    r = cli_main("audio", "bad.yaml", "-o", "out/bad.png", cwd=music)
+    assert r.returncode == 2 and r.stderr.startswith("bad.yaml:6:9: audio.path: ") and not (music / "out" / "bad.png").exists()
     r = cli_main("audio", ROOT / "scenes" / "spiral.yaml", cwd=music)
     assert r.returncode == 2 and r.stderr.strip().endswith("audio: the scene has no soundtrack (add audio: {path: ...}, or give --audio FILE)")
 
