@@ -4,9 +4,10 @@ The contract (shared cli.md, "Output paths") in one place:
 - path policy: a path is checked before any rendering (`check_output`, `check_file`:
   nothing is created); a scene's own output.path is filled in and kept inside the folder
   it is rendered from (`output_path`, by scene.fill_output_path's rules);
-- one writer per target: an OS lock (filelock: released when the process ends, even by
-  kill -9) on a file in the system temp folder named from the target's absolute path and
-  frame range (`claim`): png renders of disjoint ranges share a folder;
+- one writer per target: an OS lock (flock: released when the process ends, even by
+  kill -9) on a file in a private per-user folder under the system temp folder, named from
+  the target's real path and frame range (`claim`): png renders of disjoint ranges share a
+  folder; lock files are removed with their locks, so they do not pile up;
 - atomic writes: a file is written beside its target and moved into place only when
   whole (`atomic`); folders are made only when something is written into them, and
   taken back on failure;
@@ -16,11 +17,15 @@ The contract (shared cli.md, "Output paths") in one place:
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import re
 import secrets
+import stat as statmod
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,52 +66,207 @@ def output_path(template: str, name: str, fmt: str) -> Path:
 
 # ------------------------------------------------------------------ one writer per target
 
+LOCK_FOLDER = "cppn-anim-locks-{uid}"  # under the system temp folder: private to its user (0700)
+LOCK_WAIT = 30.0  # seconds to wait for a target's short guard lock (held only while claims are looked at)
+_LOCK_NAME = re.compile(r"(?P<key>[0-9a-f]{20})(?:\.(?P<a>\d+)-(?P<b>\d+|end))?\.lock")
+
 
 def _busy(path: Path) -> TargetBusy:
     return TargetBusy(f"another render is writing {path}")
+
+
+def lock_folder() -> int:
+    """The private per-user folder of the lock files, opened (a descriptor: every name in it is
+    reached through it, so the folder cannot be swapped under us). Made 0700 if missing; one
+    that is not a real folder owned by this user (a link, a file, another user's folder: a
+    leftover or a plant) is refused; ours with looser permissions is made private again."""
+    folder = Path(tempfile.gettempdir()) / LOCK_FOLDER.format(uid=os.getuid())
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise EncodeError(f"cannot make the lock folder {folder}: {e.strerror or e}") from None
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        what = "a link" if os.path.islink(folder) else "not a folder" if e.errno == errno.ENOTDIR else (e.strerror or str(e))
+        raise EncodeError(f"the lock folder {folder} is {what}, not a private folder of yours: remove it, or set TMPDIR to another folder") from None
+    st = os.fstat(fd)
+    if st.st_uid != os.getuid():
+        os.close(fd)
+        raise EncodeError(
+            f"the lock folder {folder} belongs to another user (uid {st.st_uid}), not to you: remove it, or set TMPDIR to another folder"
+        )
+    if st.st_mode & 0o077:
+        os.fchmod(fd, 0o700)
+    return fd
+
+
+def _open_lock(folder: int, name: str, create: bool) -> int | None:
+    """A lock file of ours in the lock folder, opened; None if it is not there (create False).
+    A link or another user's file in its place (a plant, or one from before the folder was
+    private) is removed: the folder is ours."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    for _ in range(5):
+        try:
+            fd = os.open(name, flags, 0o600, dir_fd=folder)
+        except FileNotFoundError:
+            if create:
+                raise
+            return None
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.EACCES, errno.EPERM, errno.EISDIR):
+                raise
+            _remove_planted(folder, name)
+            continue
+        st = os.fstat(fd)
+        if st.st_uid == os.getuid() and statmod.S_ISREG(st.st_mode):
+            return fd
+        os.close(fd)
+        _remove_planted(folder, name)
+    raise EncodeError(f"cannot make the lock file {name} in the lock folder (something keeps putting another file there)")
+
+
+def _remove_planted(folder: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except IsADirectoryError:
+        os.rmdir(name, dir_fd=folder)  # an empty one; anything more is left for its owner to see
+    except FileNotFoundError:
+        pass
+
+
+def _lock(folder: int, name: str, wait: float = 0.0, create: bool = True) -> int | None:
+    """An exclusive OS lock (flock: released when the process ends, even by kill -9) on the
+    lock file `name`: its descriptor, or None if another process holds it (after `wait`
+    seconds) or, with create False, there is no such file.
+
+    Lock files are removed by whoever holds them (`_unlock`), so a lock taken on a file
+    that its holder removed meanwhile is worth nothing: the file locked must still be the one
+    at the name (device and inode), else the lock is taken again on the one there now."""
+    deadline = time.monotonic() + wait
+    while True:
+        fd = _open_lock(folder, name, create)
+        if fd is None:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+            continue
+        try:
+            there = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            there = None
+        held = os.fstat(fd)
+        if there is not None and (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)  # removed by its holder after we opened it: lock the one at the name now
+
+
+def _held(folder: int, name: str) -> bool:
+    """Does a live claim hold the lock file `name`? One whose render has ended (even by
+    kill -9: the OS released its lock) is removed."""
+    fd = _lock(folder, name, create=False)
+    if fd is None:
+        return _exists(folder, name)  # held by a live claim (or gone: then nothing holds it)
+    _unlock(folder, name, fd)
+    return False
+
+
+def _exists(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _unlock(folder: int, name: str, fd: int) -> None:
+    """Release a lock we hold and remove its file (while still holding it: see `_lock`), so
+    lock files do not pile up."""
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _overlaps(a: int, b: int | None, start: int, stop: int | None) -> bool:
+    return (b is None or start < b) and (stop is None or a < stop)
+
+
+def _sweep(folder: int, skip: str, most: int = 64) -> None:
+    """Remove lock files that renders killed by a signal left behind (their locks released by
+    the OS), each under its target's guard, so that no live claim is ever taken for stale."""
+    for name in os.listdir(folder)[: most * 4]:
+        m = _LOCK_NAME.fullmatch(name)
+        if not m or m["key"] == skip:
+            continue
+        guard = _lock(folder, f"{m['key']}.lock")
+        if guard is None:  # another process is claiming that target right now
+            continue
+        try:
+            if m["a"] is not None:
+                _held(folder, name)
+        finally:
+            _unlock(folder, f"{m['key']}.lock", guard)
+        most -= 1
+        if most <= 0:
+            return
+
+
+def lock_key(path: Path) -> str:
+    """The name of a target's locks: a hash of its real path (symlinks resolved, any bytes)."""
+    return hashlib.sha256(os.fsencode(os.path.realpath(path))).hexdigest()[:20]
 
 
 @contextmanager
 def claim(path: Path, start: int = 0, stop: int | None = None) -> Iterator[None]:
     """Hold the target `path` (frames start..stop-1 of it; stop None: all from start on) while writing.
 
-    Each claim is a lock file in the system temp folder, `cppn-anim-HASH.A-B.lock`, named
-    from the target's absolute path and the frame range (never beside the target: a
-    folder of frames stays ours to fill, and a read-only folder can still be locked). A
-    short lock on `cppn-anim-HASH.lock` makes "look at the other claims, then take ours"
-    one step: a claim whose range overlaps a held one fails at once, so png renders of
-    disjoint --frames ranges share a folder, and anything else is one writer at a time.
+    Each claim is an OS lock on a file `KEY.A-B.lock` in a private per-user folder under the
+    system temp folder (`lock_folder`), KEY a hash of the target's real path (a folder
+    reached through a symlink is the same target): never beside the target, so a folder of
+    frames stays ours to fill and a read-only folder can still be locked. A short lock on
+    `KEY.lock` makes "look at the other claims, then take ours" one step: a claim whose
+    range overlaps a held one fails at once (TargetBusy), so png renders of disjoint
+    --frames ranges share a folder, and anything else is one writer at a time. Every lock
+    file is removed when its lock is released (a killed render's, by the next claim), so
+    they do not pile up.
     """
-    from filelock import FileLock, Timeout
-
-    key = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:20]
-    base = Path(tempfile.gettempdir()) / f"cppn-anim-{key}"
+    key = lock_key(path)
     end = "end" if stop is None else str(stop)
-    mine = FileLock(f"{base}.{start}-{end}.lock", timeout=0)
-    with FileLock(f"{base}.lock", timeout=30):
-        for other in base.parent.glob(f"{base.name}.*-*.lock"):
-            m = re.fullmatch(r"\.(\d+)-(\d+|end)\.lock", other.name[len(base.name) :])
-            if not m:
-                continue
-            a, b = int(m.group(1)), (None if m.group(2) == "end" else int(m.group(2)))
-            if (b is None or start < b) and (stop is None or a < stop):  # the ranges overlap
-                probe = FileLock(other, timeout=0)
-                try:
-                    probe.acquire()
-                except Timeout:
-                    raise _busy(path) from None
-                probe.release()
-                other.unlink(missing_ok=True)  # a claim whose render has ended (even by kill -9)
-        try:
-            mine.acquire()
-        except Timeout:
-            raise _busy(path) from None
+    guard_name, mine_name = f"{key}.lock", f"{key}.{start}-{end}.lock"
+    folder = lock_folder()
     try:
-        yield
+        guard = _lock(folder, guard_name, wait=LOCK_WAIT)
+        if guard is None:
+            raise _busy(path)
+        try:
+            for name in os.listdir(folder):
+                m = _LOCK_NAME.fullmatch(name)
+                if not m or m["key"] != key or m["a"] is None:
+                    continue
+                if _overlaps(int(m["a"]), None if m["b"] == "end" else int(m["b"]), start, stop) and _held(folder, name):
+                    raise _busy(path)
+            mine = _lock(folder, mine_name)
+            if mine is None:
+                raise _busy(path)
+            _sweep(folder, key)
+        finally:
+            _unlock(folder, guard_name, guard)
+        try:
+            yield
+        finally:
+            _unlock(folder, mine_name, mine)
     finally:
-        with FileLock(f"{base}.lock", timeout=30):
-            mine.release()
-            Path(mine.lock_file).unlink(missing_ok=True)
+        os.close(folder)
 
 
 def claim_spec(spec: VideoSpec):
