@@ -348,27 +348,32 @@ def video_spec(
 
 
 def encode_frames(
-    scene: Scene, spec: targets.VideoSpec, start: int, stop: int, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None
+    scene: Scene, spec: targets.VideoSpec, start: int, stop: int, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None,
+    claimed: bool = False,
 ) -> int:
     """Render frames start..stop-1 into spec (one process, encoding overlapped); the frame count.
+    claimed: the caller holds the target's claim (else it is taken here, before the weights).
 
     A GIF's one palette comes from a sample of its frames (rendered again: cheap next to
     keeping every frame in memory).
     """
+    import contextlib
+
     from .trajectory import frame_times
 
-    prepared = prepare(scene, pin=pin)
-    times = frame_times(scene, start, stop)
+    with contextlib.nullcontext() if claimed or spec.segment else targets.claim_spec(spec):
+        prepared = prepare(scene, pin=pin)
+        times = frame_times(scene, start, stop)
 
-    def counted():
-        for frame in prepared.frames(start, stop, cancel):
-            yield frame
-            report.progress(1)
+        def counted():
+            for frame in prepared.frames(start, stop, cancel):
+                yield frame
+                report.progress(1)
 
-    def palette_frames():
-        return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
+        def palette_frames():
+            return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
 
-    encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel)
+        encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel, claimed=True)
     return len(times)
 
 
@@ -405,18 +410,19 @@ def render(
     if segmented:
         _check_segmented(fmt, workers, scheduler)
     spec = video_spec(scene, fmt, path, start, preset, colors, stop=stop)
-    report.starting()
-    if segmented:
-        from . import distribute
+    with targets.claim_spec(spec):  # before any work: a busy target exits at once
+        report.starting()
+        if segmented:
+            from . import distribute
 
-        if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
-            report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
-        distribute.render(
-            SceneFrames(scene.resolved_yaml()), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
-            report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold,
-        )  # fmt: skip
-    else:
-        encode_frames(scene, spec, start, stop, report, cancel, pin)
+            if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
+                report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
+            distribute.render(
+                SceneFrames(scene.resolved_yaml()), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
+                report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold, claimed=True,
+            )  # fmt: skip
+        else:
+            encode_frames(scene, spec, start, stop, report, cancel, pin, claimed=True)
     return Rendered(path, fmt, stop - start, scene.width, scene.height, colors, scene.fps)
 
 
@@ -465,7 +471,8 @@ def write_still(
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")
     targets.check_file(path)
-    report.starting()
-    frame = prepare(scene, pin=pin).still(t, report.progress, cancel)
-    check(cancel)
-    return encode.write_still(frame, path, scene.resolved_yaml())
+    with targets.claim(path):  # before any work: a busy target exits at once
+        report.starting()
+        frame = prepare(scene, pin=pin).still(t, report.progress, cancel)
+        check(cancel)
+        return encode.write_still(frame, path, scene.resolved_yaml(), claimed=True)

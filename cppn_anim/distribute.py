@@ -206,6 +206,7 @@ def render(
     pin=None,
     worker_threads: int | None = None,
     hold=None,
+    claimed: bool = False,
 ) -> Path:
     """Render frames start..stop-1 of `source` in segments and join them at spec.path (holding its claim).
 
@@ -214,10 +215,11 @@ def render(
     report hears of progress (frames) and notes (segments kept or reused); `cancel`, once
     set, stops the work (errors.Cancelled). pin: for segments rendered here; worker_threads:
     torch's threads in each worker of a local cluster (default: the cores shared out);
-    hold: around starting a local cluster, the caller's way to hold signals back (see _client)."""
+    hold: around starting a local cluster, the caller's way to hold signals back (see _client);
+    claimed: the caller holds the target's claim already (taken before its own work)."""
     fmt = spec.format
     segments = plan(start, stop, spec.fps)
-    with targets.claim_spec(spec):
+    with contextlib.nullcontext() if claimed else targets.claim_spec(spec):
         store = SegmentStore(spec, settings_key(source.description, fmt, spec.crf, spec.preset, segments))
         store.open(resume)
         todo = [s for s in segments if not store.done(s, fmt)]

@@ -137,3 +137,37 @@ def test_a_non_utf8_target_name_is_claimed(tmp_path, systemp):
         with pytest.raises(errors.TargetBusy):
             with targets.claim(odd):
                 pass
+
+
+# ------------------------------------------------------------------ claims before work
+
+
+@pytest.mark.parametrize("args, held", [
+    (("render", "-o", "a.mp4"), ("a.mp4",)),
+    (("render", "-o", "a.gif"), ("a.gif",)),
+    (("render", "--format", "png", "-o", "frames"), ("frames",)),
+    (("render", "--format", "png", "--frames", "2:6", "-o", "frames"), ("frames", 0, 4)),
+    (("render", "--preview", "-o", "p.gif"), ("p.gif",)),
+    (("render", "--resume", "-o", "r.mp4"), ("r.mp4",)),
+    (("render", "--workers", "1", "-o", "w.mp4"), ("w.mp4",)),
+    (("still", "--frame", "1", "-o", "s.png"), ("s.png",)),
+    (("explore", "--seeds", "0-1", "--cell", "16", "-o", "sheet.png"), ("sheet.png",)),
+    (("previews", "-o", "pv"), ("pv",)),
+])  # fmt: skip
+def test_a_busy_target_exits_1_before_any_work(tmp_path, systemp, monkeypatch, args, held):
+    """A render to a target another render is writing built all the weights (on a huge
+    network: minutes, or out of memory) before it said so: the claim comes first, for
+    every command that writes."""
+    from cppn_anim import core
+
+    scenes_dir = tmp_path / "scenes"
+    scenes_dir.mkdir()
+    write_scene(scenes_dir, TINY, "tiny.yaml")
+    built = []
+    monkeypatch.setattr(core, "build_weights", lambda scene: built.append(scene) or pytest.fail("weights built"))
+    scene = "scenes" if args[0] == "previews" else "scenes/tiny.yaml"
+    path, *span = held
+    with targets.claim(tmp_path / path, *span):
+        r = cli_main(args[0], scene, *args[1:], cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr == f"cppn-anim: another render is writing {path}\n", r.stderr
+    assert built == [] and names(tmp_path) == ["scenes", "systemp"]
