@@ -26,7 +26,7 @@ import secrets
 import stat as statmod
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -372,9 +372,14 @@ def check_file(path: Path) -> None:
     _check_path(path, folder=False)
 
 
-def write_bytes(data: bytes, path: Path) -> Path:
-    """A finished file's bytes, atomically."""
-    with claim(path), atomic(path) as temp:
+def check_folder(path: Path) -> None:
+    """Refuse a folder target (the previews page's) that cannot be written; create nothing."""
+    _check_path(path, folder=True)
+
+
+def write_bytes(data: bytes, path: Path, claimed: bool = False) -> Path:
+    """A finished file's bytes, atomically (holding its claim, unless the caller does: `claimed`)."""
+    with nullcontext() if claimed else claim(path), atomic(path) as temp:
         temp.write_bytes(data)
     return path
 
