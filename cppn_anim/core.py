@@ -42,7 +42,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from . import encode, gif, scene as scenes, targets
-from .errors import DeviceUnavailable, SceneError, UsageError
+from .errors import DeviceUnavailable, OutputError, SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -341,6 +341,7 @@ def video_spec(
         colors=colors,
         segment=segment,
         stop=None if stop in (None, scene.frame_count) and start == 0 else stop,  # png: a full render removes its stale frames
+        digits=targets.frame_digits(scene.frame_count),  # png: frame_00000.png, wider past 100,000 frames
     )
     if not segment:
         targets.check_output(spec)
@@ -410,6 +411,8 @@ def render(
     if segmented:
         _check_segmented(fmt, workers, scheduler)
     spec = video_spec(scene, fmt, path, start, preset, colors, stop=stop)
+    if fmt == "png":
+        _check_frames_ours(spec.path, start, stop, spec.digits)
     with targets.claim_spec(spec):  # before any work: a busy target exits at once
         report.starting()
         if segmented:
@@ -424,6 +427,18 @@ def render(
         else:
             encode_frames(scene, spec, start, stop, report, cancel, pin, claimed=True)
     return Rendered(path, fmt, stop - start, scene.width, scene.height, colors, scene.fps)
+
+
+def _check_frames_ours(folder: Path, start: int, stop: int, digits: int) -> None:
+    """A png render replaces only frame files cppn-anim wrote: one that another tool wrote
+    (or a link) in the frames it would write is refused before any work (exit 2), named."""
+    foreign = targets.foreign_frames(folder, start, stop, digits)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise OutputError(
+            f"{foreign[0]}{more}: not written by cppn-anim, and frames {start}..{stop - 1} would replace it;"
+            " move it away or render into another folder"
+        )
 
 
 def _threads_wanted(scene: Scene) -> int | None:

@@ -39,7 +39,7 @@ def write(
     once set, stops the work (errors.Cancelled) and cleans up."""
     with nullcontext() if spec.segment or claimed else claim_spec(spec):
         if spec.format == "png":
-            frames_folder = PngFolder(spec.path, spec.provenance)
+            frames_folder = PngFolder(spec.path, spec.provenance, spec.digits)
             ffmpeg.feed(frames, _PngSink(frames_folder, spec.first_index), cancel)
             if spec.stop is None:
                 frames_folder.prune(spec.first_index + frames_folder.written, warn)

@@ -38,6 +38,18 @@ from .scene import fill_output_path
 from .version import __version__
 
 FRAME_FILE = re.compile(r"frame_(\d{5,})\.png")
+NAME_MAX = 255  # bytes in a file name, where the file system does not say
+
+
+def frame_digits(count: int) -> int:
+    """How wide the frame numbers of a render of `count` frames are: 5 (frame_00000.png) up to
+    100,000 frames, else the width of the last index, so that every name of the render has
+    the same width and the names sort in frame order (frame_099999.png, frame_100000.png)."""
+    return max(5, len(str(max(count, 1) - 1)))
+
+
+def frame_name(index: int, digits: int = 5) -> str:
+    return f"frame_{index:0{digits}d}.png"
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class VideoSpec:
     colors: int = 256  # gif: palette size (fewer colours, smaller file)
     segment: bool = False  # a piece of a segmented render, in a scratch folder: mp4 -> H.264 in MPEG-TS, no metadata
     stop: int | None = None  # png --frames A:B: B; None = a full render, which also removes its stale frames past its end
+    digits: int = 5  # png: width of the frame numbers in the file names (frame_digits of the scene's frame count)
 
 
 def output_path(template: str, name: str, fmt: str) -> Path:
@@ -281,6 +294,10 @@ def claim_spec(spec: VideoSpec):
 
 def _check_path(path: Path, folder: bool) -> None:
     """Can `path` (a file, or a folder for png) be written? Nothing is created here."""
+    for part in path.parts:  # a name the file system cannot hold (temporary names beside it are made to fit)
+        size, most = len(os.fsencode(part)), name_max(path.parent)
+        if size > most:
+            raise OutputError(f"{path}: the name {part[:24]}... is {size} bytes long, over the file system's {most}; choose a shorter name")
     for i, part in enumerate(path.parts):  # `sub/..` needs a real folder sub: mkdir -p cannot make one "through" it
         before = Path(*path.parts[:i]) if i else Path(".")
         if part == ".." and not before.is_dir():
@@ -298,12 +315,55 @@ def _check_path(path: Path, folder: bool) -> None:
         raise OutputError(f"{path}: cannot write there (permission denied in {parent})")
 
 
-def temp_beside(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
-    """A new temporary file in `folder` (so os.replace is atomic), open for writing. Unlike
-    mkstemp's 0600 it gets the usual permissions (0666 less the umask), which the
-    finished file keeps."""
+def name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of `folder` (or its nearest existing parent) takes."""
+    while folder != folder.parent and not _exists_path(folder):
+        folder = folder.parent
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def _exists_path(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long to look up is not there
+        return False
+
+
+def _shorten(name: str, budget: int) -> str:
+    """`name` if it fits in `budget` bytes, else its beginning (whole characters) and a hash
+    of all of it: still unique to the name, and never over the file system's limit."""
+    raw = os.fsencode(name)
+    if len(raw) <= budget:
+        return name
+    tag = "~" + hashlib.sha256(raw).hexdigest()[:10]
+    cut = raw[: max(0, budget - len(tag))]
+    for drop in range(4):  # never half a UTF-8 character
+        try:
+            return cut[: len(cut) - drop].decode("utf-8") + tag
+        except UnicodeDecodeError:
+            continue
+    return os.fsdecode(cut) + tag
+
+
+def hidden_name(folder: Path, name: str, suffix: str) -> str:
+    """`.NAME{suffix}` for a file of ours beside the target `name` (a segments folder), with
+    NAME shortened where the whole would not fit in a file name."""
+    return "." + _shorten(name, name_max(folder) - 1 - len(os.fsencode(suffix))) + suffix
+
+
+def temp_beside(folder: Path, name: str, suffix: str) -> tuple[int, Path]:
+    """A new temporary file `.NAME.XXXXXXXX{suffix}` in `folder` (so os.replace is atomic),
+    open for writing; NAME is shortened where the whole would not fit in a file name (a
+    target's name may be as long as the file system allows). Unlike mkstemp's 0600 it
+    gets the usual permissions (0666 less the umask), which the finished file keeps."""
+    if len(os.fsencode(suffix)) > 24:  # a long made-up extension: the temporary file does without it
+        suffix = ".part"
+    stem = _shorten(name, name_max(folder) - len(os.fsencode(suffix)) - 10)
     while True:
-        path = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        path = folder / f".{stem}.{secrets.token_hex(4)}{suffix}"
         try:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
         except FileExistsError:
@@ -342,7 +402,7 @@ def atomic(path: Path) -> Iterator[Path]:
 
     The block writes the temporary file and checks it (read back) before returning."""
     made = make_folders(path.parent)
-    fd, temp = temp_beside(path.parent, f".{path.stem}.", f".part{path.suffix}")
+    fd, temp = temp_beside(path.parent, path.stem, f".part{path.suffix}")
     os.close(fd)
     try:
         yield temp
@@ -389,16 +449,18 @@ def write_bytes(data: bytes, path: Path, claimed: bool = False) -> Path:
 
 class PngFolder:
     """The target folder of a png render: only our frame files are ever added or replaced,
-    each through a temporary file beside it, so the folder holds whole frames only."""
+    each through a temporary file beside it, so the folder holds whole frames only. A file
+    with a frame's name that cppn-anim did not write is never replaced (`foreign_frames`
+    finds them before any work; `put` refuses one that turned up since)."""
 
-    def __init__(self, folder: Path, provenance: str = ""):
-        self.folder, self.written, self.made = folder, 0, None
+    def __init__(self, folder: Path, provenance: str = "", digits: int = 5):
+        self.folder, self.written, self.made, self.digits = folder, 0, None, digits
         self.info = png_info(provenance)
 
     def put_frame(self, index: int, frame: np.ndarray) -> None:
         from PIL import Image
 
-        self.put(f"frame_{index:05d}.png", lambda f: Image.fromarray(frame).save(f, format="PNG", pnginfo=self.info, compress_level=4))
+        self.put(frame_name(index, self.digits), lambda f: Image.fromarray(frame).save(f, format="PNG", pnginfo=self.info, compress_level=4))
 
     def put(self, name: str, write: Callable) -> None:
         """Write frame file `name` (write(file object)) atomically into the folder."""
@@ -406,30 +468,36 @@ class PngFolder:
             raise EncodeError(f"refusing to write {name!r} into {self.folder}: not a frame file")
         if self.made is None:  # the folder is made when its first frame is written
             self.made = make_folders(self.folder)
-        fd, temp = temp_beside(self.folder, f".{name}.", ".part")
+        final = self.folder / name
+        fd, temp = temp_beside(self.folder, name, ".part")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
-            os.replace(temp, self.folder / name)
+            _replace_ours(temp, final)
         except BaseException as e:
             Path(temp).unlink(missing_ok=True)
             if isinstance(e, OSError):
-                raise EncodeError(f"cannot write {self.folder / name}: {e.strerror or e}") from None
+                raise EncodeError(f"cannot write {final}: {e.strerror or e}") from None
             raise
         self.written += 1
 
     def prune(self, stop: int, warn: Callable[[str], None] = lambda message: None) -> list[Path]:
         """A full render: remove our own frame files numbered stop and above (left by a longer
-        render). Ours means a PNG that cppn-anim wrote (written_by_us); any other file with a
-        frame name is kept, and warn() names what was kept. Returns the kept paths."""
+        render), and our own frame files of its frames written at another width (a render of
+        another length: frame_000003.png beside frame_00003.png). Ours means a PNG that
+        cppn-anim wrote (written_by_us); any other file with a frame name is kept, and warn()
+        names what was kept past the end. Returns the kept paths."""
         kept = []
         for path in sorted(self.folder.glob("frame_*.png")):
             m = FRAME_FILE.fullmatch(path.name)
-            if not m or int(m.group(1)) < stop:
+            if not m:
                 continue
+            past = int(m.group(1)) >= stop
+            if not past and path.name == frame_name(int(m.group(1)), self.digits):
+                continue  # one of this render's own frames
             if written_by_us(path):
                 path.unlink(missing_ok=True)
-            else:
+            elif past:
                 kept.append(path)
         if kept:
             shown = ", ".join(p.name for p in kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
@@ -440,6 +508,44 @@ class PngFolder:
         """Nothing was written: take back the folders we made."""
         if self.made and not self.written:
             remove_folders(self.made)
+
+
+def _replace_ours(temp: Path, final: Path) -> None:
+    """Move a finished frame file into place, but never over a file cppn-anim did not write:
+    where there is none, a hard link puts it there only if there is still none."""
+    try:
+        os.link(temp, final)
+    except FileExistsError:
+        if not written_by_us(final):
+            raise EncodeError(f"{final} was not written by cppn-anim: not replacing it (move it away, or render into another folder)") from None
+        os.replace(temp, final)
+        return
+    except OSError:  # a file system without hard links
+        if final.exists() and not written_by_us(final):
+            raise EncodeError(f"{final} was not written by cppn-anim: not replacing it (move it away, or render into another folder)") from None
+        os.replace(temp, final)
+        return
+    os.unlink(temp)
+
+
+def foreign_frames(folder: Path, start: int, stop: int, digits: int = 5) -> list[Path]:
+    """The files in `folder` with the names of frames start..stop-1 that cppn-anim did not
+    write (another tool's, a link, anything not ours): a render must not replace them."""
+    if not folder.is_dir():
+        return []
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            m = FRAME_FILE.fullmatch(entry.name)
+            if m and start <= int(m.group(1)) < stop and entry.name == frame_name(int(m.group(1)), digits):
+                if not written_by_us(Path(entry.path)):
+                    found.append(Path(entry.path))
+    return sorted(found)
+
+
+def whole_png(data: bytes) -> bool:
+    """Are these bytes a whole PNG file (its signature first, its IEND chunk last)?"""
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
 
 
 def written_by_us(path: Path) -> bool:
@@ -466,8 +572,8 @@ def png_info(provenance: str = ""):
 
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", f"cppn-anim {__version__}")
-    if provenance:
-        info.add_itxt("cppn-anim:scene", provenance, zip=True)
+    if provenance:  # a name from a non-UTF-8 file name: its bytes as \xNN (iTXt is UTF-8)
+        info.add_itxt("cppn-anim:scene", provenance.encode("utf-8", "backslashreplace").decode("utf-8"), zip=True)
     return info
 
 

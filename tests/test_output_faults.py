@@ -171,3 +171,255 @@ def test_a_busy_target_exits_1_before_any_work(tmp_path, systemp, monkeypatch, a
         r = cli_main(args[0], scene, *args[1:], cwd=tmp_path)
     assert r.returncode == 1 and r.stderr == f"cppn-anim: another render is writing {path}\n", r.stderr
     assert built == [] and names(tmp_path) == ["scenes", "systemp"]
+
+
+# ------------------------------------------------------------------ atomic everything
+
+
+class Cut:
+    """A file whose next write stops half-way with a Ctrl-C (KeyboardInterrupt)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def interrupt_writes(monkeypatch, folder: Path, word: str) -> None:
+    """Ctrl-C half-way through writing any file in `folder` whose name holds `word` (the file
+    itself, or a temporary file for it): what a write in place leaves is half a file."""
+    import builtins
+    import io
+
+    real = io.open
+
+    def opener(file, mode="r", *args, **kwargs):
+        f = real(file, mode, *args, **kwargs)
+        if isinstance(file, (str, bytes, os.PathLike)) and any(c in mode for c in "wax+"):
+            path = Path(os.fsdecode(file))
+            if path.parent == folder and word in path.name:
+                return Cut(f)
+        return f
+
+    monkeypatch.setattr(io, "open", opener)
+    monkeypatch.setattr(builtins, "open", opener)
+
+
+def test_the_previews_page_and_sheet_are_written_atomically(tmp_path, systemp, monkeypatch):
+    """Ctrl-C while `previews` writes its page or contact sheet left a truncated file: now the
+    old one stays whole until the new one is, and no temporary file is left."""
+    scenes_dir = tmp_path / "scenes"
+    scenes_dir.mkdir()
+    write_scene(scenes_dir, TINY.replace("size: [48, 32]", "size: [16, 12]"), "tiny.yaml")
+    out = tmp_path / "pv"
+    assert cli_main("previews", scenes_dir, "-o", out, "-q").returncode == 0
+    for seed, word in ((9, "index"), (10, "contact-sheet")):
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert sorted(before) == ["contact-sheet.png", "index.html", "tiny.gif", "tiny.yaml"]
+        with monkeypatch.context() as m:
+            interrupt_writes(m, out, word)
+            r = cli_main("previews", scenes_dir, "-o", out, "-q", "--seed", seed)
+        assert r.returncode == 130, r.stderr
+        name = "index.html" if word == "index" else "contact-sheet.png"
+        assert (out / name).read_bytes() == before[name] and sorted(p.name for p in out.iterdir()) == sorted(before), word
+
+
+class Source:
+    """A synthetic frame source for segmented renders (no torch): frame i of `seed`."""
+
+    def __init__(self, seed: int = 0, w: int = 16, h: int = 12):
+        self.seed, self.w, self.h = seed, w, h
+
+    @property
+    def description(self) -> str:
+        return f"synthetic {self.seed}"
+
+    def __call__(self, start, stop, cancel=None, pin=None):
+        y, x = np.mgrid[0 : self.h, 0 : self.w]
+        for i in range(start, stop):
+            yield np.stack([(x * 16 + i * 8) % 256, (y * 20 + self.seed * 90) % 256, np.full_like(x, (i * 7 + self.seed * 50) % 256)], -1).astype(np.uint8)
+
+
+class Notes:
+    def __init__(self):
+        from cppn_anim.report import Reporter
+
+        self.lines = []
+        self.reporter = type("R", (Reporter,), {"note": lambda _, line: self.lines.append(line)})()
+
+
+def segmented(out: Path, fmt: str, source: Source, start: int, stop: int, notes: Notes | None = None, **kw):
+    from cppn_anim import distribute
+
+    spec = targets.VideoSpec(out, fmt, source.w, source.h, 8, provenance="synthetic\n", first_index=start, **kw)
+    return distribute.render(source, spec, start, stop, resume=True, report=(notes or Notes()).reporter)
+
+
+def keep_segments(monkeypatch, out: Path, fmt: str, source: Source, start: int, stop: int, **kw) -> Path:
+    """A segmented render whose join fails: its finished segments are kept for --resume."""
+    from cppn_anim import distribute
+
+    def failing(*args, **kwargs):
+        raise errors.EncodeError("the join failed on purpose")
+
+    with monkeypatch.context() as m:
+        m.setattr(distribute, "_join", failing)
+        with pytest.raises(errors.EncodeError, match="on purpose"):
+            segmented(out, fmt, source, start, stop, **kw)
+    (folder,) = out.parent.glob(f".{out.name}*.segments")
+    return folder
+
+
+def png_frames(folder: Path) -> list[np.ndarray]:
+    from PIL import Image
+
+    return [np.asarray(Image.open(p)) for p in sorted(folder.glob("frame_*.png"), key=lambda p: int(p.stem[6:]))]
+
+
+def test_a_half_written_manifest_is_planned_again_never_an_internal_error(tmp_path, systemp, monkeypatch):
+    """manifest.json was written in place: Ctrl-C mid-write left half of it, and --resume then
+    failed with an internal error (JSONDecodeError). Now it is written atomically, and a
+    damaged one is said in one line and the segments are rendered again."""
+    out = tmp_path / "f"
+    with monkeypatch.context() as m:
+        interrupt_writes(m, tmp_path / ".f.segments", "manifest")
+        with pytest.raises(KeyboardInterrupt):
+            segmented(out, "png", Source(), 0, 16)
+    folder = tmp_path / ".f.segments"
+    assert not folder.exists() or [p.name for p in folder.iterdir()] in ([], ["manifest.json"])
+    folder = keep_segments(monkeypatch, out, "png", Source(), 0, 16)
+    (folder / "manifest.json").write_text('{"key": "')  # as an older version's Ctrl-C left it
+    notes = Notes()
+    segmented(out, "png", Source(), 0, 16, notes)
+    assert [line for line in notes.lines if "manifest" in line and "damaged" in line], notes.lines
+    assert len(png_frames(out)) == 16 and not folder.exists()
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "png"])
+def test_a_damaged_kept_segment_is_named_and_rendered_again(tmp_path, systemp, monkeypatch, fmt):
+    """A kept segment cut short made every --resume fail (the join's read-back, or an internal
+    error for png) and advise --resume again, forever: it is named and rendered again."""
+    from conftest import video_info
+
+    out = tmp_path / ("v.mp4" if fmt == "mp4" else "f")
+    folder = keep_segments(monkeypatch, out, fmt, Source(), 0, 16)
+    bad = sorted(folder.glob("*.ts" if fmt == "mp4" else "*.tar"))[1]
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    notes = Notes()
+    segmented(out, fmt, Source(), 0, 16, notes)
+    assert [line for line in notes.lines if bad.name in line and "damaged" in line and "again" in line], notes.lines
+    assert (video_info(out)["frames"] if fmt == "mp4" else len(png_frames(out))) == 16 and not folder.exists()
+
+
+# ------------------------------------------------------------------ names that outgrow their width
+
+
+def test_segments_past_frame_999999_are_removed_and_never_taken_for_another_scene(tmp_path, systemp, monkeypatch):
+    """Segment names past frame 999,999 (7 digits) were not removed after success, and a
+    --resume of another scene into the target took them for its own (exit 0, wrong frames)."""
+    out = tmp_path / "f"
+    start, stop = 999_992, 1_000_008
+    segmented(out, "png", Source(1), start, stop)
+    assert names(tmp_path) == ["f", "systemp"]  # no segments folder left
+    keep_segments(monkeypatch, out, "png", Source(1), start, stop)
+    notes = Notes()
+    segmented(out, "png", Source(2), start, stop, notes)  # another scene into the same target
+    assert not [line for line in notes.lines if "resuming" in line], notes.lines
+    want = list(Source(2)(start, stop))
+    got = png_frames(out)
+    assert len(got) == 16 and all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert names(tmp_path) == ["f", "systemp"]
+
+
+def test_png_frames_past_99999_sort_in_order(tmp_path, systemp):
+    """frame_100000.png sorted before frame_99998.png: a render of over 100,000 frames names
+    every frame with the width of its last index (a shorter one keeps frame_NNNNN.png), and a
+    full render removes its own frames of another width."""
+    scene = write_scene(tmp_path, TINY.replace("duration: 1", "duration: 10000.1").replace("fps: 8", "fps: 10").replace("[48, 32]", "[8, 6]"))
+    r = cli_main("render", scene, "--format", "png", "--frames", "99998:100001", "-o", "fr", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert names(tmp_path / "fr") == ["frame_099998.png", "frame_099999.png", "frame_100000.png"]
+    assert targets.frame_digits(100_000) == 5 and targets.frame_digits(100_001) == 6 and targets.frame_name(7) == "frame_00007.png"
+    folder = tmp_path / "f2"
+    targets.PngFolder(folder, digits=6).put_frame(1, next(frames(1)))  # ours, from a longer render
+    targets.PngFolder(folder, digits=6).put_frame(200_000, next(frames(1)))
+    (folder / "frame_000002.png").write_text("another tool's: kept")
+    from cppn_anim import encode
+
+    encode.write(frames(3), targets.VideoSpec(folder, "png", 16, 12, 8))
+    assert names(folder) == sorted(["frame_00000.png", "frame_00001.png", "frame_000002.png", "frame_00002.png"])
+
+
+@pytest.mark.parametrize("fmt, size", [("mp4", 255), ("gif", 241), ("gif", 255), ("png", 255)])
+def test_a_long_legal_name_renders(tmp_path, systemp, fmt, size):
+    """A legal 241-255 byte name failed (the temporary file beside it, `.NAME.XXXX.part.mp4`,
+    was over NAME_MAX): temporary names are shortened (a hash keeps them apart); a name over
+    the limit is refused up front (exit 2)."""
+    from cppn_anim import encode
+
+    ext = "" if fmt == "png" else f".{fmt}"
+    stem = "é" * 20 + "x" * (size - 40 - len(ext))
+    out = tmp_path / f"{stem}{ext}"
+    assert len(os.fsencode(out.name)) == size
+    spec = targets.VideoSpec(out, fmt, 16, 12, 8, provenance="synthetic\n")
+    targets.check_output(spec)
+    encode.write(frames(3), spec, palette_frames=lambda: list(frames(3)))
+    assert names(tmp_path) == sorted([out.name, "systemp"])
+    with pytest.raises(errors.OutputError, match="over the file system's 255"):
+        targets.check_output(targets.VideoSpec(tmp_path / ("y" * (256 - len(ext)) + ext), fmt, 16, 12, 8))
+
+
+def test_a_segmented_render_to_a_long_name(tmp_path, systemp):
+    """The segments folder beside the target (`.NAME.segments`) overflowed NAME_MAX too."""
+    out = tmp_path / ("z" * 251 + ".mp4")
+    segmented(out, "mp4", Source(), 0, 8)
+    assert names(tmp_path) == sorted([out.name, "systemp"])
+
+
+# ------------------------------------------------------------------ never overwrite what we did not write
+
+
+def test_a_png_render_never_replaces_another_tools_frame(tmp_path, systemp):
+    """A png render replaced a frame_00000.png another tool wrote (a read-only one of another
+    user's too): refused before any work (exit 2), named, the file as it was; a full render
+    still replaces its own frames."""
+    scene = write_scene(tmp_path, TINY.replace("[48, 32]", "[8, 6]"))
+    folder = tmp_path / "fr"
+    folder.mkdir()
+    theirs = folder / "frame_00003.png"
+    theirs.write_bytes(b"another tool's frame")
+    theirs.chmod(0o444)
+    if os.getuid() == 0:
+        os.chown(theirs, 12345, 12345)
+    for args in ((), ("--frames", "2:5"), ("--resume",)):
+        r = cli_main("render", scene, "--format", "png", "-o", "fr", "-q", *args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "frame_00003.png" in r.stderr and "not written by cppn-anim" in r.stderr, r.stderr
+        assert names(folder) == ["frame_00003.png"] and theirs.read_bytes() == b"another tool's frame"
+    assert cli_main("render", scene, "--format", "png", "--frames", "4:8", "-o", "fr", "-q", cwd=tmp_path).returncode == 0
+    assert cli_main("render", scene, "--format", "png", "--frames", "4:8", "-o", "fr", "-q", cwd=tmp_path).returncode == 0  # ours: replaced
+    assert names(folder) == [f"frame_{i:05d}.png" for i in range(3, 8)]
+    folder2 = tmp_path / "late"  # one that turns up while the render runs: not replaced either
+    with pytest.raises(errors.EncodeError, match="frame_00001.png was not written by cppn-anim"):
+        from cppn_anim import encode
+
+        def late():
+            for i, frame in enumerate(frames(3)):
+                if i == 1:
+                    folder2.mkdir(exist_ok=True)
+                    (folder2 / "frame_00001.png").write_text("late")
+                yield frame
+
+        encode.write(late(), targets.VideoSpec(folder2, "png", 16, 12, 8))
+    assert (folder2 / "frame_00001.png").read_text() == "late"

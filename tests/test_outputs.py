@@ -95,7 +95,7 @@ def test_png_render_keeps_unrelated_files_item1_cli(tiny, tmp_path):
 def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
     """A full render removes frame files past its end only if cppn-anim wrote them (QA: it
     deleted a frame_00099.png holding "old"); a foreign file with a frame name is kept, named
-    in one warning; a same-named frame in range is still replaced (the render's own job)."""
+    in one warning; a same-named frame of ours in range is still replaced (the render's own job)."""
     folder, elsewhere = tmp_path / "pngs", tmp_path / "elsewhere"
     folder.mkdir()
     targets.PngFolder(elsewhere).put_frame(0, next(frames(1)))
@@ -108,7 +108,7 @@ def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
     (folder / "frame_00070.png").symlink_to(elsewhere / "frame_00000.png")  # a link is not a file we wrote
     targets.PngFolder(folder).put_frame(30, next(frames(1)))  # ours: removed
     encode.write_still(next(frames(1)), folder / "frame_00040.png")  # a still is ours too
-    (folder / "frame_00002.png").write_text("in range: replaced by frame 2")
+    targets.PngFolder(folder).put_frame(2, np.zeros((4, 4, 3), np.uint8))  # ours, in range: replaced by frame 2 (another tool's is never replaced: test_output_faults.py)
     warned = []
     encode.write(frames(4), spec(folder, "png"), warn=warned.append)
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(4)] + ["frame_00050.png", "frame_00060.png", "frame_00070.png", "frame_00099.png"]
