@@ -121,8 +121,12 @@ def fit(size, long_side: int) -> list[int]:
 
 def preview_scene(scene: Scene, long_side: int = PREVIEW_LONG_SIDE, max_fps: float = PREVIEW_MAX_FPS) -> Scene:
     """The same scene, small and light: long side at most `long_side` px (never larger than the
-    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF)."""
-    return scenes.changed(scene, size=fit(scene.size, long_side), fps=min(scene.fps, max_fps))
+    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF) and at least the
+    slowest rate a GIF can show (scene.GIF_MIN_FPS: a frame at most 655.35 s)."""
+    fps = min(scene.fps, max_fps)
+    if scenes.exact(fps) < scenes.GIF_MIN_FPS:
+        fps = float(scenes.GIF_MIN_FPS)
+    return scenes.changed(scene, size=fit(scene.size, long_side), fps=fps)
 
 
 def frame_range(scene: Scene, start: int = 0, stop: int | None = None) -> tuple[int, int]:

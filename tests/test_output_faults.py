@@ -423,3 +423,26 @@ def test_a_png_render_never_replaces_another_tools_frame(tmp_path, systemp):
 
         encode.write(late(), targets.VideoSpec(folder2, "png", 16, 12, 8))
     assert (folder2 / "frame_00001.png").read_text() == "late"
+
+
+# ------------------------------------------------------------------ numbers at the edges: GIF delays
+
+
+def test_gif_delays_never_wrap(tmp_path, systemp):
+    """At 0.001 fps a GIF delay (16 bits of centiseconds: at most 655.35 s) wrapped (the last
+    frame showed 344.64 s). A GIF render below 100/65535 fps is refused at `fps` (exit 2,
+    the limit said); a preview, which picks its own rate, shows such a scene at that rate."""
+    from PIL import Image
+
+    scene = write_scene(tmp_path, "duration: 2000\nfps: 0.001\nsize: [8, 6]\nnetwork: {width: 8, depth: 2}\n"
+                                  "trajectory: {keyframes: [{at: 0, z: random}, {at: 1000, z: random}]}\n")  # fmt: skip
+    r = cli_main("render", scene, "-o", "s.gif", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"{scene}:2:6: fps: 0.001 fps is too slow for a GIF") and "655.35 s" in r.stderr, r.stderr
+    assert names(tmp_path) == ["scene.yaml", "systemp"]
+    assert cli_main("render", scene, "--preview", "-o", "p.gif", "-q", cwd=tmp_path).returncode == 0
+    gif = Image.open(tmp_path / "p.gif")
+    delays = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        delays.append(gif.info["duration"])
+    assert delays == [655350] * 3
