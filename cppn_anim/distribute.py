@@ -150,7 +150,7 @@ class SegmentStore:
     ranges can run at once. Every file here is written whole or not at all (a temporary
     name, then os.replace); a damaged manifest or segment is found and made again."""
 
-    FILES = re.compile(r"manifest\.json|\.manifest\.[0-9a-f]+\.part\.json|concat\.txt|\d+-\d+\.\w+(\.part)?")  # ours, any width
+    FILES = re.compile(r"manifest\.json|\.manifest\.[0-9a-f]+\.part\.json|\.concat\.[0-9a-f]+\.txt|\d+-\d+\.\w+(\.part)?")  # ours, any width
 
     def __init__(self, spec: targets.VideoSpec, key: str):
         target = spec.path

@@ -8,6 +8,7 @@ copy of each scene, an index page (gallery.py) and a contact sheet (sheet.py).
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import core, gallery, scene as scenes, sheet, targets
-from .errors import SceneError, UsageError
+from .errors import OutputError, SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -90,6 +91,8 @@ def previews(
                 f"{named[scene.name]} and {path} are both named '{scene.name}': their previews would be one file; rename one (name: ...)"
             )
         named[scene.name] = path
+    if out.is_dir() and os.path.samefile(out, folder):
+        raise OutputError(f"-o {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
     targets.check_folder(out)
     with targets.claim(out):  # the whole folder, before any preview is rendered: a second `previews` into it exits at once
         return _write(loaded, errors, out, report, cancel, pin)

@@ -446,3 +446,47 @@ def test_gif_delays_never_wrap(tmp_path, systemp):
         gif.seek(i)
         delays.append(gif.info["duration"])
     assert delays == [655350] * 3
+
+
+# ------------------------------------------------------------------ every input path
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "gif", "png"])
+def test_any_output_name_end_to_end(tmp_path, systemp, fmt):
+    """A name with a line break, a quote, a space and bytes that are not UTF-8 (surrogateescape):
+    the claim, the temporary files, ffmpeg and a segmented render's join all take it (the
+    join failed on a line break after rendering every segment; the claim on the bytes)."""
+    from cppn_anim import encode
+
+    ext = b"" if fmt == "png" else b"." + fmt.encode()
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/a\nb 'q\xff\xfe" + ext))
+    spec = targets.VideoSpec(out, fmt, 16, 12, 8, provenance="synthetic\n")
+    targets.check_output(spec)
+    encode.write(frames(3), spec, palette_frames=lambda: list(frames(3)))
+    assert out.exists() and names(tmp_path) == sorted([out.name, "systemp"])
+    if fmt != "gif":  # segments, joined
+        out.rename(out.with_name("first" + ext.decode()))
+        segmented(out, fmt, Source(), 0, 16)
+        assert names(tmp_path) == sorted([out.name, "first" + ext.decode(), "systemp"])
+
+
+def test_a_line_break_in_the_output_name_resumes_cli(tmp_path, systemp):
+    scene = write_scene(tmp_path, TINY.replace("[48, 32]", "[8, 6]"))
+    out = "a\nb.mp4"  # as the shell gives -o $'a\nb.mp4'; the bytes of a non-UTF-8 name: test_any_output_name_end_to_end
+    r = cli_main("render", scene, "--resume", "-o", out, "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert names(tmp_path) == sorted([out, "scene.yaml", "systemp"])
+
+
+def test_previews_into_the_scenes_folder_is_refused_up_front(tmp_path, systemp):
+    """`previews sc -o sc` wrote a GIF into the scenes folder, then failed ("are the same
+    file"): the scenes folder itself (or a link to it) is refused before anything is
+    written, exit 2, one line."""
+    sc = tmp_path / "sc"
+    sc.mkdir()
+    write_scene(sc, TINY, "tiny.yaml")
+    (tmp_path / "link").symlink_to(sc)
+    for out in ("sc", "sc/", "./sc", "link"):
+        r = cli_main("previews", "sc", "-o", out, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "scenes folder" in r.stderr, (out, r.stderr)
+        assert names(sc) == ["tiny.yaml"]
