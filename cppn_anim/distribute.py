@@ -314,11 +314,18 @@ def _client(workers: int | None, scheduler: str | None, key: str, threads: int |
             return Client(scheduler, timeout=30), None
         except MemoryError:  # something else answers there: Dask read its bytes as a message length
             raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
+    from multiprocessing import resource_tracker
+
     threads = threads or max(1, (os.cpu_count() or 1) // workers)  # cores shared, not oversubscribed
+    # Started here, before the hold: started later (by the first worker, from Dask's loop thread),
+    # CPython's resource tracker would block and then *unblock* Ctrl-C in that thread, and every
+    # worker it starts would inherit Ctrl-C unblocked (a traceback apiece while they import).
+    resource_tracker.ensure_running()
+    scratch = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-")  # removed with the segments' scratch (_leftovers)
     with hold() if hold else contextlib.nullcontext():
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=False,
-            local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
+            local_directory=scratch, scheduler_kwargs={"local_directory": scratch},  # Dask's dask-scratch-space in ours, not the temp folder
             preload=[WORKER_SETUP], preload_argv=["--threads", str(threads)],  # in each worker, a restarted one too
         )  # fmt: skip
     try:

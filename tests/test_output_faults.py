@@ -490,3 +490,67 @@ def test_previews_into_the_scenes_folder_is_refused_up_front(tmp_path, systemp):
         r = cli_main("previews", "sc", "-o", out, cwd=tmp_path)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "scenes folder" in r.stderr, (out, r.stderr)
         assert names(sc) == ["tiny.yaml"]
+
+
+# ------------------------------------------------------------------ Ctrl-C while --workers start; Dask's scratch
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The client's worker processes (spawned by multiprocessing), running or starting."""
+    found = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            if f"PPid:\t{pid}\n" in (task / "status").read_text() and b"spawn_main" in (task / "cmdline").read_bytes():
+                found.append(int(task.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_workers_start_is_one_line_and_leaves_no_scratch(tmp_path):
+    """Ctrl-C (to the whole process group, as a terminal sends it) while the workers of
+    --workers start printed a traceback of ~30 lines per worker (they were importing, with
+    Ctrl-C not held: CPython's resource tracker unblocked it in Dask's loop thread), and
+    Dask left dask-scratch-space in the temp folder. Now: one line, exit 130, and the temp
+    folder as it was (but for the private lock folder)."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import CLI, ROOT
+
+    pytest.importorskip("dask.distributed")
+    systemp = tmp_path / "systemp"
+    systemp.mkdir()
+    scene = write_scene(tmp_path, "seed: 3\nduration: 60\nfps: 10\nsize: [320, 200]\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 20, z: random}]}\n")
+    env = dict(os.environ, TMPDIR=str(systemp))
+    proc = subprocess.Popen([*CLI, "render", str(scene), "-o", str(tmp_path / "w.mp4"), "--workers", "2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_workers_of(proc.pid)) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    assert _workers_of(proc.pid), "no worker started"
+    os.killpg(proc.pid, signal.SIGINT)  # the workers are still importing: seconds before their set-up runs
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err.decode()) == (130, "cppn-anim: interrupted\n")
+    deadline = time.time() + 20
+    while time.time() < deadline and names(systemp) != [lock_folder(systemp).name]:
+        time.sleep(0.2)
+    assert names(systemp) == [lock_folder(systemp).name] and not (tmp_path / "w.mp4").exists()
+
+
+@pytest.mark.slow
+def test_a_cluster_render_leaves_no_dask_scratch_space(tmp_path):
+    """A --workers render that ends well left `dask-scratch-space` (the scheduler's) in the
+    temp folder: everything Dask writes goes in a scratch folder of ours, removed at the end."""
+    from conftest import run_cli
+
+    pytest.importorskip("dask.distributed")
+    systemp = tmp_path / "systemp"
+    systemp.mkdir()
+    scene = write_scene(tmp_path, TINY.replace("[48, 32]", "[16, 12]"))
+    r = run_cli("render", scene, "-o", tmp_path / "w.mp4", "--workers", "1", "-q", env={"TMPDIR": str(systemp)})
+    assert r.returncode == 0, r.stderr
+    assert names(systemp) == [lock_folder(systemp).name] and names(lock_folder(systemp)) == []
