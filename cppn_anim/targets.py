@@ -379,7 +379,12 @@ def make_folders(folder: Path) -> list[Path]:
     made = []
     try:
         for f in reversed(missing):
-            f.mkdir()
+            try:
+                f.mkdir()
+            except FileExistsError:
+                if f.is_dir():  # made meanwhile by another writer (a png range beside ours): not ours to take back
+                    continue
+                raise
             made.append(f)
     except OSError as e:
         remove_folders(made)

@@ -234,6 +234,14 @@ def test_the_previews_page_and_sheet_are_written_atomically(tmp_path, systemp, m
         assert r.returncode == 130, r.stderr
         name = "index.html" if word == "index" else "contact-sheet.png"
         assert (out / name).read_bytes() == before[name] and sorted(p.name for p in out.iterdir()) == sorted(before), word
+    from cppn_anim import gallery  # the scene's copy beside the page (shutil.copyfile wrote it in place)
+
+    (scenes_dir / "tiny.yaml").write_text(TINY + "# changed\n")
+    with monkeypatch.context() as m:
+        interrupt_writes(m, out, "tiny")
+        with pytest.raises(KeyboardInterrupt):
+            gallery.copy_scene(scenes_dir / "tiny.yaml", out)
+    assert (out / "tiny.yaml").read_bytes() == before["tiny.yaml"] and sorted(p.name for p in out.iterdir()) == sorted(before)
 
 
 class Source:
@@ -411,13 +419,13 @@ def test_a_png_render_never_replaces_another_tools_frame(tmp_path, systemp):
     assert cli_main("render", scene, "--format", "png", "--frames", "4:8", "-o", "fr", "-q", cwd=tmp_path).returncode == 0  # ours: replaced
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(3, 8)]
     folder2 = tmp_path / "late"  # one that turns up while the render runs: not replaced either
+    folder2.mkdir()
     with pytest.raises(errors.EncodeError, match="frame_00001.png was not written by cppn-anim"):
         from cppn_anim import encode
 
         def late():
             for i, frame in enumerate(frames(3)):
                 if i == 1:
-                    folder2.mkdir(exist_ok=True)
                     (folder2 / "frame_00001.png").write_text("late")
                 yield frame
 
