@@ -1,19 +1,22 @@
 """Targets: what a render writes (VideoSpec) and how a target is written without losing a user's work.
 
 The contract (shared cli.md, "Output paths") in one place:
-- path policy: a path is checked before any rendering (`check_output`, `check_file`:
-  nothing is created); a scene's own output.path is filled in and kept inside the folder
-  it is rendered from (`output_path`, by scene.fill_output_path's rules);
+- path policy: a path is checked before any rendering (`check_output`, `check_file`,
+  `check_folder`: nothing is created; a name over the file system's NAME_MAX is refused);
+  a scene's own output.path is filled in and kept inside the folder it is rendered from
+  (`output_path`, by scene.fill_output_path's rules);
 - one writer per target: an OS lock (flock: released when the process ends, even by
   kill -9) on a file in a private per-user folder under the system temp folder, named from
   the target's real path and frame range (`claim`): png renders of disjoint ranges share a
   folder; lock files are removed with their locks, so they do not pile up;
-- atomic writes: a file is written beside its target and moved into place only when
-  whole (`atomic`); folders are made only when something is written into them, and
-  taken back on failure;
-- png folders: only our own frame_NNNNN.png files are added, replaced (each atomically)
-  or, past a full render's end, removed, and only if cppn-anim wrote them: their text
-  chunks say so (`png_info` writes them, `written_by_us` reads them with Pillow).
+- atomic writes: a file is written beside its target (`temp_beside`: a name that always
+  fits) and moved into place only when whole (`atomic`); folders are made only when
+  something is written into them, and taken back on failure;
+- png folders: only our own frame files (`frame_name`: frame_NNNNN.png, wider past
+  100,000 frames, `frame_digits`) are added, replaced (each atomically) or, past a full
+  render's end, removed, and only if cppn-anim wrote them: their text chunks say so
+  (`png_info` writes them, `written_by_us` reads them with Pillow); another tool's file
+  with a frame's name is never replaced (`foreign_frames`, `_replace_ours`).
 """
 from __future__ import annotations
 
