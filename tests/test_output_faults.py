@@ -217,6 +217,29 @@ def interrupt_writes(monkeypatch, folder: Path, word: str) -> None:
     monkeypatch.setattr(builtins, "open", opener)
 
 
+def test_the_previews_page_and_scene_copies_are_written_atomically(tmp_path, systemp, monkeypatch):
+    """In-process and cheap (the whole command: the slow test below): Ctrl-C while the page or
+    a scene's copy is written leaves the old one whole, and no temporary file."""
+    from cppn_anim import gallery
+
+    out = tmp_path / "pv"
+    out.mkdir()
+    (out / "index.html").write_text("the old page")
+    (out / "tiny.yaml").write_text("the old copy")
+    scene = write_scene(tmp_path, TINY, "tiny.yaml")
+    entry = gallery.Entry("tiny", "tiny.gif", "tiny.yaml", 1.0, (48, 32), 8.0, 8, 1000)
+    for word, write in (("index", lambda: gallery.write_index(out, [entry], [], None)), ("tiny", lambda: gallery.copy_scene(scene, out))):
+        with monkeypatch.context() as m:
+            interrupt_writes(m, out, word)
+            with pytest.raises(KeyboardInterrupt):
+                write()
+    assert (out / "index.html").read_text() == "the old page" and (out / "tiny.yaml").read_text() == "the old copy"
+    assert names(out) == ["index.html", "tiny.yaml"]
+    gallery.write_index(out, [entry], [], None)
+    assert 'src="tiny.gif"' in (out / "index.html").read_text()
+
+
+@pytest.mark.slow  # three `previews` runs; the kind is tested in-process above
 def test_the_previews_page_and_sheet_are_written_atomically(tmp_path, systemp, monkeypatch):
     """Ctrl-C while `previews` writes its page or contact sheet left a truncated file: now the
     old one stays whole until the new one is, and no temporary file is left."""
