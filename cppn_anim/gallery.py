@@ -2,15 +2,18 @@
 with a title, a line saying what the page is, and a contact sheet.
 
 Names are shown in any script (the page is UTF-8 and its font list ends in fonts with wide
-coverage); file names in links are URL-quoted, text is HTML-escaped.
+coverage); file names in links are URL-quoted, text is HTML-escaped. Every file here is
+written atomically (targets.write_bytes): an interruption leaves the old page or the new
+one, never half of one.
 """
 from __future__ import annotations
 
 import html
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+from . import targets
 
 CELL = 256  # CSS pixels of a grid cell's picture box (a GIF is centred in it, never cropped)
 
@@ -30,7 +33,8 @@ class Entry:
 
 
 def copy_scene(scene_file: Path, folder: Path) -> str:
-    shutil.copyfile(scene_file, folder / scene_file.name)
+    """A copy of the scene beside index.html, written atomically; its file name."""
+    targets.write_bytes(scene_file.read_bytes(), folder / scene_file.name)
     return scene_file.name
 
 
@@ -94,6 +98,4 @@ click a scene's file name for its YAML, and render it full size with <code>cppn-
 </body>
 </html>
 """
-    path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return targets.write_bytes(page.encode("utf-8"), folder / "index.html")

@@ -13,14 +13,16 @@ tries again when the guess was short.
 """
 from __future__ import annotations
 
+import io
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from . import core, gallery, scene as scenes, sheet
-from .errors import SceneError, UsageError
+from . import core, gallery, scene as scenes, sheet, targets
+from .errors import OutputError, SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -97,7 +99,7 @@ def web_settings(size, fps: float, duration: float, budget: int, bytes_per_sampl
         s = max(min(side, WEB_MIN_SIDE), side * (target / weight(side, f)) ** 0.5)
     if weight(s, f) > target:
         f = max(min(f, 5.0), f * target / weight(s, f))
-    return core.fit(size, int(s)), round(f, 2)
+    return core.fit(size, int(s)), (round(f, 2) if f >= 1 else f)  # a very slow scene keeps its rate exactly
 
 
 def web_gif(scene: Scene, path: Path, budget: int, *, cancel: threading.Event | None = None, pin=None) -> core.Rendered:
@@ -153,7 +155,15 @@ def previews(
                 f"{named[scene.name]} and {path} are both named '{scene.name}': their previews would be one file; rename one (name: ...)"
             )
         named[scene.name] = path
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and os.path.samefile(out, folder):
+        raise OutputError(f"-o {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
+    targets.check_folder(out)
+    with targets.claim(out):  # the whole folder, before any preview is rendered: a second `previews` into it exits at once
+        return _write(loaded, errors, out, report, cancel, pin, folder)
+
+
+def _write(loaded: list, errors: list[str], out: Path, report: Reporter, cancel: threading.Event | None, pin, source: Path) -> PreviewsResult:
+    """Each scene's GIF and copy, then the contact sheet and the page (each file atomically)."""
     entries, stills = [], []
     budget = web_budget(len(loaded))
     for path, scene in loaded:
@@ -174,6 +184,11 @@ def previews(
     if stills:
         sheet_name = "contact-sheet.png"
         side = (STILL_SHEET_SIDE, STILL_SHEET_SIDE)
-        sheet.compose(sheet.wrap(stills, 4), side, title="one still per scene, at half its duration").save(out / sheet_name)
-    index = gallery.write_index(out, entries, errors, sheet_name, source=str(folder))
+        image = sheet.compose(sheet.wrap(stills, 4), side, title="one still per scene, at half its duration")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        check(cancel)
+        targets.write_bytes(buffer.getvalue(), out / sheet_name)
+    check(cancel)
+    index = gallery.write_index(out, entries, errors, sheet_name, source=str(source))
     return PreviewsResult(index, entries, errors)

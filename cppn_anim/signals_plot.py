@@ -13,6 +13,8 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from . import fonts
+
 from .signals import Curves
 
 BACKGROUND = (255, 255, 255)
@@ -71,7 +73,7 @@ def plot(curves: Curves, labels: Mapping[str, str] | None = None, *, title: str 
         return left + plot_w * t / dur
 
     if title:
-        draw.text((left, 8), title, fill=INK, font=font)
+        fonts.font(getattr(font, "size", 14)).draw(draw, (left, 8), title, fill=INK)  # a scene's name in any script
     # time grid and labels
     step = _tick_step(dur, plot_w)
     for k in range(int(dur / step + 1e-9) + 1):
