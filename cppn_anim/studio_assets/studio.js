@@ -260,6 +260,7 @@ function showScene(m) {
     shown = -1;
   }
   scene = m;
+  stats.window = m.window;
   clearError();
   if (changedSize) {
     canvas.width = m.width; canvas.height = m.height;
