@@ -681,7 +681,9 @@ class Session:
         self.position = 0
         self.sent: set = set()
         self.urgent = False  # the next frame is the playhead's, after an edit or a seek
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # the window's lane: something new to send
+        self.head = asyncio.Event()  # the playhead's lane: an edit or a seek
+        self.busy: set = set()  # (content key, index) being rendered
         self.latest: tuple[int, str] | None = None  # the newest edit not yet compiled
         self.edited = asyncio.Event()
         self.tasks: set = set()
@@ -698,9 +700,9 @@ class Session:
         """Until the page goes (or sends something that is not the protocol: closed with the reason)."""
         studio = self.studio
         studio.sessions.add(self)
-        tasks = [asyncio.create_task(t) for t in (self._sender(), self._feeder(), self._editor())]
+        tasks = [asyncio.create_task(t) for t in (self._sender(), self._playhead(), self._feeder(), self._editor())]
         try:
-            self.send(self._hello())
+            self.send(await asyncio.to_thread(self._hello))  # the schema, the scenes folder: not on the loop
             while True:
                 raw = await self.ws.receive()
                 if raw["type"] == "websocket.disconnect":
@@ -757,6 +759,8 @@ class Session:
             self.sent = {i for i in self.sent if in_window(i, self.position, c.count, window)}  # the page let go of the rest
         self.urgent = self.urgent or urgent
         self.wake.set()
+        if self.urgent:
+            self.head.set()
 
     async def _editor(self) -> None:
         """Compile (and prepare) the newest text the page sent; answer with its revision."""
@@ -828,22 +832,38 @@ class Session:
         s.broadcast({"type": "opened", "path": str(s.path), "text": s.page_text(), "disk": s.disk_version})
 
     def _next(self, compiled: Compiled) -> int | None:
-        """The frame nearest the playhead (ahead first, wrapping) in the page's window that it does not have yet."""
-        count = compiled.count
+        """The frame nearest the playhead (ahead first, wrapping) in the page's window that it
+        does not have yet and that is not being rendered."""
+        count, busy = compiled.count, self.busy
         window = window_of(count, compiled.preview.width, compiled.preview.height)
         back = 0 if window >= count else window // 4
         for k in range(min(window, count) - back):
             i = (self.position + k) % count
-            if i not in self.sent:
+            if i not in self.sent and (compiled.key, i) not in busy:
                 return i
         for k in range(1, back + 1):
             i = (self.position - k) % count
-            if i not in self.sent:
+            if i not in self.sent and (compiled.key, i) not in busy:
                 return i
         return None
 
+    async def _playhead(self) -> None:
+        """The frame under the playhead after an edit or a seek, at once: in its own thread,
+        never behind a frame ahead that is being rendered."""
+        while True:
+            compiled, index = self.compiled, None
+            if self.urgent and compiled is not None and not self.failed:
+                self.urgent = False
+                if self.position not in self.sent and (compiled.key, self.position) not in self.busy:
+                    index = self.position
+            if index is None:
+                self.head.clear()
+                await self.head.wait()
+                continue
+            await self._deliver(compiled, index, self.studio.pools.playhead)
+
     async def _feeder(self) -> None:
-        loop = asyncio.get_running_loop()
+        """The rest of the window, nearest the playhead first."""
         while True:
             compiled = self.compiled
             index = self._next(compiled) if compiled and not self.failed else None
@@ -851,23 +871,29 @@ class Session:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            pool = self.studio.pools.playhead if self.urgent else self.studio.pools.ahead
-            self.urgent = False
-            try:
-                png = self.studio.frames.get((compiled.key, index))
-                if png is None:
-                    png = await loop.run_in_executor(pool, self.studio.frame_png, compiled, index)
-            except Exception as e:  # noqa: BLE001 - memory, a device lost: the page says so; the next edit tries again
-                if compiled is self.compiled:
-                    self.failed = True
-                    self.error(e, self.rev)
-                continue
-            if compiled is self.compiled:
-                self.sent.add(index)
-                header = json.dumps({"key": compiled.key, "index": index}).encode()
-                self.outbox.put_nowait(len(header).to_bytes(4, "big") + header + png)
-                while self.outbox.qsize() > 4:  # let the page keep up
-                    await asyncio.sleep(0.005)
+            await self._deliver(compiled, index, self.studio.pools.ahead)
+            while self.outbox.qsize() > 4:  # let the page keep up
+                await asyncio.sleep(0.005)
+
+    async def _deliver(self, compiled: Compiled, index: int, pool) -> None:
+        job = (compiled.key, index)
+        self.busy.add(job)
+        try:
+            png = self.studio.frames.get(job)
+            if png is None:
+                png = await asyncio.get_running_loop().run_in_executor(pool, self.studio.frame_png, compiled, index)
+        except Exception as e:  # noqa: BLE001 - memory, a device lost: the page says so; the next edit tries again
+            if compiled is self.compiled and not self.failed:
+                self.failed = True
+                self.error(e, self.rev)
+            return
+        finally:
+            self.busy.discard(job)
+        if compiled is self.compiled and index not in self.sent:
+            self.sent.add(index)
+            header = json.dumps({"key": compiled.key, "index": index}).encode()
+            self.outbox.put_nowait(len(header).to_bytes(4, "big") + header + png)
+            self.wake.set()
 
     async def _sender(self) -> None:
         while True:
