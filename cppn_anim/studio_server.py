@@ -1,8 +1,10 @@
 """Entry point: `cppn-anim studio`, the web server of the live editor (Starlette on uvicorn).
 
 The page sends the editor's text over a WebSocket (studio_session.py has the protocol and
-the state); this module serves it: the page and its assets, /frame.png, /still.png,
-/result and the WebSocket, behind a guard.
+the state); this module serves it: the page and its assets (the editor bundle among them),
+/frame.png (the saved scene), /still.png (a text the page shows, at a preview frame or a
+time), /result (the last render) and the WebSocket, behind a guard. Downloads carry any
+file name (`attachment`: RFC 5987 filename*); a failure is its one line, never a 500 page.
 
 Security (a local server is reachable by every web page the user visits):
 - we bind 127.0.0.1 only;
@@ -11,7 +13,9 @@ Security (a local server is reachable by every web page the user visits):
 - the Host header must name us (127.0.0.1:PORT, localhost:PORT or an --allow-host):
   a DNS-rebinding page on another name gets 403; an Origin, when sent, must be ours too;
 - the only file we write is the opened scene (on `save`, atomically); a render goes to
-  the scene's own output path, under the scene's output rules; nothing logs the token.
+  the scene's own output path, under the scene's output rules; nothing logs the token;
+- with a fixed --port the token is kept for that port (`kept_token`: a private folder of
+  the user's), so that an open page reconnects to a studio started again there.
 
 What this entry point sets for its process (the rest is the command line's, entry.py):
 - the studio's threads (`pools`): preview work (frames, /frame.png, /still.png) computes

@@ -30,4 +30,7 @@ small = scene.changed(s, size=core.fit(s.size, 192), fps=min(s.fps, 10))
 core.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64)
 PY
 done
+# the studio, as the README shows it (real server, headless chromium)
+"$PY" scripts/studio_screenshot.py docs/studio.png
+
 ls -l docs docs/gallery
