@@ -165,6 +165,15 @@ class App:
             path = frames[0]
         return FileResponse(path, headers={"Cache-Control": "no-store", "Content-Disposition": attachment(path.name)})
 
+    async def audio(self, request):
+        """The soundtrack of a scene a page shows (by its sha256; byte ranges, so the page can seek)."""
+        from starlette.responses import FileResponse
+
+        path = self.studio.soundtracks.get(request.query_params.get("sha", ""))
+        if path is None or not path.is_file():
+            return _text("no such soundtrack in the editor", 404)
+        return FileResponse(path, headers={"Cache-Control": "no-store"})
+
     async def ws(self, websocket):
         from starlette.websockets import WebSocketDisconnect
 
@@ -199,6 +208,7 @@ def make_app(studio: Studio):
         Route("/frame.png", app.frame),
         Route("/still.png", app.still),
         Route("/result", app.result),
+        Route("/audio", app.audio),
         WebSocketRoute("/ws", app.ws),
         Mount("/assets", StaticFiles(directory=ASSETS)),
     ]

@@ -30,7 +30,8 @@ page's text was based on and is refused when the file changed since.
           {type: save, rev, text, base}       write the text (base: the disk version it is from)
           {type: render, rev, text}           render the text to its output; {type: cancel}
           {type: open, name}                  (started without a scene) open scenes/NAME
-  page <- hello (path, text, disk, schema, sliders, ...) | scene (rev, id, key, ...) |
+  page <- hello (path, text, disk, schema, sliders, ...) | scene (rev, id, key, audio, ...) |
+          signals (names, values per column, beats; when they change) |
           error (rev, message, line, col; rev null: not about a text) | patch | saved |
           disk | opened | notice | progress | rendered | cancelled | render_error,
           and binary frames: 4-byte header length, JSON {key, index}, PNG bytes.
@@ -80,6 +81,7 @@ PAGE_FRAME_BYTES = 192 * 1024 * 1024  # decoded bitmaps a page keeps (W x H x 4 
 MIN_WINDOW = 16  # frames, however large they are
 DISK_POLL_S = 0.25  # a change by another editor shows within a second
 MAX_TEXT_BYTES = scenes.MAX_FILE_BYTES  # a text the page sends or saves: the limit `load` has
+SIGNAL_COLUMNS = 600  # the signals drawn under the timeline: the largest value in each of this many spans
 
 # The sliders: generic over key paths, written into the page's YAML text. (label, min, max, log scale, whole numbers)
 SLIDERS = [
@@ -311,6 +313,31 @@ class Compiled:
         """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in a worker thread."""
         return png_bytes(self.prepare().still(self.preview.frame_time(index)))  # exactly as `render` times frame i
 
+    def soundtrack(self):
+        """What plays with the preview (core.soundtrack: the file, the second of it at t = 0), or None."""
+        sound = getattr(core, "soundtrack", None)  # the audio stage (issue 21), where this build has it
+        return None if sound is None else sound(self.scene)
+
+    def signals(self) -> dict | None:
+        """The scene's signals for the page to draw under the timeline: per column, the largest
+        value of the frames in it (a short beat never falls between columns), and the beats."""
+        if not hasattr(self, "_signals"):
+            self._signals = None
+            heard = getattr(core, "signals", None)
+            values = heard(self.preview) if heard is not None else {}
+            if values:
+                import numpy as np
+
+                columns = min(SIGNAL_COLUMNS, self.count)
+                edges = np.linspace(0, self.count, columns + 1).astype(int)
+                beats = np.asarray(core.beats(self.preview), dtype=float)
+                self._signals = {
+                    "type": "signals", "duration": float(self.preview.duration), "fps": self.preview.fps,
+                    "names": list(values), "beats": [round(float(b), 3) for b in beats[:20000]],
+                    "values": {name: [round(float(v[a:b].max()), 3) for a, b in zip(edges[:-1], edges[1:])] for name, v in values.items()},
+                }  # fmt: skip
+        return self._signals
+
     def animated(self) -> list[str]:
         tracks = self.scene.model_dump(mode="json", by_alias=True).get("animate", {})  # keys like 'view.zoom'
         return [s["key"] for s in SLIDERS if tracks.get(s["key"]) is not None]
@@ -321,8 +348,14 @@ class Compiled:
             "type": "scene", "id": self.id, "key": self.key, "name": self.scene.name, "count": self.count, "fps": p.fps,
             "duration": p.duration, "width": p.width, "height": p.height, "size": list(self.scene.size),
             "values": {s["key"]: value_at(self.scene, s["key"]) for s in SLIDERS}, "animated": self.animated(),
-            "overridden": self.overridden, "window": window_of(self.count, p.width, p.height),
+            "overridden": self.overridden, "window": window_of(self.count, p.width, p.height), "audio": self.audio_info(),
         }  # fmt: skip
+
+    def audio_info(self) -> dict | None:
+        track = self.soundtrack()
+        if track is None:
+            return None
+        return {"sha": track.sha256, "url": f"/audio?sha={track.sha256}", "start": float(track.start), "duration": float(track.duration)}
 
 
 @dataclass
@@ -377,6 +410,7 @@ class Studio:
         self.compiled = LRU(TEXT_CACHE_BYTES, size=lambda c: c.weight)  # text id -> Compiled (stills find them here)
         self.renderers = LRU(PREPARED_CACHE_BYTES, size=lambda r: r.bytes)  # content key -> Renderer
         self.saved = LRU(SAVED_CACHE_BYTES, size=lambda e: e[1].bytes)  # (file text, w, h) -> scene, Renderer, provenance
+        self.soundtracks = LRU(64)  # sha256 -> the audio file a page's text named: GET /audio
         self.sessions: set = set()
         self.lock = threading.RLock()  # the disk state and the render job
         self.disk_text: str | None = None  # as on disk (its own line ends)
@@ -685,6 +719,7 @@ class Session:
         self.head = asyncio.Event()  # the playhead's lane: an edit or a seek
         self.busy: set = set()  # (content key, index) being rendered
         self.latest: tuple[int, str] | None = None  # the newest edit not yet compiled
+        self.signals_key = None  # the signals the page has
         self.edited = asyncio.Event()
         self.tasks: set = set()
 
@@ -778,11 +813,20 @@ class Session:
                 self.sent, self.urgent = set(), True
             self.compiled = compiled
             self.send({**compiled.info(), "rev": rev})
+            signals = compiled.signals()
+            key = None if signals is None else hashlib.sha256(json.dumps(signals).encode()).hexdigest()
+            if key != self.signals_key:  # only when they change: not with every keystroke
+                self.signals_key = key
+                self.send({"type": "signals", "names": []} if signals is None else signals)
             self._move(self.position, urgent=self.urgent)
 
     def _compile(self, text: str) -> Compiled:
         compiled = self.studio.compile(text)
         self.studio.prepare(compiled)
+        track = compiled.soundtrack()
+        if track is not None:
+            self.studio.soundtracks.put(track.sha256, Path(track.path))
+            compiled.signals()
         return compiled
 
     async def set_key(self, m: dict) -> None:

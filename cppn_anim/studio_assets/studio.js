@@ -97,6 +97,7 @@ function onMessage(m) {
     case "opened": fromDisk(m.text ?? "", m.disk, m.path, true); break;
     case "disk": fromDisk(m.text, m.disk, m.path, false); break;
     case "scene": if (current(m)) showScene(m); break;
+    case "signals": showSignals(m); break;
     case "error": if (current(m)) setError(m); break;
     case "patch": applyPatch(m); break;
     case "saved": saved(m); break;
@@ -274,6 +275,7 @@ function showScene(m) {
   updateSliders(m);
   showTime();
   if (frames.has(pos)) draw();
+  showAudio(m);
 }
 
 function draw() {
@@ -308,24 +310,33 @@ function setPlaying(on) {
   audioPlay(on);
 }
 
+function stepTo(index) {  // playing: the next frame shown
+  if (index === 0 && sound && pos !== 0) {  // the loop starts again: the sound with it
+    pos = 0;
+    audioSeek();
+    if (audio.paused && !stalled) audio.play().catch(() => {});
+  }
+  pos = index;
+  draw();
+  showTime();
+  if (scene.window < scene.count) {  // the server sends the window around where we are
+    if (frames.size > scene.window) evict();
+    if (mod(pos - reported, scene.count) >= Math.max(1, Math.floor(scene.window / 8))) {
+      reported = pos;
+      send({ type: "at", index: pos });
+    }
+  }
+}
+
 function tick(now) {
   const interval = 1000 / (scene ? scene.fps : 30);
-  if (scene && playing && now - lastStep >= interval) {
+  if (scene && playing && !audioDriven() && now - lastStep >= interval) {
     const next = (pos + 1) % scene.count;
     if (frames.has(next)) {  // not rendered yet: hold the picture rather than show a gap
-      pos = next;
       waitingSince = 0;
       // keep the scene's pace on a display whose refresh is not a multiple of it; after a stall, restart the clock
       lastStep = now - lastStep > 3 * interval ? now : lastStep + interval;
-      draw();
-      showTime();
-      if (scene.window < scene.count) {  // the server sends the window around where we are
-        if (frames.size > scene.window) evict();
-        if (mod(pos - reported, scene.count) >= Math.max(1, Math.floor(scene.window / 8))) {
-          reported = pos;
-          send({ type: "at", index: pos });
-        }
-      }
+      stepTo(next);
     } else if (!waitingSince) {
       waitingSince = now;
     } else if (now - waitingSince > 1500) {  // should be here by now: ask again
@@ -518,10 +529,101 @@ $("still").addEventListener("click", async () => {
 });
 
 // ---------------------------------------------------------------- audio (a scene with a soundtrack)
+// While a scene with `audio` plays, the picture follows the soundtrack's clock (the frame
+// at the audio's time, once it is in); the time slider and the arrows seek both. The
+// signals are drawn under the timeline, with the beats and the playhead.
 
-function audioPlay(on) {}
-function audioSeek() {}
-function audioSync() {}
+const audio = $("audio"), signalsCanvas = $("signals");
+let sound = null;     // the scene's soundtrack: {sha, url, start, duration}, or null
+let signals = null;   // the server's "signals" message, or null
+let stalled = false;  // the audio waits for the picture to catch up
+
+function showAudio(m) {
+  const next = m.audio || null;
+  if ((next && next.sha) !== (sound && sound.sha)) {
+    stalled = false;
+    audio.pause();
+    if (next) { audio.src = next.url; audio.load(); } else audio.removeAttribute("src");
+  }
+  const changed = (next && next.sha) !== (sound && sound.sha) || (next && sound && next.start !== sound.start);
+  sound = next;
+  if (sound && changed) audioSeek();
+  if (sound && playing && audio.paused && !stalled) audioPlay(true);
+}
+
+function audioTime() { return sound.start + pos / scene.fps; }
+function audioDriven() { return !!(sound && scene && (!audio.paused || stalled)); }
+
+function audioPlay(on) {
+  if (!sound || !scene) return;
+  stalled = false;
+  if (!on) { audio.pause(); return; }
+  if (Math.abs(audio.currentTime - audioTime()) > 0.05) audio.currentTime = audioTime();
+  audio.play().catch(() => status("press play for the sound (the browser waits for a click)"));
+}
+
+function audioSeek() {
+  if (!sound || !scene) return;
+  try { audio.currentTime = audioTime(); } catch (e) { /* not loaded yet: set again on play */ }
+}
+
+function audioSync() {  // from tick: the picture follows the audio while both play
+  drawSignals();
+  if (!sound || !scene || !playing) return;
+  if (audio.paused && !stalled) return;
+  const t = audio.currentTime - sound.start;
+  if (t >= scene.duration - 1e-3) { stepTo(0); return; }  // the loop starts again, the sound with it
+  const target = Math.min(scene.count - 1, Math.max(0, Math.floor(t * scene.fps + 1e-6)));
+  if (stalled) {
+    if (frames.has(mod(pos + 1, scene.count))) { stalled = false; audio.play().catch(() => {}); }
+    return;
+  }
+  if (target !== pos) {
+    if (frames.has(target)) stepTo(target);
+    else { stalled = true; audio.pause(); }  // hold the sound until the picture is there
+  }
+}
+
+function showSignals(m) {
+  signals = m.names && m.names.length ? m : null;
+  signalsCanvas.hidden = !signals;
+  lastSignals = "";
+}
+
+const COLOURS = ["#7aa2f7", "#ff9e64", "#9ece6a", "#f7768e", "#bb9af7", "#e0af68", "#2ac3de", "#c0caf5"];
+let lastSignals = "";
+function drawSignals() {  // each signal a row, beats as ticks, the playhead a line
+  if (!signals || !scene) return;
+  const key = `${pos}/${signalsCanvas.clientWidth}`;
+  if (key === lastSignals) return;
+  lastSignals = key;
+  const c = signalsCanvas, g = c.getContext("2d");
+  const w = (c.width = Math.max(100, c.clientWidth)), h = c.height;
+  g.clearRect(0, 0, w, h);
+  const rows = signals.names.length, rowH = h / rows;
+  g.font = "10px ui-monospace, monospace";
+  signals.names.forEach((name, r) => {
+    const values = signals.values[name], n = values.length, top = r * rowH;
+    g.fillStyle = COLOURS[r % COLOURS.length];
+    for (let i = 0; i < n; i++) {
+      const v = Math.max(0, Math.min(1, values[i]));
+      const x = Math.floor((i * w) / n), x2 = Math.floor(((i + 1) * w) / n);
+      g.fillRect(x, top + rowH - v * (rowH - 1), Math.max(1, x2 - x), v * (rowH - 1));
+    }
+    g.fillStyle = "#e6e6e6";
+    g.fillText(name, 3, top + 10);
+  });
+  g.fillStyle = "rgba(255,255,255,.25)";
+  for (const b of signals.beats) g.fillRect(Math.floor((b / signals.duration) * w), 0, 1, h);
+  g.fillStyle = "#fff";
+  g.fillRect(Math.floor((pos / scene.fps / signals.duration) * w), 0, 2, h);
+}
+
+signalsCanvas.addEventListener("click", (e) => {  // click on the signals: go there
+  if (!scene || !signals) return;
+  const r = signalsCanvas.getBoundingClientRect();
+  seek(Math.min(scene.count - 1, Math.floor(((e.clientX - r.left) / r.width) * signals.duration * scene.fps)));
+});
 
 connect();
 requestAnimationFrame(tick);
