@@ -678,3 +678,43 @@ def test_a_port_that_cannot_be_is_a_usage_error(tmp_path, port):
     r = cli_main("studio", scene, "--no-browser", f"--port={port}")
     assert r.returncode == 2 and "--port" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr and not r.stdout
+
+
+# ------------------------------------------------------------------ a scene with a soundtrack
+
+needs_audio = pytest.mark.skipif(not hasattr(core, "soundtrack"), reason="this build has no audio stage (issue 21)")
+MUSIC = TINY.replace("trajectory:", "audio:\n  path: beat.wav\n  bpm: 120\n  beat_offset: 0\n  signals:\n    level: {feature: rms}\n    pulse: {feature: beat, release: 0.1}\ntrajectory:")
+
+
+def write_wav(path, seconds=1.0, rate=8000):
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    y = 0.5 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
+    return path
+
+
+@needs_audio
+def test_a_scene_with_audio_sends_its_soundtrack_and_signals(tmp_path, deaf_audio):
+    wav = write_wav(tmp_path / "beat.wav")
+    path = write_scene(tmp_path, MUSIC, "music.yaml")
+    s, client = make(path)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "edit", "rev": 1, "text": MUSIC, "index": 0})
+        info, _ = receive(ws, "scene")
+        signals, _ = receive(ws, "signals")
+        ws.send_json({"type": "edit", "rev": 2, "text": MUSIC + "# a comment\n", "index": 0})
+        again, between = receive(ws, "scene")
+        ws.send_json({"type": "edit", "rev": 3, "text": TINY, "index": 0})  # no audio: no signals
+        silent, _ = receive(ws, "signals")
+        r = client.get(info["audio"]["url"] + f"&token={s.token}", headers={"range": "bytes=0-99"})
+    assert info["audio"]["start"] == 0 and info["audio"]["duration"] == 1 and again["audio"] == info["audio"]
+    assert signals["names"] == ["level", "pulse"] and len(signals["values"]["pulse"]) == info["count"] == 8
+    assert signals["beats"] == [0.0, 0.5] and max(signals["values"]["pulse"]) == 1.0
+    assert not [m for m in between if m["type"] == "signals"]  # not again with every keystroke
+    assert silent["names"] == []
+    assert r.status_code == 206 and r.content == wav.read_bytes()[:100]

@@ -143,7 +143,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
+        # sound without a click first (the page plays a scene's soundtrack with the preview)
+        b = pw.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
         yield b
         b.close()
 
@@ -532,3 +533,53 @@ def test_picker_opens_a_scene_in_a_real_browser(tmp_path, browser):
     finally:
         code, _, err = stop(proc)
     assert code == 0, err
+
+
+MUSIC = SCENE.replace("trajectory:", """audio:
+  path: beat.wav
+  bpm: 120
+  beat_offset: 0.25
+  signals:
+    level: {feature: rms, release: 0.1}
+    pulse: {feature: beat, release: 0.1}
+trajectory:""")
+
+
+@pytest.mark.skipif(not hasattr(__import__("cppn_anim.core").core, "soundtrack"), reason="this build has no audio stage (issue 21)")
+def test_a_scene_with_audio_plays_its_soundtrack_in_sync_and_draws_its_signals(tmp_path, studio):
+    import wave
+
+    import numpy as np
+
+    from playwright.sync_api import expect
+
+    rate = 22050
+    t = np.arange(2 * rate) / rate
+    y = 0.4 * np.sin(2 * np.pi * 330 * t) * np.exp(-((t + 0.25) % 0.5) / 0.05)  # a note on every beat
+    with wave.open(str(tmp_path / "beat.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
+    (tmp_path / "music.yaml").write_text(MUSIC)
+    s = studio("music.yaml")
+    page = s.page
+    s.wait_preview()
+    signals = page.get_by_test_id("signals")
+    expect(signals).to_be_visible(timeout=TIMEOUT)
+    painted = """() => { const c = document.querySelector('[data-testid=signals]');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let lit = 0; for (let i = 3; i < d.length; i += 4) lit += d[i] > 0; return lit > c.width * 4; }"""
+    page.wait_for_function(painted, timeout=TIMEOUT)
+
+    # playing: the sound plays, and the picture follows its clock
+    audio = "document.getElementById('audio')"
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > 0.3", timeout=TIMEOUT)
+    in_sync = f"() => Math.abs({audio}.currentTime - (parseFloat(document.querySelector('[data-testid=time]').value))) < 0.25"
+    page.wait_for_function(in_sync, timeout=TIMEOUT)
+
+    # pause: the sound stops; the time slider seeks the sound too
+    page.get_by_test_id("play").click()
+    page.wait_for_function(f"() => {audio}.paused", timeout=TIMEOUT)
+    page.get_by_test_id("time").fill("1.5")
+    page.wait_for_function(f"() => Math.abs({audio}.currentTime - 1.5) < 0.1", timeout=TIMEOUT)
+    page.get_by_test_id("play").click()
+    page.wait_for_function(f"() => !{audio}.paused", timeout=TIMEOUT)
