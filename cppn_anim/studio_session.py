@@ -336,6 +336,7 @@ class Compiled:
                     "names": list(values), "beats": [round(float(b), 3) for b in beats[:20000]],
                     "values": {name: [round(float(v[a:b].max()), 3) for a, b in zip(edges[:-1], edges[1:])] for name, v in values.items()},
                 }  # fmt: skip
+                self._signals["key"] = hashlib.sha256(json.dumps(self._signals).encode()).hexdigest()[:20]
         return self._signals
 
     def animated(self) -> list[str]:
@@ -814,7 +815,7 @@ class Session:
             self.compiled = compiled
             self.send({**compiled.info(), "rev": rev})
             signals = compiled.signals()
-            key = None if signals is None else hashlib.sha256(json.dumps(signals).encode()).hexdigest()
+            key = None if signals is None else signals["key"]
             if key != self.signals_key:  # only when they change: not with every keystroke
                 self.signals_key = key
                 self.send({"type": "signals", "names": []} if signals is None else signals)
