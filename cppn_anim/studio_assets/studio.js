@@ -162,15 +162,30 @@ function fromDisk(text, disk, newPath, opening) {
   sendEdit();
 }
 
-function showConflict(p) {
+function showConflict(p) {  // the choice, made afresh each time (empty and hidden while there is none)
   pending = p;
-  $("conflict-text").textContent = `${p.path} changed on disk, and your edits here are not saved.`;
-  $("conflict").hidden = false;
+  const box = $("conflict");
+  box.replaceChildren();
+  const text = document.createElement("span");
+  text.textContent = `${p.path} changed on disk, and your edits here are not saved. `;
+  const load = document.createElement("button"), keep = document.createElement("button");
+  load.id = load.dataset.testid = "conflict-load";
+  load.textContent = "load the file from disk";
+  keep.id = keep.dataset.testid = "conflict-keep";
+  keep.textContent = "keep my text";
+  load.addEventListener("click", conflictLoad);
+  keep.addEventListener("click", conflictKeep);
+  box.append(text, load, " ", keep);
+  box.hidden = false;
 }
 
-function hideConflict() { pending = null; $("conflict").hidden = true; }
+function hideConflict() {
+  pending = null;
+  $("conflict").hidden = true;
+  $("conflict").replaceChildren();
+}
 
-$("conflict-load").addEventListener("click", () => {
+function conflictLoad() {
   if (!pending) return;
   const p = pending;
   hideConflict();
@@ -178,14 +193,15 @@ $("conflict-load").addEventListener("click", () => {
   base = p.disk; baseText = p.text;
   showDirty();
   status("loaded the file from disk");
-});
-$("conflict-keep").addEventListener("click", () => {
+}
+
+function conflictKeep() {
   if (!pending) return;
   base = pending.disk; baseText = pending.text;  // save now writes our text over it
   hideConflict();
   showDirty();
   status("kept your text: save writes it over the file");
-});
+}
 
 function picker(names, noneOpen) {  // the studio was started without a scene: any of scenes/ can be opened
   const select = $("picker");
@@ -470,7 +486,7 @@ function status(text) { $("status").textContent = text; }
 $("save").addEventListener("click", save);
 
 $("render").addEventListener("click", () => {
-  if (!rendering) $("result").hidden = true;
+  if (!rendering) { $("result").hidden = true; $("result").textContent = ""; }
   send({ type: "render", rev: editor.revision(), text: editor.getText() });
 });
 
@@ -478,6 +494,7 @@ $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 
 function renderProgress(m) {
   rendering = true;
+  $("result").textContent = "";
   const bar = $("progress");
   bar.hidden = false;
   bar.max = Math.max(1, m.total);
