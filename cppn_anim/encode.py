@@ -3,7 +3,8 @@
 `write` picks the sink by format (ffmpeg.py: mp4 / webm; gif.py: a palette first; targets.py:
 png frame files), holds the target's claim while writing, overlaps rendering with encoding
 (ffmpeg.feed), and replaces a video target only once the finished file reads back
-(container, codec, frame count): a render never loses a user's work (targets.py has the rules).
+(container, codec, frame count; its soundtrack, where the scene has one, muxed by the same
+ffmpeg): a render never loses a user's work (targets.py has the rules).
 `write_still` writes one PNG with its provenance, atomically.
 """
 from __future__ import annotations
@@ -65,7 +66,8 @@ def write(
                     palette.unlink(missing_ok=True)
             if spec.format == "gif" and spec.provenance:
                 gif.add_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}")
-            ffmpeg.read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count, cancel)
+            audio = spec.format in ("mp4", "webm") and bool(ffmpeg.audio_args(spec, 1)[0])
+            ffmpeg.read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count, cancel, audio=audio)
             check(cancel)  # the last moment to stop: the target is still as it was
     return spec.path
 

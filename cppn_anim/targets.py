@@ -36,6 +36,17 @@ FRAME_FILE = re.compile(r"frame_(\d{5,})\.png")
 
 
 @dataclass(frozen=True)
+class Soundtrack:
+    """The audio an mp4 or webm carries: `duration` seconds of the file at `path` from its
+    second `start` (padded with silence past its end), the first sample with the first frame."""
+
+    path: Path
+    start: float
+    duration: float
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
 class VideoSpec:
     path: Path  # the final output path (a folder for png)
     format: str  # mp4 | gif | webm | png
@@ -49,6 +60,7 @@ class VideoSpec:
     colors: int = 256  # gif: palette size (fewer colours, smaller file)
     segment: bool = False  # a piece of a segmented render, in a scratch folder: mp4 -> H.264 in MPEG-TS, no metadata
     stop: int | None = None  # png --frames A:B: B; None = a full render, which also removes its stale frames past its end
+    audio: Soundtrack | None = None  # mp4 / webm: the soundtrack muxed in (a segment never has one: the join adds it)
 
 
 def output_path(template: str, name: str, fmt: str) -> Path:
