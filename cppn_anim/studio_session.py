@@ -723,6 +723,7 @@ class Session:
         self.signals_key = None  # the signals the page has
         self.edited = asyncio.Event()
         self.tasks: set = set()
+        self.in_order = asyncio.Lock()  # saves and renders: one at a time, as sent
 
     def send(self, message: dict) -> None:
         self.outbox.put_nowait(message)
@@ -848,6 +849,10 @@ class Session:
         self.send({"type": "patch", "rev": rev, "key": key, **patch(text, new)})
 
     async def save(self, m: dict) -> None:
+        async with self.in_order:
+            await self._save(m)
+
+    async def _save(self, m: dict) -> None:
         studio = self.studio
         try:
             changed = await asyncio.to_thread(studio.disk_changed)  # another editor first: then refused
@@ -861,11 +866,12 @@ class Session:
         studio.broadcast({"type": "disk", "path": str(path), "text": lf(m["text"]), "disk": version}, but=self)
 
     async def render(self, m: dict) -> None:
-        try:
-            compiled = await asyncio.to_thread(self.studio.compile, m["text"])
-            self.studio.start_render(compiled.scene)
-        except Exception as e:  # noqa: BLE001 - a bad scene or output, one running already
-            self.send({"type": "render_error", "rev": m["rev"], "message": one_line(e)})
+        async with self.in_order:  # a page's render requests are answered in the order sent
+            try:
+                compiled = await asyncio.to_thread(self.studio.compile, m["text"])
+                self.studio.start_render(compiled.scene)
+            except Exception as e:  # noqa: BLE001 - a bad scene or output, one running already
+                self.send({"type": "render_error", "rev": m["rev"], "message": one_line(e)})
 
     async def open(self, m: dict) -> None:
         try:
