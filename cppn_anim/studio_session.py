@@ -315,16 +315,14 @@ class Compiled:
 
     def soundtrack(self):
         """What plays with the preview (core.soundtrack: the file, the second of it at t = 0), or None."""
-        sound = getattr(core, "soundtrack", None)  # the audio stage (issue 21), where this build has it
-        return None if sound is None else sound(self.scene)
+        return core.soundtrack(self.scene)
 
     def signals(self) -> dict | None:
         """The scene's signals for the page to draw under the timeline: per column, the largest
         value of the frames in it (a short beat never falls between columns), and the beats."""
         if not hasattr(self, "_signals"):
             self._signals = None
-            heard = getattr(core, "signals", None)
-            values = heard(self.preview) if heard is not None else {}
+            values = core.signals(self.preview)  # {} without audio
             if values:
                 import numpy as np
 

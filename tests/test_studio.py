@@ -703,7 +703,6 @@ def test_a_port_that_cannot_be_is_a_usage_error(tmp_path, port):
 
 # ------------------------------------------------------------------ a scene with a soundtrack
 
-needs_audio = pytest.mark.skipif(not hasattr(core, "soundtrack"), reason="this build has no audio stage (issue 21)")
 MUSIC = TINY.replace("trajectory:", "audio:\n  path: beat.wav\n  bpm: 120\n  beat_offset: 0\n  signals:\n    level: {feature: rms}\n    pulse: {feature: beat, release: 0.1}\ntrajectory:")
 
 
@@ -718,7 +717,6 @@ def write_wav(path, seconds=1.0, rate=8000):
     return path
 
 
-@needs_audio
 def test_a_scene_with_audio_sends_its_soundtrack_and_signals(tmp_path, deaf_audio):
     wav = write_wav(tmp_path / "beat.wav")
     path = write_scene(tmp_path, MUSIC, "music.yaml")

@@ -545,7 +545,6 @@ MUSIC = SCENE.replace("trajectory:", """audio:
 trajectory:""")
 
 
-@pytest.mark.skipif(not hasattr(__import__("cppn_anim.core").core, "soundtrack"), reason="this build has no audio stage (issue 21)")
 def test_a_scene_with_audio_plays_its_soundtrack_in_sync_and_draws_its_signals(tmp_path, studio):
     import wave
 
