@@ -207,9 +207,7 @@ class Preview:
 
     def save(self, path: str | Path) -> Path:
         """Write the GIF to path; returns it."""
-        path = Path(path)
-        path.write_bytes(self.data)
-        return path
+        return targets.write_bytes(self.data, Path(path))  # atomically, holding the file's claim
 
     def __repr__(self) -> str:
         return f"<cppn_anim.Preview {self.name!r}: GIF, {len(self.data)} bytes>"

@@ -53,7 +53,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from . import encode, gif, scene as scenes, targets
-from .errors import DeviceUnavailable, SceneError, UsageError
+from .errors import DeviceUnavailable, OutputError, SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -230,8 +230,12 @@ def fit(size, long_side: int) -> list[int]:
 
 def preview_scene(scene: Scene, long_side: int = PREVIEW_LONG_SIDE, max_fps: float = PREVIEW_MAX_FPS) -> Scene:
     """The same scene, small and light: long side at most `long_side` px (never larger than the
-    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF)."""
-    return scenes.changed(scene, size=fit(scene.size, long_side), fps=min(scene.fps, max_fps))
+    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF) and at least the
+    slowest rate a GIF can show (scene.GIF_MIN_FPS: a frame at most 655.35 s)."""
+    fps = min(scene.fps, max_fps)
+    if scenes.exact(fps) < scenes.GIF_MIN_FPS:
+        fps = float(scenes.GIF_MIN_FPS)
+    return scenes.changed(scene, size=fit(scene.size, long_side), fps=fps)
 
 
 def frame_range(scene: Scene, start: int = 0, stop: int | None = None) -> tuple[int, int]:
@@ -459,6 +463,7 @@ def video_spec(
         segment=segment,
         stop=None if stop in (None, scene.frame_count) and start == 0 else stop,  # png: a full render removes its stale frames
         audio=soundtrack(scene, start, stop) if fmt in ("mp4", "webm") and scene.heard is not None and scene.heard.mux else None,
+        digits=targets.frame_digits(scene.frame_count),  # png: frame_00000.png, wider past 100,000 frames
     )
     if not segment:
         targets.check_output(spec)
@@ -466,27 +471,32 @@ def video_spec(
 
 
 def encode_frames(
-    scene: Scene, spec: targets.VideoSpec, start: int, stop: int, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None
+    scene: Scene, spec: targets.VideoSpec, start: int, stop: int, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None,
+    claimed: bool = False,
 ) -> int:
     """Render frames start..stop-1 into spec (one process, encoding overlapped); the frame count.
+    claimed: the caller holds the target's claim (else it is taken here, before the weights).
 
     A GIF's one palette comes from a sample of its frames (rendered again: cheap next to
     keeping every frame in memory).
     """
+    import contextlib
+
     from .trajectory import frame_times
 
-    prepared = prepare(scene, pin=pin)
-    times = frame_times(scene, start, stop)
+    with contextlib.nullcontext() if claimed or spec.segment else targets.claim_spec(spec):
+        prepared = prepare(scene, pin=pin)
+        times = frame_times(scene, start, stop)
 
-    def counted():
-        for frame in prepared.frames(start, stop, cancel):
-            yield frame
-            report.progress(1)
+        def counted():
+            for frame in prepared.frames(start, stop, cancel):
+                yield frame
+                report.progress(1)
 
-    def palette_frames():
-        return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
+        def palette_frames():
+            return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
 
-    encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel)
+        encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel, claimed=True)
     return len(times)
 
 
@@ -523,19 +533,34 @@ def render(
     if segmented:
         _check_segmented(fmt, workers, scheduler)
     spec = video_spec(scene, fmt, path, start, preset, colors, stop=stop)
-    report.starting()
-    if segmented:
-        from . import distribute
+    if fmt == "png":
+        _check_frames_ours(spec.path, start, stop, spec.digits)
+    with targets.claim_spec(spec):  # before any work: a busy target exits at once
+        report.starting()
+        if segmented:
+            from . import distribute
 
-        if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
-            report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
-        distribute.render(
-            SceneFrames.of(scene), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
-            report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold,
-        )  # fmt: skip
-    else:
-        encode_frames(scene, spec, start, stop, report, cancel, pin)
+            if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
+                report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
+            distribute.render(
+                SceneFrames.of(scene), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
+                report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold, claimed=True,
+            )  # fmt: skip
+        else:
+            encode_frames(scene, spec, start, stop, report, cancel, pin, claimed=True)
     return Rendered(path, fmt, stop - start, scene.width, scene.height, colors, scene.fps)
+
+
+def _check_frames_ours(folder: Path, start: int, stop: int, digits: int) -> None:
+    """A png render replaces only frame files cppn-anim wrote: one that another tool wrote
+    (or a link) in the frames it would write is refused before any work (exit 2), named."""
+    foreign = targets.foreign_frames(folder, start, stop, digits)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise OutputError(
+            f"{foreign[0]}{more}: not written by cppn-anim, and frames {start}..{stop - 1} would replace it;"
+            " move it away or render into another folder"
+        )
 
 
 def _threads_wanted(scene: Scene) -> int | None:
@@ -583,7 +608,8 @@ def write_still(
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")
     targets.check_file(path)
-    report.starting()
-    frame = prepare(scene, pin=pin).still(t, report.progress, cancel)
-    check(cancel)
-    return encode.write_still(frame, path, scene.resolved_yaml())
+    with targets.claim(path):  # before any work: a busy target exits at once
+        report.starting()
+        frame = prepare(scene, pin=pin).still(t, report.progress, cancel)
+        check(cancel)
+        return encode.write_still(frame, path, scene.resolved_yaml(), claimed=True)

@@ -24,7 +24,6 @@ import queue
 import re
 import signal
 import subprocess
-import tempfile
 import termios
 import threading
 import time
@@ -37,7 +36,7 @@ import numpy as np
 
 from .errors import EncodeError
 from .report import check
-from .targets import VideoSpec, atomic
+from .targets import VideoSpec, atomic, temp_beside
 from .version import __version__
 
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
@@ -363,8 +362,10 @@ class FfmpegSink:
 
 
 def concat_line(path: Path) -> str:
-    """One line of an ffmpeg concat list: the path quoted, a ' written as '\\'' (close, escaped quote, reopen)."""
-    text = plain(path)
+    """One line of an ffmpeg concat list: the path quoted, a ' written as '\\'' (close, escaped quote, reopen).
+    A line break cannot be written in the list at all: `concat` lists names relative to the list's
+    own folder, so the folders above (the target's name among them) may hold any character."""
+    text = plain(path) if path.is_absolute() else "./" + str(path)  # relative: a name beside the list, never a protocol
     if "\n" in text or "\r" in text:
         raise EncodeError(f"{path}: a line break in the path cannot be listed for ffmpeg's concat")
     return "file '" + text.replace("'", "'\\''") + "'\n"
@@ -372,11 +373,16 @@ def concat_line(path: Path) -> str:
 
 def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Event | None = None) -> Path:
     """Join segment files into spec.path without re-encoding (the caller holds the claim);
-    read back (`frames` in all) before it replaces anything."""
-    fd, listing = tempfile.mkstemp(prefix="cppn-anim-concat-", suffix=".txt")
+    read back (`frames` in all) before it replaces anything. The list is written beside the
+    segments and names them relative to it (ffmpeg resolves them from the list's folder), so
+    no path above them, however odd (a line break in the target's name), is ever in it."""
+    folder = paths[0].parent
+    if any(p.parent != folder for p in paths):
+        raise ValueError("concat: the segments must share one folder")
+    fd, listing = temp_beside(folder, "concat", ".txt")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(concat_line(p) for p in paths)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.writelines(concat_line(Path(p.name)) for p in paths)
         with atomic(spec.path) as temp:
             inputs, outputs = audio_args(spec, 1)
             args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), *inputs, *(outputs or ["-map", "0:v:0"]), "-c:v", "copy", *metadata(spec)]

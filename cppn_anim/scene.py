@@ -50,6 +50,7 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 CRF_RANGE = {"mp4": (0, 51), "webm": (0, 63)}
 CRF_MAX = max(hi for _, hi in CRF_RANGE.values())
 GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anything faster
+GIF_MIN_FPS = Fraction(100, 65535)  # a GIF delay is at most 65,535 centiseconds (655.35 s); ffmpeg wraps a longer one
 OUTPUT_FIELDS = ("name", "ext", "format")  # what output.path may contain in braces
 
 
@@ -475,6 +476,12 @@ class Scene(_Model):
                 ("fps",),
                 f"{self.fps:g} fps is too fast for a GIF (at most {GIF_MAX_FPS}: GIF delays are centiseconds);"
                 " use --fps 25, or mp4/webm",
+            )
+        if fmt == "gif" and exact(self.fps) < GIF_MIN_FPS:
+            raise self.error(
+                ("fps",),
+                f"{self.fps:g} fps is too slow for a GIF (at least 100/65535 = {float(GIF_MIN_FPS):.6f} fps: a GIF frame"
+                " shows at most 655.35 s, as its delay is 16 bits of centiseconds); use mp4/webm",
             )
 
     def resolved_yaml(self) -> str:
