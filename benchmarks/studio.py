@@ -8,12 +8,16 @@ Starts `cppn-anim studio scenes/spiral.yaml --no-browser` (preview 320x180) and 
   and how fast the server streams a cached loop to a page;
 - GET /frame.png at 320x180 (a new time each request, so nothing is cached);
 - a change to the file by another editor -> the page hears of it.
-Targets (issue 13): 300 ms, 20 fps, 150 ms median. Prints one line per figure (_line.py); --json adds
-one JSON object as the last line; --screenshot PATH saves the page as PNG (docs/studio.png).
+Targets (issues 13 and 19): 300 ms, 20 fps, 150 ms median, 1 s. Prints one line per figure
+(_line.py: `[name] value (want TARGET): PASS|FAIL`, recorded with the date, machine and the
+load when it was measured: the machine is shared, a FAIL under a high load says more about
+the load); --json adds one JSON object as the last line; --screenshot PATH saves the page
+as PNG (docs/studio.png).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -32,6 +36,10 @@ from _line import context, line  # noqa: E402
 SCENE = "scenes/spiral.yaml"
 EDITS = 15
 REQUESTS = 20
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def start(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -62,7 +70,7 @@ def edit_latency(ws_url: str, text: str) -> tuple[list[float], int]:
     times = []
     with connect(ws_url, max_size=None) as ws:
         until(ws, lambda m: m.get("type") == "hello")
-        ws.send(json.dumps({"type": "edit", "text": text, "index": 0}))  # warm-up: first renderer, first frame
+        ws.send(json.dumps({"type": "edit", "rev": 1, "text": text, "index": 0}))  # warm-up: first renderer, first frame
         info = until(ws, lambda m: m.get("type") == "scene")
         until(ws, lambda m: m.get("key") == info["key"] and "index" in m)
         count = info["count"]
@@ -71,7 +79,7 @@ def edit_latency(ws_url: str, text: str) -> tuple[list[float], int]:
             index = (k * 37) % count
             edited = re.sub(r"(?m)^seed: \d+", f"seed: {1000 + k}", text)
             began = time.perf_counter()
-            ws.send(json.dumps({"type": "edit", "text": edited, "index": index}))
+            ws.send(json.dumps({"type": "edit", "rev": k + 2, "text": edited, "index": index}))
             key = until(ws, lambda m: m.get("type") == "scene")["key"]
             until(ws, lambda m: m.get("key") == key and m.get("index") == index)
             times.append(time.perf_counter() - began)
@@ -85,7 +93,7 @@ def cached_stream(ws_url: str, text: str, count: int) -> float:
 
     with connect(ws_url, max_size=None) as ws:
         until(ws, lambda m: m.get("type") == "hello")
-        ws.send(json.dumps({"type": "edit", "text": text, "index": 0}))
+        ws.send(json.dumps({"type": "edit", "rev": 1, "text": text, "index": 0}))
         key = until(ws, lambda m: m.get("type") == "scene")["key"]
         seen = set()
         while len(seen) < count:  # the first pass fills the server's cache
@@ -94,7 +102,7 @@ def cached_stream(ws_url: str, text: str, count: int) -> float:
     with connect(ws_url, max_size=None) as ws:  # a new page: everything comes from the cache
         until(ws, lambda m: m.get("type") == "hello")
         began = time.perf_counter()
-        ws.send(json.dumps({"type": "edit", "text": text, "index": 0}))
+        ws.send(json.dumps({"type": "edit", "rev": 1, "text": text, "index": 0}))
         seen = set()
         while len(seen) < count:
             seen.add(until(ws, lambda m: m.get("key") == key and "index" in m)["index"])
@@ -121,7 +129,7 @@ def disk_change(ws_url: str, path: Path, text: str) -> list[float]:
 def browser_playback(url: str, count: int, screenshot: str | None = None) -> float | None:
     """Frames the page draws per second once its loop is cached (headless Chromium), or None.
 
-    With `screenshot`, the page is also saved there as a PNG (the docs' docs/studio.png)."""
+    With `screenshot`, the page is also saved there as a PNG (the README's docs/studio.png)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
@@ -133,7 +141,7 @@ def browser_playback(url: str, count: int, screenshot: str | None = None) -> flo
         browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         page.goto(url)
-        page.wait_for_function(f"() => typeof frames !== 'undefined' && frames.size >= {count}", timeout=300_000)
+        page.wait_for_function(f"() => window.studioStats.cached >= {count}", timeout=300_000)
         start_drawn = page.evaluate("window.studioStats.drawn")
         time.sleep(5)
         drawn = page.evaluate("window.studioStats.drawn") - start_drawn
@@ -163,12 +171,18 @@ def main() -> None:
     try:
         base, token = url.split("/?token=")[0], url.split("token=")[1]
         ws_url = base.replace("http", "ws") + f"/ws?token={token}"
+        loads = {}
         png_times = frame_png(base, token)  # first: no page open, nothing rendering
+        loads["png"] = load()
         edits, count, last = edit_latency(ws_url, text)
+        loads["edits"] = load()
         stream_fps = cached_stream(ws_url, last, count)
+        loads["stream"] = load()
         shot = sys.argv[sys.argv.index("--screenshot") + 1] if "--screenshot" in sys.argv else None
         page_fps = browser_playback(url, count, shot)
+        loads["page"] = load()
         disk = disk_change(ws_url, folder / SCENE, text)
+        loads["disk"] = load()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -186,17 +200,21 @@ def main() -> None:
         "frame_png_ms": ms(png_times),
     }
     where = f"{SCENE}, preview 320x180, {count} frames"
-    line("studio edit -> first new preview frame", f"median {result['edit_to_frame_ms_median']} ms, max {result['edit_to_frame_ms_max']} ms ({EDITS} edits, {where})",
-         measured=result["edit_to_frame_ms_median"], want="<= 300 ms (median)")  # fmt: skip
+    med, top = result["edit_to_frame_ms_median"], result["edit_to_frame_ms_max"]
+    line("studio edit -> first new preview frame", f"median {med} ms, max {top} ms ({EDITS} edits, {where}; measured at {loads['edits']})",
+         measured=med, want="<= 300 ms (median)")  # fmt: skip
     if page_fps is None:
         line("studio playback once cached", "not measured (no chromium or playwright)", want=">= 20 fps")
     else:
-        line("studio playback once cached", f"{result['playback_fps_browser']} fps drawn in headless chromium (the scene's {30} fps)",
-             measured=result["playback_fps_browser"], want=">= 20 fps")  # fmt: skip
-    line("studio cached loop streamed to a new page", f"{result['cached_stream_fps']} frames/s")
-    line("studio GET /frame.png 320x180", f"median {result['frame_png_ms_median']} ms, max {result['frame_png_ms_max']} ms ({REQUESTS} requests, each a new time)",
-         measured=result["frame_png_ms_median"], want="<= 150 ms (median)")  # fmt: skip
-    line("studio file changed on disk -> page told", f"max {result['disk_change_ms_max']} ms (5 changes)", measured=result["disk_change_ms_max"], want="<= 1000 ms")
+        fps = result["playback_fps_browser"]
+        line("studio playback once cached", f"{fps} fps drawn in headless chromium (the scene's 30 fps; measured at {loads['page']})", measured=fps, want=">= 20 fps")
+    stream = result["cached_stream_fps"]
+    line("studio cached loop streamed to a new page", f"{stream} frames/s (measured at {loads['stream']})", measured=stream, want=">= 20 frames/s")
+    png = result["frame_png_ms_median"]
+    line("studio GET /frame.png 320x180", f"median {png} ms, max {result['frame_png_ms_max']} ms ({REQUESTS} requests, each a new time; measured at {loads['png']})",
+         measured=png, want="<= 150 ms (median)")  # fmt: skip
+    disk_ms = result["disk_change_ms_max"]
+    line("studio file changed on disk -> page told", f"max {disk_ms} ms (5 changes; measured at {loads['disk']})", measured=disk_ms, want="<= 1000 ms")
     if "--json" in sys.argv:
         print(json.dumps(result))
 
