@@ -310,7 +310,7 @@ def cmd_render(args) -> int:
     try:
         with dask:
             done = core.render(
-                scene, path, fmt, start, stop, preset=args.preset, report=report, cancel=args.stop.event, pin=entry.torch_threads,
+                scene, path, fmt, start, stop, preset=args.preset, report=report, cancel=args.stop.event, pin=entry.Threads(),
                 workers=args.workers, scheduler=args.scheduler, resume=args.resume, hold=entry.held_signals,
             )  # fmt: skip
     finally:
@@ -364,7 +364,7 @@ def cmd_still(args) -> int:
     bar = _bar(scene.height, args.quiet, "row")
     try:
         report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, 1, args.quiet, bar))
-        path = core.write_still(scene, t, args.output, report=report, cancel=args.stop.event, pin=entry.torch_threads)
+        path = core.write_still(scene, t, args.output, report=report, cancel=args.stop.event, pin=entry.Threads())
     finally:
         bar.close()
     if not args.quiet:
@@ -377,7 +377,7 @@ def cmd_bench(args) -> int:
         scene = _load(args.scene, args)
     else:
         scene = core.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
-    result = bench.bench(scene, args.frames, cancel=args.stop.event, pin=entry.torch_threads)
+    result = bench.bench(scene, args.frames, cancel=args.stop.event, pin=entry.Threads())
     print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}):"
           f" {result['frames_per_s']} frames/s, {result['megapixels_per_s']} MP/s")  # fmt: skip
     if args.json:
@@ -390,7 +390,7 @@ def cmd_bench(args) -> int:
 
 def cmd_previews(args) -> int:
     report = _Report(quiet=args.quiet)
-    result = previews.previews(args.folder, args.output, _overrides(args), report=report, cancel=args.stop.event, pin=entry.torch_threads)
+    result = previews.previews(args.folder, args.output, _overrides(args), report=report, cancel=args.stop.event, pin=entry.Threads())
     if not args.quiet:
         print(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)", file=sys.stderr)
     return EXIT_BAD_INPUT if result.errors else EXIT_OK
@@ -448,7 +448,7 @@ def cmd_explore(args) -> int:
     bar = _bar(total, args.quiet, "still")
     try:
         report = _Report(bar, args.quiet)
-        done = explore.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, report=report, cancel=args.stop.event, pin=entry.torch_threads)
+        done = explore.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, report=report, cancel=args.stop.event, pin=entry.Threads())
     finally:
         bar.close()
     if not args.quiet:
@@ -466,7 +466,7 @@ def cmd_watch(args) -> int:
         core.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
     print(f"watching {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        watch.watch(path, args.output, _overrides(args), args.interval, report=Lines(), cancel=args.stop.event, pin=entry.torch_threads)
+        watch.watch(path, args.output, _overrides(args), args.interval, report=Lines(), cancel=args.stop.event, pin=entry.Threads())
     except (Cancelled, KeyboardInterrupt):
         if args.stop.signum not in (None, signal.SIGINT):
             raise Cancelled("stopped") from None  # SIGTERM 143, SIGHUP 129: not the normal end

@@ -185,11 +185,26 @@ class Prepared:
             warnings.warn(FlatPicture(f"{self.scene.name}: a frame is a single colour: {FLAT_HINT}"), stacklevel=3)
 
 
-def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None, *, threads: int | None = None, pin=None) -> Prepared:
+KERNELS = ("auto", "fused", "eager")
+KERNEL_VARIABLE = "CPPN_ANIM_KERNEL"  # auto | fused | eager: which path computes the network (render_path)
+
+
+def prepare(
+    scene: Scene, size: tuple[int, int] | list[int] | None = None, *, threads: int | None = None, pin=None, workers: int | None = None,
+    kernel: str | None = None,
+) -> Prepared:  # fmt: skip
     """Weights, motion and renderer for a scene at `size` (W, H; default the scene's). Imports torch.
 
-    threads: the torch threads its frames want (default: the renderer's choice, 1 for a small
-    frame); pin: how torch is held to them (render.ThreadPin; an entry point's, or none).
+    The renderer is the fastest path that can run the scene (render_path): on a CPU in fp32
+    the fused kernel's band workers (bands.BandRenderer), on CUDA the fused Triton kernel
+    (fused.FusedRenderer), else torch's layer-by-layer path (render.Renderer).
+    workers: the band workers of the CPU path; its caller's to give, here or as the pin's
+    `workers` (the command line's entry.Threads: torch.get_num_threads() read once when the
+    command starts, so OMP_NUM_THREADS=1 means one worker); default `threads`, else
+    torch.get_num_threads() as the caller has it (the API's, the studio's thread's).
+    threads: the torch threads the torch path's frames want (default: its choice, 1 for a
+    small frame); pin: how torch is held to them (render.ThreadPin; an entry point's, or none).
+    kernel: auto | fused | eager (default: $CPPN_ANIM_KERNEL, else auto).
     """
     from . import render, resources, trajectory
 
@@ -209,11 +224,59 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None, *, th
                                   " add x, y or r"), stacklevel=2)  # fmt: skip
     with np.errstate(all="ignore"):  # huge scales overflow: the flat-picture warning says it in one line
         weights = build_weights(scene)
-        renderer = render.Renderer(
-            weights, int(width), int(height), supersample=scene.render.supersample, device=str(device),
-            precision=scene.render.precision, threads=threads, pin=pin,
-        )  # fmt: skip
+        path, why = render_path(weights, device, scene.render.precision, kernel)
+        k = scene.render.supersample
+        if path == "fused-cpu":
+            from .bands import BandRenderer
+
+            import torch
+
+            count = workers or getattr(pin, "workers", None) or threads or torch.get_num_threads()
+            renderer = BandRenderer(weights, int(width), int(height), k, workers=max(1, int(count)))
+        elif path == "fused-triton":
+            from .fused import FusedRenderer
+
+            renderer = FusedRenderer(weights, int(width), int(height), k, device=str(device), precision=scene.render.precision)
+        else:
+            renderer = render.Renderer(
+                weights, int(width), int(height), supersample=k, device=str(device), precision=scene.render.precision, threads=threads, pin=pin,
+            )  # fmt: skip
+        renderer.why_not_fused = why
     return Prepared(scene, trajectory.Motion(scene), renderer, looked=not scene.network.inputs)
+
+
+def render_path(weights, device, precision: str, kernel: str | None = None) -> tuple[str, str | None]:
+    """Which renderer computes these weights on this torch device: ("fused-cpu" | "fused-triton" |
+    "torch", why not fused: None or one line). auto: the fused kernel wherever it can run (a
+    CPU in fp32, CUDA in fp32 or bf16; every activation has a body there, the width fits),
+    else torch's; eager: torch's always; fused: the fused kernel, or UsageError saying why not.
+    `kernel` None reads $CPPN_ANIM_KERNEL (for checks and benchmarks: scripts/gpu_check.sh)."""
+    import os
+
+    choice = kernel or os.environ.get(KERNEL_VARIABLE) or "auto"
+    if choice not in KERNELS:
+        raise UsageError(f"{KERNEL_VARIABLE}={choice}: use one of {', '.join(KERNELS)}")
+    if choice == "eager":
+        return "torch", "asked for the eager path"
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cpu":
+        from . import bands
+
+        path = "fused-cpu"
+        why = f"{precision} runs on torch's path (the fused CPU kernel is fp32)" if precision != "fp32" else bands.unsupported(weights)
+    elif kind == "cuda":
+        from . import fused
+
+        path = "fused-triton"
+        why = (f"{precision} runs on torch's path (the fused GPU kernel is fp32 or bf16)" if precision not in ("fp32", "bf16")
+               else fused.unusable(device) or fused.unsupported(weights))  # fmt: skip
+    else:
+        path, why = "torch", f"no fused kernel for {kind}"
+    if why is None:
+        return path, None
+    if choice == "fused":
+        raise UsageError(f"{KERNEL_VARIABLE}=fused: {why}")
+    return "torch", why
 
 
 def build_weights(scene: Scene):

@@ -44,14 +44,19 @@ activations, channels, output)` -> Kernel (`.run(frame, hidden, xs, ys, out)`, `
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import hashlib
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .network import SIN_HIGH, SIN_LOW
+from . import activations as _act
 
 try:  # optional: without llvmlite the renderer keeps its torch path
     import llvmlite.binding as _llvm
@@ -97,55 +102,14 @@ def vector_shape() -> tuple[int, int, int]:
     return (16, 4, 4) if _STATE["avx512"] else (8, 2, 4)
 
 
-# ======================================================================================
-# THE ACTIVATION TABLE OF THIS KERNEL (the one place its activation bodies are written).
-# name -> body(m, x): x is a vector of pre-activations, m the emitter below (m.fma, m.exp,
-# m.recip, m.const ...). When cppn_anim/activations.py lands, these entries move there as
-# its `llvm` field (and fused.py's as its `triton` field).
-# ======================================================================================
-def _tanh(m, x):
-    # rational approximation of tanh on [-7.9053, 7.9053] (Eigen's ptanh_float), clamped outside:
-    # x * P(x^2) / Q(x^2), a few ulps from tanh in float32
-    x = m.clamp(x, -7.90531110763549805, 7.90531110763549805)
-    x2 = m.mul(x, x)
-    p = m.poly(x2, [4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-                    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16])  # fmt: skip
-    q = m.poly(x2, [4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06])
-    return m.mul(m.mul(x, p), m.recip(q))
-
-
-def _sigmoid(m, x):
-    return m.recip(m.add(m.exp(m.neg(x)), m.const(1.0)))
-
-
-ACTIVATIONS = {
-    "tanh": _tanh,
-    "sigmoid": _sigmoid,
-    "sin": lambda m, x: m.sin(x),
-    "cos": lambda m, x: m.cos(x),
-    "relu": lambda m, x: m.max(x, m.const(0.0)),
-    "abs": lambda m, x: m.abs(x),
-    "gaussian": lambda m, x: m.exp(m.neg(m.mul(x, x))),
-    # max(x, 0) + log(1 + exp(-|x|)): no overflow; exact to float32 rounding
-    "softplus": lambda m, x: m.add(m.max(x, m.const(0.0)), m.log(m.add(m.exp(m.neg(m.abs(x))), m.const(1.0)))),
-    "elu": lambda m, x: m.select(m.gt(x, m.const(0.0)), x, m.sub(m.exp(m.min(x, m.const(0.0))), m.const(1.0))),
-}
-# the output layer's activations (network.output_value): sigmoid, or sin then sigmoid stretched to [0, 1]
-OUTPUTS = {
-    "sigmoid": _sigmoid,
-    "sin": lambda m, x: m.clamp(m.mul(m.sub(_sigmoid(m, m.sin(x)), m.const(SIN_LOW)), m.const(1 / (SIN_HIGH - SIN_LOW))), 0.0, 1.0),
-}
-# ======================================================================================
-
-
 def supported(activations, output: str = "sigmoid", width: int = 32) -> str | None:
     """None if this kernel can run a network of this width with these activations; else why not (one line)."""
     if not available():
         return "llvmlite is not installed or cannot compile for this CPU"
     if width > MAX_WIDTH:
         return f"network width {width} is over the fused kernel's {MAX_WIDTH}"
-    missing = sorted({a for a in activations if a not in ACTIVATIONS} | ({output} - set(OUTPUTS)))
-    return f"no fused body for {', '.join(missing)}" if missing else None
+    missing = sorted({a for a in activations if _act.get(a).llvm is None} | ({output} if _act.output(output).llvm is None else set()))
+    return f"no fused CPU body for {', '.join(missing)} (activations.py)" if missing else None
 
 
 class _Emit:
@@ -320,23 +284,122 @@ def pack_hidden(hidden) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str = "sigmoid") -> Kernel:
-    """The kernel for a network shape: `activations` has one name per layer (depth of them)."""
+    """The kernel for a network shape: `activations` has one name per layer (depth of them).
+
+    Once per process and shape (lru_cache); its machine code also goes to the on-disk cache
+    (cache_folder()), so the next process loads it in about a millisecond instead of
+    compiling it (0.3-0.7 s)."""
     why = supported(activations, output, width)
     if why:
         raise ValueError(why)
     tm = _target()
     lanes, vecs, block = vector_shape()
+    shape = (width, tuple(activations), channels, output, lanes, vecs, block, _STATE["avx512"])
+    folder = cache_folder()
+    try:
+        _code_identity()
+    except OSError:  # without the source there is no telling a stale entry: compile every time
+        folder = None
+    engine, address = None, None
     with _LOCK:  # LLVM's global state is not ours to race on
-        text = _module_ir(width, tuple(activations), channels, output, lanes, vecs, block, _STATE["avx512"])
-        mod = _llvm.parse_assembly(text)
-        mod.verify()
-        # no IR optimisation passes: the IR is already what we want run (half the compile time,
-        # the same speed, measured); the code generator still optimises at -O3
-        engine = _llvm.create_mcjit_compiler(mod, tm)
-        engine.finalize_object()
-        address = engine.get_function_address("cppn_tiles")
+        obj = _read_cached(folder, shape) if folder else None
+        if obj is not None:
+            try:
+                engine, address = _load(tm, obj)
+            except Exception:  # noqa: BLE001 - an entry LLVM cannot load is compiled again
+                engine = None
+        if engine is None:
+            mod = _llvm.parse_assembly(_module_ir(*shape))
+            mod.verify()
+            # no IR optimisation passes: the IR is already what we want run (half the compile time,
+            # the same speed, measured); the code generator still optimises at -O3
+            obj = tm.emit_object(mod)
+            engine, address = _load(tm, obj)  # the same path as a cached entry: the same machine code
+            if folder:
+                _write_cached(folder, shape, obj)
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 5), ctypes.c_int64, ctypes.c_int64)
     return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine)
+
+
+def _load(tm, obj: bytes):
+    """(engine, address of cppn_tiles) for an object file's machine code."""
+    engine = _llvm.create_mcjit_compiler(_llvm.parse_assembly(""), tm)
+    engine.add_object_file(_llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    address = engine.get_function_address("cppn_tiles")
+    if not address:
+        raise ValueError("no cppn_tiles in the object file")
+    return engine, address
+
+
+# ------------------------------------------------------------------ the on-disk cache of machine code
+# One file per shape and machine: MAGIC, the sha256 of the object file, the object file. The
+# key covers everything the machine code depends on: the shape, this CPU (name, features,
+# vector shape), llvmlite's version (its LLVM) and the source of the code that writes the IR
+# (this module and the activation table), so an entry is never stale, only unused. Written
+# atomically (a temporary file, then renamed), so a reader sees a whole entry or none; an
+# entry that does not check out (truncated, edited) is compiled again and replaced. A folder
+# that cannot be written costs the compile, nothing else.
+
+CACHE_MAGIC = b"cppnk\x00\x01\n"
+
+
+def cache_folder() -> Path | None:
+    """$XDG_CACHE_HOME/cppn-anim/kernels (an absolute XDG_CACHE_HOME only), else ~/.cache/cppn-anim/kernels;
+    None where there is no home to cache in."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    except RuntimeError:  # no home directory
+        return None
+    return root / "cppn-anim" / "kernels"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_identity() -> str:
+    """What else the machine code depends on: this CPU, llvmlite, and the IR writer's source."""
+    import llvmlite
+
+    from . import activations
+
+    h = hashlib.sha256()
+    for path in (Path(__file__), Path(activations.__file__)):
+        h.update(path.read_bytes())  # OSError (no source installed): no caching (cache_folder's caller)
+    h.update(repr((llvmlite.__version__, _llvm.get_process_triple(), _llvm.get_host_cpu_name(), _llvm.get_host_cpu_features().flatten())).encode())
+    return h.hexdigest()
+
+
+def _cache_path(folder: Path, shape: tuple) -> Path:
+    key = hashlib.sha256(repr((shape, _code_identity())).encode()).hexdigest()
+    return folder / f"{key[:40]}.o"
+
+
+def _read_cached(folder: Path, shape: tuple) -> bytes | None:
+    try:
+        data = _cache_path(folder, shape).read_bytes()
+    except OSError:
+        return None
+    head, digest, obj = data[: len(CACHE_MAGIC)], data[len(CACHE_MAGIC) : len(CACHE_MAGIC) + 32], data[len(CACHE_MAGIC) + 32 :]
+    if head != CACHE_MAGIC or hashlib.sha256(obj).digest() != digest:
+        return None
+    return obj
+
+
+def _write_cached(folder: Path, shape: tuple, obj: bytes) -> None:
+    path = _cache_path(folder, shape)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".o")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(CACHE_MAGIC + hashlib.sha256(obj).digest() + obj)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # a cache that cannot be written costs the next process the compile
 
 
 def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: str, lanes: int, vecs: int, block: int, avx512: bool) -> str:
@@ -474,6 +537,9 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
     v00, v01, v10, v11, cx, cy = (scalar(i) for i in range(6))
     first_w, first_b = b.gep(frame, [c64(6)]), b.gep(frame, [c64(6 + 3 * width)])
     last_w, last_b = b.gep(frame, [c64(6 + 4 * width)]), b.gep(frame, [c64(6 + 4 * width + width * channels)])
+    m = _Emit(b, vec, lanes, avx512, intr)
+    c_norm = b.call(intr["sqrt"], [m.fma(cy, cy, m.mul(cx, cx))])  # |c|
+    cx2, cy2 = m.add(cx, cx), m.add(cy, cy)
     b.cbranch(b.icmp_unsigned(">", ntiles, c64(0)), loop, done)
     b.position_at_end(loop)
     t = b.phi(i64)
@@ -484,12 +550,18 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
         at = b.add(base, c64(p * lanes))
         x = b.load(b.bitcast(b.gep(xs, [at]), pv), align=4)
         y = b.load(b.bitcast(b.gep(ys, [at]), pv), align=4)
-        mx = m.fma(y, v10, m.fma(x, v00, cx))  # x' = c0 + x a00 + y a10 (view = A^T)
-        my = m.fma(y, v11, m.fma(x, v01, cy))
-        r = b.call(intr["sqrt"], [m.fma(my, my, m.mul(mx, mx))])
-        for row, v in enumerate((x, y, r)):
+        dx = m.fma(y, v10, m.mul(x, v00))  # d = A (x, y) (view = A^T); the sample is seen at c + d
+        dy = m.fma(y, v11, m.mul(x, v01))
+        px, py = m.add(dx, cx), m.add(dy, cy)
+        seen = b.call(intr["sqrt"], [m.fma(py, py, m.mul(px, px))])  # |c + d|
+        # r - |c| = (2 c.d + d.d) / (|c + d| + |c|): of the size of d, however far the centre
+        # (render.first_layer puts |c| in the bias, in float64); 0 where the sample is the origin
+        num = m.fma(dy, m.add(dy, cy2), m.mul(dx, m.add(dx, cx2)))
+        den = m.add(seen, c_norm)
+        delta = m.select(m.gt(den, 0.0), b.fdiv(num, den), m.const(0.0))
+        for row, v in enumerate((x, y, delta)):
             b.store(v, b.gep(buf_in, [c64(row * vecs + p)]), align=64)
-    acts = [ACTIVATIONS[a] for a in activations]
+    acts = [_act.get(a).llvm for a in activations]
     b.call(dense(3, width, acts[0], activations[0]), [buf_in, first_w, first_b, buf_a])
     src, dst = buf_a, buf_b
     offset = 0
@@ -497,7 +569,7 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
         b.call(dense(width, width, act, name), [src, b.gep(hidden, [c64(offset)]), b.gep(hidden, [c64(offset + width * width)]), dst])
         offset += width * width + width
         src, dst = dst, src
-    b.call(dense(width, channels, OUTPUTS[output], "out_" + output), [src, last_w, last_b, buf_in])
+    b.call(dense(width, channels, _act.output(output).llvm, "out_" + output), [src, last_w, last_b, buf_in])
     for c in range(channels):
         row = b.mul(c64(c), stride)
         for p in range(vecs):

@@ -78,6 +78,7 @@ Interpolation = Literal["step", "linear", "slerp", "cubic"]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Vec2 = Annotated[list[Finite], Field(min_length=2, max_length=2)]
 Activation = Literal[activations.NAMES]  # type: ignore[valid-type]
+OutputActivation = Literal[activations.OUTPUT_NAMES]  # type: ignore[valid-type]
 
 
 def _kind(value: Any) -> str:
@@ -230,7 +231,7 @@ class Network(_Model):
     z_scale: Finite = Field(1.0, gt=0, description="multiplies z before the network (default: the style's)")
     input_scale: Finite = Field(1.0, gt=0, description="multiplies x, y, r after the view (default: the style's)")
     contrast: Finite = Field(1.0, gt=0, description="multiplies the output layer's pre-activation: harder edges")
-    output: Literal["sigmoid", "sin"] = Field("sigmoid", description="sin: sin, sigmoid, then a constant stretch to [0, 1]")
+    output: OutputActivation = Field("sigmoid", description="sin: sin, sigmoid, then a constant stretch to [0, 1]")
     palette: Optional[
         Annotated[
             Union[Annotated[PaletteName, Tag("text")], Annotated[Annotated[list[HexColor], Field(min_length=2)], Tag("list")]],

@@ -104,14 +104,12 @@ def test_supersampled_pixels_do_not_depend_on_bands():
 def test_kernel_values_match_the_reference_closely():
     """Before quantisation: the float32 kernel within 1e-4 of the float64 network (tanh network)."""
     w, p = build("{latent_dim: 8, width: 32, depth: 8}")
-    from cppn_anim.bands import first_layer
-
-    matrix, bias, view = first_layer(w, p)
+    matrix, bias, view = render.first_layer(w, p)
     k = cpu_fused.compile_kernel(32, tuple(w.activations), 3, w.output)
     x, y = render.sample_grid(64, 48, 1, 0, 64 * 48)
     out = np.empty((3, len(x)), np.float32)
     k.run(cpu_fused.pack_frame(view, p.center, matrix, bias, w.out, w.out_bias), cpu_fused.pack_hidden(w.hidden), x.astype(np.float32), y.astype(np.float32), out)
-    xv, yv = view[0, 0] * x + view[1, 0] * y + p.center[0], view[0, 1] * x + view[1, 1] * y + p.center[1]
+    xv, yv = view[0, 0] * x + view[1, 0] * y + p.center[0], view[0, 1] * x + view[1, 1] * y + p.center[1]  # view = A^T
     ref = network.evaluate(w, network.features(xv, yv, w.inputs), p.z)
     assert np.abs(out.T - ref).max() < 1e-4
 
