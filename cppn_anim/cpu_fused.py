@@ -83,16 +83,20 @@ def available() -> bool:
 
 
 def _target():
-    """The LLVM target machine for this CPU (made once)."""
+    """The LLVM target machine for this CPU (made once): the code generator of every kernel."""
     with _LOCK:
         if "tm" not in _STATE:
             _llvm.initialize_native_target()
             _llvm.initialize_native_asmprinter()
-            features = _llvm.get_host_cpu_features().flatten()
-            target = _llvm.Target.from_triple(_llvm.get_process_triple())
-            _STATE["tm"] = target.create_target_machine(cpu=_llvm.get_host_cpu_name(), features=features, opt=3)
-            _STATE["avx512"] = "+avx512f" in features.split(",")
+            _STATE["tm"] = _new_target_machine()
+            _STATE["avx512"] = "+avx512f" in _llvm.get_host_cpu_features().flatten().split(",")
         return _STATE["tm"]
+
+
+def _new_target_machine():
+    features = _llvm.get_host_cpu_features().flatten()
+    target = _llvm.Target.from_triple(_llvm.get_process_triple())
+    return target.create_target_machine(cpu=_llvm.get_host_cpu_name(), features=features, opt=3)
 
 
 def vector_shape() -> tuple[int, int, int]:
@@ -102,7 +106,7 @@ def vector_shape() -> tuple[int, int, int]:
     return (16, 4, 4) if _STATE["avx512"] else (8, 2, 4)
 
 
-def supported(activations, output: str = "sigmoid", width: int = 32) -> str | None:
+def supported(activations, output: str, width: int) -> str | None:
     """None if this kernel can run a network of this width with these activations; else why not (one line)."""
     if not available():
         return "llvmlite is not installed or cannot compile for this CPU"
@@ -283,8 +287,9 @@ def pack_hidden(hidden) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str = "sigmoid") -> Kernel:
-    """The kernel for a network shape: `activations` has one name per layer (depth of them).
+def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str) -> Kernel:
+    """The kernel for a network shape: `activations` has one name per layer (depth of them),
+    `output` the output layer's (activations.OUTPUTS).
 
     Once per process and shape (lru_cache); its machine code also goes to the on-disk cache
     (cache_folder()), so the next process loads it in about a millisecond instead of
@@ -305,7 +310,7 @@ def compile_kernel(width: int, activations: tuple[str, ...], channels: int, outp
         obj = _read_cached(folder, shape) if folder else None
         if obj is not None:
             try:
-                engine, address = _load(tm, obj)
+                engine, address = _load(obj)
             except Exception:  # noqa: BLE001 - an entry LLVM cannot load is compiled again
                 engine = None
         if engine is None:
@@ -314,16 +319,18 @@ def compile_kernel(width: int, activations: tuple[str, ...], channels: int, outp
             # no IR optimisation passes: the IR is already what we want run (half the compile time,
             # the same speed, measured); the code generator still optimises at -O3
             obj = tm.emit_object(mod)
-            engine, address = _load(tm, obj)  # the same path as a cached entry: the same machine code
+            engine, address = _load(obj)  # the same path as a cached entry: the same machine code
             if folder:
                 _write_cached(folder, shape, obj)
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 5), ctypes.c_int64, ctypes.c_int64)
     return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine)
 
 
-def _load(tm, obj: bytes):
-    """(engine, address of cppn_tiles) for an object file's machine code."""
-    engine = _llvm.create_mcjit_compiler(_llvm.parse_assembly(""), tm)
+def _load(obj: bytes):
+    """(engine, address of cppn_tiles) for an object file's machine code. Each engine gets a
+    target machine of its own: an engine owns the one it is given and frees it with itself
+    (llvmlite), so a kernel dropped from the lru_cache must not take the shared one along."""
+    engine = _llvm.create_mcjit_compiler(_llvm.parse_assembly(""), _new_target_machine())
     engine.add_object_file(_llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     address = engine.get_function_address("cppn_tiles")

@@ -69,7 +69,7 @@ class Weights:
     out_bias: np.ndarray  # (channels,)
     activations: tuple[str, ...]  # one per hidden layer
     color: str  # rgb | gray | hsv
-    output: str = "sigmoid"  # sigmoid | sin
+    output: str  # the output layer's activation (activations.OUTPUTS: sigmoid | sin)
     coords: np.ndarray = field(default_factory=IDENTITY_COORDS.copy)  # (2, 3): x, y, r fed to the network = gain * coordinate + offset
     palette: np.ndarray | None = None  # (N, 3) colours in [0, 1] that the one channel is looked up in
 
