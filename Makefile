@@ -4,7 +4,7 @@
 #   make previews              every scene to out/previews/*.gif + index.html + contact sheet
 #   make test                  the fast tests (at most 60 s of CPU)
 #   make check                 make test, then the slow tier (browser, look statistics, Dask, signals)
-#   make bench                 benchmarks, side by side with the baseline
+#   make bench                 benchmarks, side by side with the baseline (render speed first: benchmarks/kernels.py)
 #   make docs                  the README's pictures in docs/ (sheets and gallery), from the scenes
 #   make watch scene=spiral    re-render the preview whenever the scene file is saved
 #   make studio scene=spiral   the live editor in the browser (without scene=: pick one in the page)
@@ -42,6 +42,7 @@ check: test
 	$(BIN)/python -m pytest -m slow; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]  # 5: no slow test collected
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/kernels.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/studio.py
 	$(BIN)/python benchmarks/look.py

@@ -10,7 +10,11 @@ entry point decides.
 - OpenMP's wait policy: threads that wait for each other sleep instead of spinning
   (OMP_WAIT_POLICY=PASSIVE, unless the user set it): with another process busy on a core,
   a spinning wait burns the time slice its partner needs. Read once, when torch loads its
-  OpenMP runtime, so it is set before anything imports torch.
+  OpenMP runtime, so it is set before anything imports torch. It is for torch's path (the
+  fallback: networks the fused kernel cannot run, bf16/fp16 on a CPU, segments of old
+  versions): the fused CPU kernel's band workers use no OpenMP, so it costs the render path
+  nothing, quiet or busy (benchmarks/kernels.py, `[policy quiet]` and `[policy busy]`), while
+  ACTIVE made torch's path many times slower beside busy neighbours.
 - numpy's BLAS on one thread: the network's matrices are tiny, and on a busy machine BLAS
   threads mostly wait to be scheduled (benchmarks/blas_threads.py: 30-130x slower).
 - torch's threads: read once when a command starts (`Threads`): that many band workers
