@@ -33,6 +33,7 @@ import numpy as np
 
 from . import cpu_fused
 from .network import Weights, channels, lookup, to_rgb
+from .network import shape as network_shape
 from .report import check
 from .render import GRID_CACHE_SAMPLES, first_layer, sample_grid
 from .trajectory import FrameParams
@@ -42,9 +43,9 @@ MIN_BANDS_PER_WORKER = 4  # a small frame is still cut finely enough for every w
 LOOKAHEAD = 2  # frames whose bands are queued at once by `frames`
 
 
-def unsupported(weights: Weights) -> str | None:
-    """None if BandRenderer can render these weights on this machine; else why not (one line)."""
-    return cpu_fused.supported(weights.activations, weights.output, weights.first.shape[1])
+def unsupported(net) -> str | None:
+    """None if BandRenderer can render these weights (or this network spec) on this machine; else why not (one line)."""
+    return cpu_fused.supported(*network_shape(net))
 
 
 class BandRenderer:

@@ -330,7 +330,7 @@ def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None) -> Non
         return
     from . import resources
 
-    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
+    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device, scene.render.precision)
     if seconds > LONG_RENDER_SECONDS:
         what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
         line = f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look"

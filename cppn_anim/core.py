@@ -9,7 +9,8 @@ import torch; the first function that renders does.
     parse(text, source="<scene>", overrides=(), default_name="scene") -> Scene
         overrides: a list of (key.path, value[, label]) or a dict {key.path: value};
         raises errors.SceneError (FILE:LINE:COL: key.path: message).
-    prepare(scene, size=None, *, threads=None, pin=None) -> Prepared   weights + motion + renderer, reusable
+    prepare(scene, size=None, *, threads=None, pin=None, workers=None, kernel=None) -> Prepared
+        weights + motion + the renderer render_path picks (the fused kernels where they run), reusable
         Prepared.still(t, rows_done=None, cancel=None) -> (H, W, 3) uint8
         Prepared.frames(start=0, stop=None, cancel=None) -> iterator of (H, W, 3) uint8, in order
     still(scene, t, size=None, ...) -> (H, W, 3) uint8        t in seconds, size (W, H)
@@ -151,7 +152,7 @@ class Prepared:
 
     scene: Scene
     motion: Any  # trajectory.Motion
-    renderer: Any  # render.Renderer
+    renderer: Any  # bands.BandRenderer, fused.FusedRenderer or render.Renderer (render_path): render(p, rows_done, cancel), frames(params, cancel)
     looked: bool = False  # a flat frame was reported (or cannot be: inputs: []): look no more
 
     def still(self, t: float, rows_done=None, cancel: threading.Event | None = None) -> np.ndarray:
@@ -215,8 +216,9 @@ def prepare(
         device = render.pick_device(scene.render.device)
     except DeviceUnavailable as e:
         raise scene.error(("render", "device"), str(e)) from None
+    path, why = render_path(scene.network, device, scene.render.precision, kernel)
     # errors.OutOfMemory (a MemoryError) before the weights, when the estimate cannot fit
-    resources.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision)
+    resources.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision, path)
     if scene.render.precision != "fp32":  # once per run (Python shows a warning once per place)
         warnings.warn(DraftPrecision(draft_message(scene.render.precision)), stacklevel=2)
     if not scene.network.inputs:  # said once here; every frame of such a scene is one colour
@@ -224,12 +226,11 @@ def prepare(
                                   " add x, y or r"), stacklevel=2)  # fmt: skip
     with np.errstate(all="ignore"):  # huge scales overflow: the flat-picture warning says it in one line
         weights = build_weights(scene)
-        path, why = render_path(weights, device, scene.render.precision, kernel)
         k = scene.render.supersample
         if path == "fused-cpu":
-            from .bands import BandRenderer
-
             import torch
+
+            from .bands import BandRenderer
 
             count = workers or getattr(pin, "workers", None) or threads or torch.get_num_threads()
             renderer = BandRenderer(weights, int(width), int(height), k, workers=max(1, int(count)))
@@ -245,8 +246,8 @@ def prepare(
     return Prepared(scene, trajectory.Motion(scene), renderer, looked=not scene.network.inputs)
 
 
-def render_path(weights, device, precision: str, kernel: str | None = None) -> tuple[str, str | None]:
-    """Which renderer computes these weights on this torch device: ("fused-cpu" | "fused-triton" |
+def render_path(net, device, precision: str, kernel: str | None = None) -> tuple[str, str | None]:
+    """Which renderer computes a network (scene.Network, or its Weights) on this torch device: ("fused-cpu" | "fused-triton" |
     "torch", why not fused: None or one line). auto: the fused kernel wherever it can run (a
     CPU in fp32, CUDA in fp32 or bf16; every activation has a body there, the width fits),
     else torch's; eager: torch's always; fused: the fused kernel, or UsageError saying why not.
@@ -263,13 +264,13 @@ def render_path(weights, device, precision: str, kernel: str | None = None) -> t
         from . import bands
 
         path = "fused-cpu"
-        why = f"{precision} runs on torch's path (the fused CPU kernel is fp32)" if precision != "fp32" else bands.unsupported(weights)
+        why = f"{precision} runs on torch's path (the fused CPU kernel is fp32)" if precision != "fp32" else bands.unsupported(net)
     elif kind == "cuda":
         from . import fused
 
         path = "fused-triton"
         why = (f"{precision} runs on torch's path (the fused GPU kernel is fp32 or bf16)" if precision not in ("fp32", "bf16")
-               else fused.unusable(device) or fused.unsupported(weights))  # fmt: skip
+               else fused.unusable(device) or fused.unsupported(net))  # fmt: skip
     else:
         path, why = "torch", f"no fused kernel for {kind}"
     if why is None:

@@ -2,8 +2,9 @@
 
 What it computes, per sample (the same network as network.evaluate, in float32):
 
-    x', y' = (x, y) @ view + centre,  r = |(x', y')|
-    h = act0((x, y, r) @ first + first_bias)             the view and z are folded in per frame
+    d = (x, y) @ view,  delta = |c + d| - |c|           the sample is seen at c + d (c: the view's centre)
+    h = act0((x, y, delta) @ first + first_bias)         the view, z and the centre's share folded in per frame
+                                                          (render.first_layer, in float64: far centres keep precision)
     h = act_i(h @ W_i + b_i)                              the hidden layers
     out = output_act(h @ last + last_bias)               contrast folded in per frame; in [0, 1]
 
@@ -12,9 +13,12 @@ pass over it; with 32-wide layers the activation pass costs as much as the matmu
 benchmarks/kernels.py). Here each tile of TILE pixels (64 with AVX-512) goes through every layer
 with its activations in registers: a block of 4 outputs x 4 vectors of 16 pixels is 16
 accumulators, each weight is broadcast from L1 once per 4 vectors, and the activation (a
-rational or polynomial approximation, accurate to a few float32 ulps) runs on the accumulators
-before they are stored to a small scratch buffer in L1 for the next layer. No memory traffic
-between layers, no thread barriers, no Python per layer.
+rational or polynomial approximation, accurate to a few float32 ulps: each activation's `llvm`
+body in the activation table, activations.py) runs over the layer's outputs in L1 before the
+next layer reads them. No memory traffic between layers, no thread barriers, no Python per
+layer. Measured in CPU time (benchmarks/kernels.py), a 32-wide tanh network runs at ~75-95
+GFLOP per CPU second on the development machine's Xeon, the matmuls alone (relu) at ~140: the
+tanh's rational approximation is most of the rest.
 
 How it is built: the kernel is LLVM IR generated here for one network shape (width, depth,
 activations, channels; not the weights, which are arguments) and compiled for this CPU with
@@ -34,13 +38,14 @@ Accuracy: the float32 values are within ~1e-6 of network.evaluate's float64 ones
 network (tanh's rational approximation is within 6e-7 of tanh); pixels within 1/255.
 
 Cost: compiling a network shape takes 0.3-0.7 s here (the IR built in Python, then LLVM's code
-generator; no IR passes), once per process and shape (compile_kernel is cached). Caching the
-object code on disk (llvmlite's ExecutionEngine.set_object_cache) would save most of it from
-the second run on (not done here).
+generator; no IR passes). Once per process and shape (compile_kernel's lru_cache), and once per
+machine: the object code goes to an on-disk cache (cache_folder(), keyed by the shape, this CPU,
+llvmlite's version and the source of this module and the activation table; checksummed,
+written atomically), from which a later process loads it in about a millisecond.
 
 Public API: `available()`, `supported(activations, output, width)`, `compile_kernel(width,
 activations, channels, output)` -> Kernel (`.run(frame, hidden, xs, ys, out)`, `.tile`),
-`pack_frame(...)`, `pack_hidden(...)`, `vector_shape()`, `ACTIVATIONS`/`OUTPUTS` (the table).
+`pack_frame(...)`, `pack_hidden(...)`, `vector_shape()`, `cache_folder()`.
 """
 from __future__ import annotations
 

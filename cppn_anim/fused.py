@@ -40,6 +40,7 @@ import numpy as np
 
 from . import activations
 from .network import Weights, channels
+from .network import shape as network_shape
 from .render import Renderer, sample_grid
 
 BLOCK = 128  # samples per program: (128, 32) fp32 activations are 32 registers a thread at 4 warps
@@ -63,12 +64,14 @@ def unusable(device) -> str | None:
     return f"the fused kernel runs on CUDA (here: {kind}; on a CPU only under TRITON_INTERPRET=1)"
 
 
-def unsupported(weights: Weights) -> str | None:
-    """None if the kernel has a body for every activation of these weights and their width fits; else why not."""
-    if padded_width(weights.first.shape[1]) > MAX_WIDTH:
-        return f"network width {weights.first.shape[1]} is over the fused kernel's {MAX_WIDTH} (its activations would not stay in registers)"
-    missing = sorted({a for a in weights.activations if activations.get(a).triton is None})
-    missing += [weights.output] if activations.output(weights.output).triton is None else []
+def unsupported(net) -> str | None:
+    """None if the kernel has a body for every activation of these weights (or network spec) and
+    their width fits; else why not (one line)."""
+    acts, output, width = network_shape(net)
+    if padded_width(width) > MAX_WIDTH:
+        return f"network width {width} is over the fused GPU kernel's {MAX_WIDTH} (its activations would not stay in registers)"
+    missing = sorted({a for a in acts if activations.get(a).triton is None})
+    missing += [output] if activations.output(output).triton is None else []
     return f"no fused GPU body for {', '.join(missing)} (activations.py)" if missing else None
 
 

@@ -78,6 +78,14 @@ def channels(color: str) -> int:
     return 1 if color == "gray" else 3
 
 
+def shape(net) -> tuple[tuple[str, ...], str, int]:
+    """(activations, output activation, width) of Weights or of a network spec (scene.Network):
+    what decides whether a fused kernel can run it, known before any weight is drawn."""
+    if isinstance(net, Weights):
+        return tuple(net.activations), net.output, net.first.shape[1]
+    return tuple(net.activations()), net.output, net.width
+
+
 def build(spec: NetworkSpec, seed: int) -> Weights:
     """The weights for a seed and the network settings (style, shape, activations, inputs,
     color, weight_scale: the gains and corrections depend on the activations too)."""

@@ -1,4 +1,11 @@
-"""The renderer kernel: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
+"""torch's renderer: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, layer by layer.
+
+Which renderer runs is core.render_path's choice: on a CPU in fp32 the fused kernel's band
+workers (bands.py, cpu_fused.py), on CUDA the fused Triton kernel (fused.FusedRenderer, which
+is this Renderer with one kernel launch for the whole network); this one everywhere else
+(bf16/fp16 on a CPU, networks wider than the fused kernels take, MPS, CPPN_ANIM_KERNEL=eager).
+`first_layer` (every renderer's first layer, the view folded in) and `sample_grid` (every
+renderer's coordinates) are shared.
 
 How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic):
 - pixels are evaluated in fixed-size chunks whose activation buffers stay in cache on a CPU
