@@ -165,3 +165,27 @@ def test_compiled_kernels_are_cached_on_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu_fused, "_module_ir", real_ir)
     monkeypatch.setenv("XDG_CACHE_HOME", str(entries[0]))  # a "folder" that is a file: nothing can be written
     assert np.array_equal(outputs(compile_uncached(*shape)), fresh)
+
+
+def test_progress_and_cancel():
+    """rows_done hears of every row once, in order, in the caller's thread; a cancel set while a
+    still is computed stops it between bands (errors.Cancelled), on one worker or several."""
+    from cppn_anim.errors import Cancelled
+
+    w, p = build("{latent_dim: 2, width: 8, depth: 2}")
+    for workers in (1, 2):
+        with BandRenderer(w, 64, 90, workers=workers, band_samples=64 * 10) as r:
+            seen = []
+            r.render(p, rows_done=lambda n: seen.append((n, threading.current_thread())))
+            assert sum(n for n, _ in seen) == 90 and {t for _, t in seen} == {threading.current_thread()}
+            cancel = threading.Event()
+
+            def stop_after_two(n, count=[0]):  # noqa: B006 - a counter for this call
+                count[0] += 1
+                if count[0] == 2:
+                    cancel.set()
+
+            with pytest.raises(Cancelled):
+                r.render(p, rows_done=stop_after_two, cancel=cancel)
+            with pytest.raises(Cancelled):
+                list(r.frames([p, p, p], cancel=cancel))
