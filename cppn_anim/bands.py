@@ -68,7 +68,10 @@ class BandRenderer:
         self.device = "cpu"  # as render.Renderer's (what bench reports)
         self.channels = channels(weights.color)
         net_width = weights.first.shape[1]
-        self.kernel = cpu_fused.compile_kernel(net_width, tuple(weights.activations), self.channels, weights.output)
+        # rgb and gray at one sample a pixel: the kernel writes the uint8 pixels itself; hsv, a
+        # palette or supersampling need the values (converted, then averaged, here)
+        self._pixels = supersample == 1 and weights.palette is None and weights.color in ("rgb", "gray")
+        self.kernel = cpu_fused.compile_kernel(net_width, tuple(weights.activations), self.channels, weights.output, self._pixels)
         self._hidden = cpu_fused.pack_hidden(weights.hidden)
         row = width * supersample * supersample  # samples per output row
         rows = max(1, (band_samples or BAND_SAMPLES) // row)
@@ -186,6 +189,11 @@ class BandRenderer:
 
     def _band_pixels(self, block: np.ndarray, p: FrameParams, r0: int, r1: int, out: np.ndarray) -> None:
         xs, ys = self._grid(r0, r1)
+        if self._pixels:  # the kernel's own uint8 RGB (its last tile may run past the band: into `scratch`, not `out`)
+            scratch = np.empty(3 * len(xs), dtype=np.uint8)
+            self.kernel.run(block, self._hidden, xs, ys, scratch)
+            out[r0:r1] = scratch[: 3 * (r1 - r0) * self.width].reshape(r1 - r0, self.width, 3)
+            return
         values = np.empty((self.channels, len(xs)), dtype=np.float32)
         self.kernel.run(block, self._hidden, xs, ys, values)
         k, n = self.k, (r1 - r0) * self.k * self.k * self.width

@@ -249,6 +249,7 @@ class Kernel:
     tile: int  # samples per tile: `run` takes a multiple of it
     _fn: object
     _engine: object  # keeps the machine code alive
+    pixels: bool = False  # it writes uint8 RGB pixels (see run)
 
     def frame_size(self) -> int:
         """Floats in the per-frame parameter block (see pack_frame)."""
@@ -258,22 +259,28 @@ class Kernel:
         return (self.depth - 1) * (self.width * self.width + self.width)
 
     def run(self, frame: np.ndarray, hidden: np.ndarray, xs: np.ndarray, ys: np.ndarray, out: np.ndarray) -> None:
-        """out[c, i] = the network's output channel c for base coordinates (xs[i], ys[i]).
+        """out[c, i] = the network's output channel c for base coordinates (xs[i], ys[i]); for a
+        `pixels` kernel, out[3 i + c] = floor(clamp(255 v + 0.5, 0, 255)) of channel c (gray: of
+        the one channel, thrice), uint8 RGB as an (H, W, 3) frame holds them.
 
         frame: pack_frame's block; hidden: pack_hidden's; xs, ys: (n,) with n a multiple of
-        `tile`; out: (channels, n) or wider rows (its row stride is used). Releases the GIL.
+        `tile`; out: float32 (channels, n) or wider rows (its row stride is used), or for a
+        `pixels` kernel C-contiguous uint8 of at least 3 n. Releases the GIL.
         """
         n = len(xs)
-        if n % self.tile or len(ys) != n or out.shape[0] != self.channels or out.shape[1] < n:
-            raise ValueError(f"bad shapes: {n} samples (tile {self.tile}), out {out.shape}")
+        if self.pixels:
+            shape_ok = out.dtype == np.uint8 and out.flags.c_contiguous and out.size >= 3 * n
+        else:
+            shape_ok = out.ndim == 2 and out.shape[0] == self.channels and out.shape[1] >= n and out.dtype == np.float32 and out.strides[1] == 4
+        if n % self.tile or len(ys) != n or not shape_ok:
+            raise ValueError(f"bad shapes: {n} samples (tile {self.tile}), out {out.dtype} {out.shape}")
         for a in (frame, hidden, xs, ys):
             if a.dtype != np.float32 or not a.flags.c_contiguous:
                 raise ValueError("inputs must be C-contiguous float32")
-        if out.dtype != np.float32 or out.strides[1] != 4:
-            raise ValueError("out must be float32 with contiguous rows")
         if len(frame) != self.frame_size() or len(hidden) != self.hidden_size():
             raise ValueError("parameter blocks of the wrong size for this kernel")
-        self._fn(frame.ctypes.data, hidden.ctypes.data, xs.ctypes.data, ys.ctypes.data, out.ctypes.data, n // self.tile, out.strides[0] // 4)
+        stride = 0 if self.pixels else out.strides[0] // 4
+        self._fn(frame.ctypes.data, hidden.ctypes.data, xs.ctypes.data, ys.ctypes.data, out.ctypes.data, n // self.tile, stride)
 
 
 def pack_frame(view: np.ndarray, center, first: np.ndarray, first_bias: np.ndarray, last: np.ndarray, last_bias: np.ndarray) -> np.ndarray:
@@ -292,9 +299,10 @@ def pack_hidden(hidden) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str) -> Kernel:
+def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str, pixels: bool = False) -> Kernel:
     """The kernel for a network shape: `activations` has one name per layer (depth of them),
-    `output` the output layer's (activations.OUTPUTS).
+    `output` the output layer's (activations.OUTPUTS). pixels: it writes uint8 RGB pixels
+    (channels 3: rgb; 1: gray) instead of float32 values (Kernel.run).
 
     Once per process and shape (lru_cache); its machine code also goes to the on-disk cache
     (cache_folder()), so the next process loads it in about a millisecond instead of
@@ -304,7 +312,9 @@ def compile_kernel(width: int, activations: tuple[str, ...], channels: int, outp
         raise ValueError(why)
     tm = _target()
     lanes, vecs, block = vector_shape()
-    shape = (width, tuple(activations), channels, output, lanes, vecs, block, _STATE["avx512"])
+    if pixels and channels not in (1, 3):
+        raise ValueError(f"pixels from {channels} channels: 1 (gray) or 3 (rgb)")
+    shape = (width, tuple(activations), channels, output, bool(pixels), lanes, vecs, block, _STATE["avx512"])
     folder = cache_folder()
     try:
         _code_identity()
@@ -328,7 +338,7 @@ def compile_kernel(width: int, activations: tuple[str, ...], channels: int, outp
             if folder:
                 _write_cached(folder, shape, obj)
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 5), ctypes.c_int64, ctypes.c_int64)
-    return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine)
+    return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine, bool(pixels))
 
 
 def _load(obj: bytes):
@@ -414,8 +424,10 @@ def _write_cached(folder: Path, shape: tuple, obj: bytes) -> None:
         pass  # a cache that cannot be written costs the next process the compile
 
 
-def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: str, lanes: int, vecs: int, block: int, avx512: bool) -> str:
-    """The LLVM IR of `cppn_tiles(frame, hidden, xs, ys, out, ntiles, out_stride)`."""
+def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: str, pixels: bool, lanes: int, vecs: int, block: int,
+               avx512: bool) -> str:  # fmt: skip
+    """The LLVM IR of `cppn_tiles(frame, hidden, xs, ys, out, ntiles, out_stride)` (pixels: `out`
+    is uint8 RGB, interleaved, 3 bytes a sample, and out_stride is not used)."""
     ir = _ir
     f32, i64 = ir.FloatType(), ir.IntType(64)
     vec = ir.VectorType(f32, lanes)
@@ -582,11 +594,31 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
         offset += width * width + width
         src, dst = dst, src
     b.call(dense(width, channels, _act.output(output).llvm, "out_" + output), [src, last_w, last_b, buf_in])
-    for c in range(channels):
-        row = b.mul(c64(c), stride)
+    if pixels:  # uint8 RGB, interleaved: pixel = floor(clamp(v 255 + 0.5, 0, 255)) per channel (gray: the one channel thrice)
+        i8, i32 = ir.IntType(8), ir.IntType(32)
+        bytes_out = b.bitcast(out, i8.as_pointer())
         for p in range(vecs):
-            v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
-            b.store(v, b.bitcast(b.gep(out, [b.add(row, b.add(base, c64(p * lanes)))]), pv), align=4)
+            levels = []
+            for c in range(channels):
+                v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
+                q = m.clamp(m.fma(v, 255.0, 0.5), 0.0, 255.0)
+                levels.append(b.trunc(b.fptosi(q, ir.VectorType(i32, lanes)), ir.VectorType(i8, lanes)))
+            v8 = ir.VectorType(i8, lanes)
+            if channels == 3:
+                rg = b.shuffle_vector(levels[0], levels[1], ir.Constant(ir.VectorType(i32, 2 * lanes), list(range(2 * lanes))))
+                bb = b.shuffle_vector(levels[2], ir.Constant(v8, [0] * lanes), ir.Constant(ir.VectorType(i32, 2 * lanes), list(range(2 * lanes))))
+                mask = [c * lanes + j for j in range(lanes) for c in range(3)]
+                rgb = b.shuffle_vector(rg, bb, ir.Constant(ir.VectorType(i32, 3 * lanes), mask))
+            else:
+                rgb = b.shuffle_vector(levels[0], levels[0], ir.Constant(ir.VectorType(i32, 3 * lanes), [j for j in range(lanes) for _ in range(3)]))
+            at = b.mul(b.add(base, c64(p * lanes)), c64(3))
+            b.store(rgb, b.bitcast(b.gep(bytes_out, [at]), ir.VectorType(i8, 3 * lanes).as_pointer()), align=1)
+    else:
+        for c in range(channels):
+            row = b.mul(c64(c), stride)
+            for p in range(vecs):
+                v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
+                b.store(v, b.bitcast(b.gep(out, [b.add(row, b.add(base, c64(p * lanes)))]), pv), align=4)
     nxt = b.add(t, c64(1))
     t.add_incoming(nxt, b.block)
     b.cbranch(b.icmp_unsigned("<", nxt, ntiles), loop, done)
