@@ -389,7 +389,8 @@ def cmd_bench(args) -> int:
     else:
         scene = core.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
     result = bench.bench(scene, args.frames, cancel=args.stop.event, pin=entry.Threads())
-    print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}):"
+    how = f"{result['kernel']}, {result['workers']} workers" if result["workers"] > 1 else result["kernel"]
+    print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}, {how}):"
           f" {result['frames_per_s']} frames/s, {result['megapixels_per_s']} MP/s")  # fmt: skip
     if args.json:
         print(json.dumps(result))
