@@ -31,4 +31,7 @@ small = scene.changed(s, size=core.fit(s.size, 192), fps=min(s.fps, 10))
 core.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64, stop=min(small.frame_count, round(8 * small.fps)))
 PY
 done
+# the studio, as the README shows it (real server, headless chromium)
+"$PY" scripts/studio_screenshot.py docs/studio.png
+
 ls -l docs docs/gallery
