@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import bench, core, entry, explore, previews, scene as scenes, studio_server, watch  # the studio loads its web stack only when it runs
 from .core import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS
-from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError
+from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError, one_line
 from .report import Reporter
 from .version import __version__
 
@@ -228,7 +228,7 @@ def cmd_validate(args) -> int:
             raise Cancelled("stopped")
         try:
             _load(path, args)
-            print(f"{path}: ok", flush=True)
+            print(one_line(f"{path}: ok"), flush=True)
         except SceneError as e:
             print(e, file=sys.stderr, flush=True)
             bad += 1
@@ -256,7 +256,7 @@ def _bar(total: int, quiet: bool, what: str = "frame"):
 
 def _warn(message: str) -> None:
     """Our one-line warning; Python warnings (core.DraftPrecision, core.FlatPicture) are shown so too (entry.process)."""
-    print(f"cppn-anim: warning: {message}", file=sys.stderr)
+    print(one_line(f"cppn-anim: warning: {message}"), file=sys.stderr)
 
 
 class _Report(Reporter):
@@ -279,10 +279,10 @@ class _Report(Reporter):
         if self.bar is not None:
             self.bar.write(f"cppn-anim: {message}", file=sys.stderr)
         else:
-            print(message, file=sys.stderr, flush=True)
+            print(one_line(message), file=sys.stderr, flush=True)
 
     def error(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(one_line(message), file=sys.stderr, flush=True)
 
     def starting(self) -> None:
         if self.long is not None:
@@ -317,7 +317,7 @@ def cmd_render(args) -> int:
         bar.close()
     if not args.quiet:
         took = time.perf_counter() - began
-        print(f"wrote {done.path} ({done.frames} frames, {done.width}x{done.height}, {done.format}) in {took:.1f} s", file=sys.stderr)
+        print(one_line(f"wrote {done.path} ({done.frames} frames, {done.width}x{done.height}, {done.format}) in {took:.1f} s"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -368,7 +368,7 @@ def cmd_still(args) -> int:
     finally:
         bar.close()
     if not args.quiet:
-        print(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(one_line(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -392,7 +392,7 @@ def cmd_previews(args) -> int:
     report = _Report(quiet=args.quiet)
     result = previews.previews(args.folder, args.output, _overrides(args), report=report, cancel=args.stop.event, pin=entry.torch_threads)
     if not args.quiet:
-        print(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)", file=sys.stderr)
+        print(one_line(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)"), file=sys.stderr)
     return EXIT_BAD_INPUT if result.errors else EXIT_OK
 
 
@@ -452,19 +452,19 @@ def cmd_explore(args) -> int:
     finally:
         bar.close()
     if not args.quiet:
-        print(f"wrote {done.path} ({done.cells} stills at t={done.time:g} s)", file=sys.stderr)
+        print(one_line(f"wrote {done.path} ({done.cells} stills at t={done.time:g} s)"), file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_watch(args) -> int:
     class Lines(Reporter):
         def note(self, line: str) -> None:
-            print(line, file=sys.stderr, flush=True)
+            print(one_line(line), file=sys.stderr, flush=True)
 
     path = Path(args.scene)
     if not path.is_file():
         core.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
-    print(f"watching {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(one_line(f"watching {path} (Ctrl-C to stop)"), file=sys.stderr, flush=True)
     try:
         watch.watch(path, args.output, _overrides(args), args.interval, report=Lines(), cancel=args.stop.event, pin=entry.torch_threads)
     except (Cancelled, KeyboardInterrupt):
@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         return _output_closed()
     except Exception as e:  # noqa: BLE001 - the last resort
         message = re.sub(r"\s*\n\s*", " | ", str(e).strip())
-        print(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)", file=sys.stderr)
+        print(one_line(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)"), file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -557,7 +557,7 @@ def _run(argv: list[str] | None) -> int:
                   " render.supersample, or render.precision bf16", file=sys.stderr)  # fmt: skip
             return EXIT_FAILED
         except OSError as e:
-            print(f"cppn-anim: {e}", file=sys.stderr)
+            print(one_line(f"cppn-anim: {e}"), file=sys.stderr)
             return EXIT_FAILED
 
 

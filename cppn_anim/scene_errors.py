@@ -5,7 +5,8 @@
 scene.py validates; this module turns what failed (pydantic's errors, or a rule across
 keys) into that line: where in the file (or which --set override), which key path, and
 the message in our words, with "did you mean" from the format's own keys (KeyTable, read
-from the model's JSON Schema). Values are shown short and on one line, never whole.
+from the model's JSON Schema). Values are shown short, never whole; the line they end up
+in escapes control characters (SceneError's str(): errors.one_line).
 """
 from __future__ import annotations
 
@@ -268,8 +269,8 @@ def show(value: Any) -> str:
 
 
 def short(text: str, limit: int = 40) -> str:
-    """At most `limit` characters, on one line: newlines and other control characters escaped."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 4])
+    """At most `limit` characters (control characters are escaped once, where the error
+    becomes text: errors.one_line)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

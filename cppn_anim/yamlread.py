@@ -103,7 +103,15 @@ class _Scanner(Scanner):
 
 
 class _Composer(Composer):
-    """ruamel's composer, stopping at MAX_NODES nodes as written (aliases are counted in _build)."""
+    """ruamel's composer, stopping at MAX_NODES nodes as written (aliases are counted in _build).
+
+    An anchor may be defined again (YAML 1.2, 3.2.2.2: an alias refers to the most recent
+    node with its anchor), so ruamel's warning about it (8 lines on standard error) is off.
+    """
+
+    def __init__(self, loader=None):
+        super().__init__(loader)
+        self.warn_double_anchors = False
 
     def compose_node(self, parent, index):
         self.count = getattr(self, "count", 0) + 1
@@ -135,6 +143,10 @@ def read(text: str) -> Document:
         if misindent and misindent[0] <= line:
             raise YamlProblem(*misindent) from None
         what = (e.problem or e.context or "cannot parse").strip()
+        if what == "but found another document":
+            raise YamlProblem(line, col, "a second YAML document ('---'): a scene file holds one document") from None
+        if what.startswith("but ") and e.context:  # ruamel's sentence is context + problem
+            what = f"{e.context.strip()}, {what}"
         raise YamlProblem(line, col, what if "indentation" in what else f"YAML syntax: {what}") from None
     except YAMLError as e:
         raise YamlProblem(1, 1, f"YAML syntax: {str(e).splitlines()[0]}") from None
