@@ -88,6 +88,8 @@ class Track:
             t0, t1, a, b, ease = times[-1], self.end, n - 1, 0, self.eases[0]
         else:
             t0, t1, a, b, ease = times[k - 1], times[k], k - 1, k, self.eases[k]
+        if self.interpolation == "step":  # holds the previous value until the keyframe's own time,
+            return self.values[b if t >= t1 else a].copy()  # whatever the easing (out_elastic is 1.0 early)
         u = (t - t0) / (t1 - t0)  # exact: a step at u = j/n is reached exactly when it should be
         return self._between(a, b, float(ease(u)), float(t1 - t0))
 
@@ -98,8 +100,6 @@ class Track:
         if e == 1:
             return vb.copy()
         kind = self.interpolation
-        if kind == "step":
-            return va.copy()
         if kind == "slerp":
             return slerp(va, vb, e)
         if kind == "cubic":

@@ -103,3 +103,114 @@ def test_a_reused_anchor_is_yaml_1_2_and_warns_nothing():
 def test_a_second_document_is_said_in_a_whole_sentence(tmp_path):
     err = _refused(KEYS + "---\nseed: 1\n")
     assert (err.line, err.col) == (4, 1) and "second YAML document" in err.message and not err.message.startswith("but")
+
+
+# ---------------------------------------------------------------- step with an easing; overshooting easings
+
+import math  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from cppn_anim.tracks import Track  # noqa: E402
+from cppn_anim.trajectory import Motion  # noqa: E402
+
+EVERY_EASE = sorted(easing.EASINGS) + ["cubic_bezier(0.3, 1.5, 0.7, -0.5)", "cubic_bezier(0, 0, 1, 1)", "steps(1)", "steps(3)"]
+
+
+@pytest.mark.parametrize("ease", EVERY_EASE)
+@pytest.mark.parametrize("loop", [False, True])
+def test_step_holds_the_previous_value_until_the_keyframes_own_time_whatever_the_easing(ease, loop):
+    """out_elastic is exactly 1.0 at u = 0.975 (and six times before), step_start as soon as
+    u > 0: step used to show the next keyframe's value there, a flash of the next z."""
+    f = easing.parse(ease)
+    track = Track([0, 1, 3], [[1.0], [2.0], [5.0]], [f, f, f], "step", loop, 4)
+    for i in range(1, 40):  # inside the first segment, on a grid that hits out_elastic's early 1.0
+        assert track.at(Fraction(i, 40))[0] == 1.0, (ease, i)
+    assert track.at(1)[0] == 2.0 and track.at(Fraction(2999, 1000))[0] == 2.0 and track.at(3)[0] == 5.0
+    assert track.at(Fraction(3999, 1000))[0] == 5.0
+    if loop:
+        assert track.at(4)[0] == 1.0  # t = duration is keyframe 0 again
+
+
+def test_step_with_out_elastic_shows_no_flash_on_any_frame():
+    """The scene as render sees it: z and an animate track, frame by frame (frame 39 at 40 fps
+    is u = 0.975, where out_elastic is exactly 1.0)."""
+    s = scene.parse(
+        "duration: 2\nfps: 40\nnetwork: {latent_dim: 2}\n"
+        "trajectory: {interpolation: step, ease: out_elastic, keyframes: [{at: 0, z: [0, 0]}, {at: 1, z: [1, 1]}]}\n"
+        "animate:\n  view.zoom: {interpolation: step, ease: step_start, keyframes: [{at: 0, value: 1}, {at: 1, value: 2}]}\n"
+    )
+    m = Motion(s)
+    for i in range(s.frame_count):
+        p, before = m.at(s.frame_time(i)), i < 40
+        assert list(p.z) == ([0.0, 0.0] if before else [1.0, 1.0]) and p.zoom == (1.0 if before else 2.0), i
+
+
+# Robert Penner's easing equations (2001) as easings.net writes them, computed here with math
+# alone (no numpy, nothing from cppn_anim), the reference for back, elastic, expo and circ.
+C1 = 1.70158
+C2, C3, C4, C5 = C1 * 1.525, C1 + 1, 2 * math.pi / 3, 2 * math.pi / 4.5
+PENNER = {
+    "in_back": lambda x: C3 * x**3 - C1 * x**2,
+    "out_back": lambda x: 1 + C3 * (x - 1) ** 3 + C1 * (x - 1) ** 2,
+    "in_out_back": lambda x: ((2 * x) ** 2 * ((C2 + 1) * 2 * x - C2)) / 2 if x < 0.5 else ((2 * x - 2) ** 2 * ((C2 + 1) * (x * 2 - 2) + C2) + 2) / 2,
+    "in_elastic": lambda x: -(2 ** (10 * x - 10)) * math.sin((x * 10 - 10.75) * C4),
+    "out_elastic": lambda x: 2 ** (-10 * x) * math.sin((x * 10 - 0.75) * C4) + 1,
+    "in_out_elastic": lambda x: -(2 ** (20 * x - 10) * math.sin((20 * x - 11.125) * C5)) / 2 if x < 0.5
+    else (2 ** (-20 * x + 10) * math.sin((20 * x - 11.125) * C5)) / 2 + 1,
+    "in_expo": lambda x: 2 ** (10 * x - 10),
+    "out_expo": lambda x: 1 - 2 ** (-10 * x),
+    "in_out_expo": lambda x: 2 ** (20 * x - 10) / 2 if x < 0.5 else (2 - 2 ** (-20 * x + 10)) / 2,
+    "in_circ": lambda x: 1 - math.sqrt(1 - x**2),
+    "out_circ": lambda x: math.sqrt(1 - (x - 1) ** 2),
+    "in_out_circ": lambda x: (1 - math.sqrt(1 - (2 * x) ** 2)) / 2 if x < 0.5 else (math.sqrt(1 - (-2 * x + 2) ** 2) + 1) / 2,
+}  # fmt: skip
+INSIDE = [0.05, 0.1, 0.2, 0.25, 0.3, 1 / 3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99]
+
+
+@pytest.mark.parametrize("name", sorted(PENNER))
+def test_back_elastic_expo_circ_match_penners_formulas(name):
+    ours = easing.parse(name)
+    for u in INSIDE:
+        assert float(ours(u)) == pytest.approx(PENNER[name](u), abs=1e-12), (name, u)
+        assert float(ours(Fraction(u).limit_denominator(10**6))) == pytest.approx(PENNER[name](float(Fraction(u).limit_denominator(10**6))), abs=1e-12)
+    assert float(ours(0.0)) == 0.0 and float(ours(1.0)) == 1.0  # exact ends (the formulas miss by 2**-11 for expo, elastic)
+
+
+def test_a_few_reference_values_written_out():
+    """Numbers anyone can check by hand: back overshoots by about 10% (Penner's s = 1.70158)."""
+    assert float(easing.parse("in_back")(0.5)) == pytest.approx(2.70158 / 8 - 1.70158 / 4, abs=1e-15)  # -0.0876975
+    assert float(easing.parse("out_back")(0.5)) == pytest.approx(1 - 2.70158 / 8 + 1.70158 / 4, abs=1e-15)
+    assert min(float(easing.parse("in_back")(u / 10000)) for u in range(10001)) == pytest.approx(-0.1000041, abs=1e-7)  # at u = 0.4199
+    assert float(easing.parse("in_expo")(0.5)) == pytest.approx(2**-5, abs=1e-15)
+    assert float(easing.parse("out_circ")(0.5)) == pytest.approx(math.sqrt(0.75), abs=1e-15)
+    assert float(easing.parse("out_elastic")(0.1)) == pytest.approx(1 + 2**-1 * math.sin(0.25 * C4), abs=1e-15)
+
+
+@pytest.mark.parametrize("ease", ["in_back", "out_back", "in_out_back", "in_elastic", "out_elastic", "in_out_elastic"])
+def test_slerp_with_an_overshooting_easing_turns_past_its_keyframes_as_the_formula_says(ease):
+    """slerp: the direction turns by e * angle and the norm is (1 - e)|a| + e|b|, also for e < 0 or e > 1."""
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 2.0])  # 90 degrees apart, norms 1 and 2
+    track = Track([0, 1], [a, b], [easing.parse(ease)] * 2, "slerp", False, 1)
+    for u in INSIDE:
+        e = PENNER[ease](float(Fraction(u).limit_denominator(10**6)))
+        norm, angle = (1 - e) * 1 + e * 2, e * math.pi / 2
+        np.testing.assert_allclose(track.at(Fraction(u).limit_denominator(10**6)), [norm * math.cos(angle), norm * math.sin(angle)], atol=1e-9)
+
+
+@pytest.mark.parametrize("ease", ["in_back", "out_back", "in_out_back", "in_elastic", "out_elastic", "in_out_elastic"])
+def test_cubic_with_an_overshooting_easing_is_the_hermite_spline_at_the_eased_progress(ease):
+    """cubic: Catmull-Rom tangents m_k = (v[k+1] - v[k-1]) / (t[k+1] - t[k-1]), one-sided at the
+    ends, and the Hermite basis at s = e(u), computed here by hand."""
+    times, values = [0.0, 1.0, 3.0], [0.0, 1.0, 5.0]
+    m = [(values[1] - values[0]) / 1.0, (values[2] - values[0]) / 3.0, (values[2] - values[1]) / 2.0]
+    track = Track(times, [[v] for v in values], [easing.parse(ease)] * 3, "cubic", False, 3)
+    for k in (1, 2):  # the segment into keyframe k
+        t0, t1 = times[k - 1], times[k]
+        for u in INSIDE:
+            u = float(Fraction(u).limit_denominator(10**6))
+            s, span = PENNER[ease](u), t1 - t0
+            h = (2 * s**3 - 3 * s**2 + 1) * values[k - 1] + (s**3 - 2 * s**2 + s) * m[k - 1] * span
+            h += (-2 * s**3 + 3 * s**2) * values[k] + (s**3 - s**2) * m[k] * span
+            assert track.at(Fraction(t0) + Fraction(u) * Fraction(span))[0] == pytest.approx(h, abs=1e-9), (k, u)
