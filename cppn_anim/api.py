@@ -3,6 +3,7 @@
     import cppn_anim
     scene = cppn_anim.load("scenes/spiral.yaml", overrides={"seed": 3, "network.depth": 6})
     frame = scene.still(t=1.5, size=(640, 360))    # (360, 640, 3) uint8
+    frame = scene.still(frame=12)                  # as `cppn-anim still --frame 12`
     for frame in scene.frames(start=0, stop=10):   # (H, W, 3) uint8 each, in order
         ...
     scene.render("out/x.mp4")                      # as `cppn-anim render`; returns the Path
@@ -130,13 +131,21 @@ class Animation:
             self._prepared = {key: core.prepare(self.scene, key)}  # keep one size: weights and buffers
         return self._prepared[key]
 
-    def still(self, t: float = 0.0, size: tuple[int, int] | None = None) -> np.ndarray:
-        """The picture at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) (default the scene's).
+    def still(self, t: float | None = None, size: tuple[int, int] | None = None, *, frame: int | None = None) -> np.ndarray:
+        """The picture at time t (seconds, 0..duration; default 0) or of frame `frame` (at
+        t = frame / fps, exactly) -> (H, W, 3) uint8, at size (W, H) (default the scene's).
 
-        Pixel for pixel what `cppn-anim still --time t --size WxH` writes. ValueError
-        (cppn_anim.UsageError) for a time outside the scene or a size outside 1..16384.
+        Pixel for pixel what `cppn-anim still --time t` (or `--frame I`) `--size WxH` writes.
+        ValueError (cppn_anim.UsageError) for a time or frame outside the scene or a size
+        outside 1..16384, raised before any work; ArgumentError for both t and frame.
         """
-        return self._at(size).still(core.check_time(self.scene, _number(t, "t")))
+        if t is not None and frame is not None:
+            raise ArgumentError("still(): give t or frame, not both")
+        if frame is not None:
+            when = core.frame_time(self.scene, _whole(frame, "frame"))
+        else:
+            when = core.check_time(self.scene, _number(0.0 if t is None else t, "t"))
+        return self._at(size).still(when)
 
     def frames(self, start: int = 0, stop: int | None = None, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
         """Frames start..stop-1 (default all) in order, each (H, W, 3) uint8; frame i is at t = i / fps."""

@@ -350,14 +350,10 @@ def _duration(seconds: float) -> str:
 
 def cmd_still(args) -> int:
     scene = _load(args.scene, args)
-    if args.frame is not None:
-        if not 0 <= args.frame < scene.frame_count:
-            raise UsageError(f"--frame {args.frame}: the scene has frames 0..{scene.frame_count - 1}")
-        t = scene.frame_time(args.frame)
-    else:
-        if not 0 <= args.time <= scene.duration:
-            raise UsageError(f"--time {args.time:g}: the scene runs from 0 to {scene.duration:g} s")
-        t = args.time
+    try:  # checked before any work: the weights of a large network take seconds and memory
+        t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
+    except UsageError as e:
+        raise UsageError(f"--{e}") from None  # "--frame 9: ...", "--time 99: ..."
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
     began = time.perf_counter()

@@ -13,6 +13,7 @@ import torch; the first function that renders does.
         Prepared.still(t, rows_done=None, cancel=None) -> (H, W, 3) uint8
         Prepared.frames(start=0, stop=None, cancel=None) -> iterator of (H, W, 3) uint8, in order
     still(scene, t, size=None, ...) -> (H, W, 3) uint8        t in seconds, size (W, H)
+    check_time(scene, t), frame_time(scene, i)  a time or frame index checked (UsageError), before any work
     frames(scene, start=0, stop=None, size=None, ...) -> iterator of (H, W, 3) uint8
     render(scene, path=None, fmt=None, start=0, stop=None, *, preset=None, colors=256, report=,
            cancel=None, pin=None, workers=None, scheduler=None, resume=False)
@@ -36,6 +37,7 @@ import difflib
 import threading
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -140,6 +142,13 @@ def check_time(scene: Scene, t: float) -> float:
     if not 0 <= t <= scene.duration:
         raise UsageError(f"time {float(t):g}: the scene runs from 0 to {scene.duration:g} s")
     return t
+
+
+def frame_time(scene: Scene, i: int) -> Fraction:
+    """Frame i's time, i / fps exactly (what `still --frame I` shows), else UsageError."""
+    if not 0 <= i < scene.frame_count:
+        raise UsageError(f"frame {i}: the scene has frames 0..{scene.frame_count - 1}")
+    return scene.frame_time(i)
 
 
 # ------------------------------------------------------------------ pixels
@@ -260,8 +269,10 @@ def draft_message(precision: str) -> str:
 
 
 def still(scene: Scene, t: float, size=None, rows_done=None, *, cancel: threading.Event | None = None, pin=None) -> np.ndarray:
-    """The scene at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) or the scene's."""
-    return prepare(scene, size, pin=pin).still(check_time(scene, t), rows_done, cancel)
+    """The scene at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) or the scene's.
+    The time is checked before any work (the weights of a large network take seconds and memory)."""
+    t = check_time(scene, t)
+    return prepare(scene, size, pin=pin).still(t, rows_done, cancel)
 
 
 def frames(scene: Scene, start: int = 0, stop: int | None = None, size=None, *, cancel: threading.Event | None = None, pin=None) -> Iterator[np.ndarray]:

@@ -214,3 +214,64 @@ def test_cubic_with_an_overshooting_easing_is_the_hermite_spline_at_the_eased_pr
             h = (2 * s**3 - 3 * s**2 + 1) * values[k - 1] + (s**3 - 2 * s**2 + s) * m[k - 1] * span
             h += (-2 * s**3 + 3 * s**2) * values[k] + (s**3 - s**2) * m[k] * span
             assert track.at(Fraction(t0) + Fraction(u) * Fraction(span))[0] == pytest.approx(h, abs=1e-9), (k, u)
+
+
+# ---------------------------------------------------------------- checks before work
+
+HUGE = "network: {width: 4096, depth: 64}\nduration: 2\nfps: 10\n" + KEYS  # weights: 64 x 4096^2 floats, 8 GB
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    """Building weights is work: a request refused up front never gets there."""
+    from cppn_anim import network
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the weights were built before the request was checked")
+
+    monkeypatch.setattr(network, "build", refuse)
+
+
+@pytest.mark.parametrize("when", [("--time", "99"), ("--time", "-1"), ("--time", "nan"), ("--time", "inf"), ("--frame", "20"), ("--frame", "-1")])
+def test_still_checks_the_time_before_building_a_huge_network(tmp_path, no_weights, when):
+    path = tmp_path / "huge.yaml"
+    path.write_text(HUGE)
+    r = cli_main("still", path, *when, "-o", tmp_path / "s.png")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith(when[0]), r.stderr
+    assert not (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("t", [99, -1, float("nan"), float("inf")])
+def test_the_api_and_the_core_check_the_time_before_any_work(no_weights, t):
+    import cppn_anim
+    from cppn_anim import core
+
+    animation = cppn_anim.loads(HUGE)
+    with pytest.raises(cppn_anim.UsageError, match="the scene runs from 0 to 2 s"):
+        animation.still(t)
+    with pytest.raises(cppn_anim.UsageError, match="the scene runs from 0 to 2 s"):
+        animation.still(t=t, size=(8, 8))
+    with pytest.raises(cppn_anim.UsageError, match="the scene runs from 0 to 2 s"):
+        core.still(animation.scene, t)
+
+
+def test_the_api_takes_a_frame_as_still_frame_does(tmp_path):
+    """still(frame=I) is `cppn-anim still --frame I`: frame I at t = I / fps exactly."""
+    import cppn_anim
+    from PIL import Image
+
+    from conftest import TINY
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    animation = cppn_anim.load(path)
+    assert cli_main("still", path, "--frame", "3", "-o", tmp_path / "f3.png", "--quiet").returncode == 0
+    assert np.array_equal(animation.still(frame=3), np.asarray(Image.open(tmp_path / "f3.png").convert("RGB")))
+    assert np.array_equal(animation.still(frame=3), animation.still(Fraction(3, 8)))
+    for bad in (8, -1):
+        with pytest.raises(cppn_anim.UsageError, match="frames 0..7"):
+            animation.still(frame=bad)
+    with pytest.raises(cppn_anim.ArgumentError):
+        animation.still(0.5, frame=3)
+    with pytest.raises(cppn_anim.ArgumentError):
+        animation.still(frame=1.5)
