@@ -79,7 +79,7 @@ def claim(path: Path, start: int = 0, stop: int | None = None) -> Iterator[None]
     """
     from filelock import FileLock, Timeout
 
-    key = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:20]
+    key = hashlib.sha256(os.fsencode(os.path.abspath(path))).hexdigest()[:20]  # a name need not be UTF-8
     base = Path(tempfile.gettempdir()) / f"cppn-anim-{key}"
     end = "end" if stop is None else str(stop)
     mine = FileLock(f"{base}.{start}-{end}.lock", timeout=0)

@@ -275,3 +275,37 @@ def test_the_api_takes_a_frame_as_still_frame_does(tmp_path):
         animation.still(0.5, frame=3)
     with pytest.raises(cppn_anim.ArgumentError):
         animation.still(frame=1.5)
+
+
+# ---------------------------------------------------------------- every input path, every value
+
+import os  # noqa: E402
+
+SMALL = "duration: 0.5\nfps: 4\nsize: [12, 8]\nnetwork: {latent_dim: 2, width: 4, depth: 2}\n" + KEYS
+
+
+def test_names_that_are_not_utf8_work_everywhere(tmp_path):
+    """A scene file or -o name with bytes that are not UTF-8 (Python holds them as lone
+    surrogates): an internal error in the render's claim (path.encode()), and `validate`'s
+    "ok" line could not be printed. Shown as \\xNN, used as the bytes they are."""
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9")  # Latin-1 on disk
+    path = folder / f"{name}.yaml"
+    path.write_text(SMALL)
+    r = cli_main("validate", path)
+    assert (r.returncode, r.stdout) == (0, f"{folder}/caf\\xe9.yaml: ok\n"), r.stderr
+    for out in (tmp_path / f"{name}.gif", tmp_path / f"{name}.mp4"):
+        r = cli_main("render", path, "-o", out)
+        assert r.returncode == 0 and os.fsencode(out).endswith(b"caf\xe9" + os.fsencode(out.suffix)) and out.stat().st_size > 0, r.stderr
+        assert "wrote " in r.stderr and r.stderr.rstrip("\n").isprintable() and "\\xe9" in r.stderr
+    r = cli_main("still", path, "--time", "0", "-o", tmp_path / f"{name}.png", "--quiet")
+    assert r.returncode == 0 and (tmp_path / f"{name}.png").exists(), r.stderr
+    r = cli_main("previews", folder, "-o", tmp_path / "p", "--quiet")
+    assert r.returncode == 0 and (tmp_path / "p" / f"{name}.gif").exists(), r.stderr
+    page = (tmp_path / "p" / "index.html").read_text(encoding="utf-8")
+    assert 'src="caf%E9.gif"' in page and 'href="caf%E9.yaml"' in page and "caf\\xe9" in page
+    bad = folder / os.fsdecode(b"\xff\n.yaml")
+    bad.write_text("seed: -1\n" + KEYS)
+    r = cli_main("validate", bad)
+    assert r.returncode == 2 and r.stderr == f"{folder}/\\xff\\n.yaml:1:7: seed: must be >= 0, got -1\n", r.stderr
