@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", parents=[common], help="re-render the preview whenever the scene file changes")
     p.add_argument("scene")
     p.add_argument("-o", "--output", type=_path_arg, help="default out/NAME.preview.gif")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
+    p.add_argument("--interval", type=_interval, default=0.5, help="seconds between looks at the file (default 0.5)")
 
     studio_server.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
 
@@ -163,6 +163,13 @@ def _path_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path; name a file or folder")
     return text
+
+
+def _interval(text: str) -> float:
+    try:
+        return watch.check_interval(float(text))
+    except ValueError:  # not a number, or out of range (UsageError is a ValueError)
+        raise argparse.ArgumentTypeError(f"'{text}': seconds, more than 0 and at most {watch.MAX_INTERVAL:g}") from None
 
 
 def _scheduler_address(text: str) -> str:

@@ -309,3 +309,17 @@ def test_names_that_are_not_utf8_work_everywhere(tmp_path):
     bad.write_text("seed: -1\n" + KEYS)
     r = cli_main("validate", bad)
     assert r.returncode == 2 and r.stderr == f"{folder}/\\xff\\n.yaml:1:7: seed: must be >= 0, got -1\n", r.stderr
+
+
+@pytest.mark.parametrize("interval", [-1, 0, float("nan"), float("inf"), 1e12])
+def test_watch_refuses_an_interval_that_is_no_wait(tmp_path, interval):
+    """--interval -1 spun forever, nan and inf were internal errors: a usage error, before any work."""
+    from cppn_anim import errors, watch
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL)
+    with pytest.raises(errors.UsageError, match="interval"):
+        watch.watch(path, tmp_path / "w.gif", interval=interval)
+    assert not (tmp_path / "w.gif").exists()
+    r = cli_main("watch", path, "-o", tmp_path / "w.gif", "--interval", str(interval))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--interval" in r.stderr and not (tmp_path / "w.gif").exists(), r.stderr
