@@ -577,7 +577,7 @@ def _override_path(key: str, source: str) -> tuple:
     steps: list = []
     for part in key.split("."):
         m = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", part)
-        if not m or (not m.group(1) and not steps):
+        if not m or not m.group(1):  # every dot is followed by a key: 'seed.', 'a..b', 'keyframes.[0]' name nothing
             raise SceneError(source, f"--set {key}: not a key path (write e.g. network.depth or trajectory.keyframes[0].at)")
         if m.group(1):
             steps.append(m.group(1))

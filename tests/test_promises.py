@@ -323,3 +323,16 @@ def test_watch_refuses_an_interval_that_is_no_wait(tmp_path, interval):
     assert not (tmp_path / "w.gif").exists()
     r = cli_main("watch", path, "-o", tmp_path / "w.gif", "--interval", str(interval))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--interval" in r.stderr and not (tmp_path / "w.gif").exists(), r.stderr
+
+
+@pytest.mark.parametrize("key", ["seed.", ".seed", "network..depth", "network.depth.", "trajectory.keyframes.[0].at", "[0]", "seed[x]", "seed[0"])
+def test_a_malformed_key_path_is_refused_not_half_read(tmp_path, key):
+    """`--set seed.=1` set the seed (the trailing dot was ignored): every dot is followed by a key."""
+    from cppn_anim import core
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL)
+    r = cli_main("validate", path, "--set", f"{key}=1")
+    assert r.returncode == 2 and r.stderr == f"{path}: --set {key}: not a key path (write e.g. network.depth or trajectory.keyframes[0].at)\n", r.stderr
+    with pytest.raises(SceneError, match="not a key path"):
+        core.parse(SMALL, overrides={key: 1})
