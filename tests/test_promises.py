@@ -336,3 +336,99 @@ def test_a_malformed_key_path_is_refused_not_half_read(tmp_path, key):
     assert r.returncode == 2 and r.stderr == f"{path}: --set {key}: not a key path (write e.g. network.depth or trajectory.keyframes[0].at)\n", r.stderr
     with pytest.raises(SceneError, match="not a key path"):
         core.parse(SMALL, overrides={key: 1})
+
+
+# ---------------------------------------------------------------- rules across keys: bounds, blame, linear time
+
+LIST_SCENE = (
+    "network: {activation: [tanh, sin, tanh, sin, tanh, sin, tanh, sin], latent_dim: 2, palette: magma}\n"
+    "duration: 2\ntrajectory:\n  keyframes: [{at: 0, z: [1, 2]}, {at: 2, z: random}]\n"
+)  # valid as it is: 8 activations for the default depth 8, a z of 2 for latent_dim 2, a palette on gray
+
+
+@pytest.mark.parametrize("flag, value, path", [
+    ("--fps", "1e-300", "fps"),
+    ("--set", "fps=1e-300", "fps"),
+    ("--duration", "1", "duration"),
+    ("--duration", "1e300", "duration"),
+    ("--set", "network.depth=2", "network.depth"),
+    ("--set", "network.style=hardmaru", "network.style"),  # its depth is 4
+    ("--set", "network.latent_dim=3", "network.latent_dim"),
+    ("--set", "network.color=rgb", "network.color"),
+    ("--set", "trajectory.keyframes[0].at=3", "trajectory.keyframes[0].at"),  # the override itself is wrong
+])  # fmt: skip
+def test_a_rule_broken_by_an_override_names_the_override(tmp_path, flag, value, path):
+    """`--set fps=1e-300` was blamed on the file's `duration` (and --duration on a keyframe's
+    `at`, --set network.depth on the file's activation list...): the override caused it."""
+    scene_file = tmp_path / "s.yaml"
+    scene_file.write_text(LIST_SCENE)
+    assert cli_main("validate", scene_file).returncode == 0
+    r = cli_main("validate", scene_file, flag, value)
+    shown = f"{flag} {value}" if flag != "--set" else f"--set {value}"
+    assert r.returncode == 2 and r.stderr.startswith(f"{scene_file}: {shown}: {path}: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_rule_broken_by_the_file_is_still_at_its_line(tmp_path):
+    scene_file = tmp_path / "s.yaml"
+    scene_file.write_text(LIST_SCENE.replace("latent_dim: 2, ", ""))  # z of 2 for the default latent_dim 8
+    r = cli_main("validate", scene_file, "--seed", "3", "--fps", "12")
+    assert r.returncode == 2 and r.stderr.startswith(f"{scene_file}:4:26: trajectory.keyframes[0].z: z has 2 numbers"), r.stderr
+
+
+def test_a_scene_asks_at_most_10_8_frames(tmp_path):
+    """`duration: 1e300` was accepted (and `previews` of its folder never ended)."""
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    huge = folder / "huge.yaml"
+    huge.write_text("duration: 1e300\n" + KEYS)
+    err = _refused(huge.read_text())
+    assert (err.path, err.line, err.col) == ("duration", 1, 11) and "at most 1e+08" in err.message
+    edge = "fps: 30\nduration: %s\n" + KEYS + "animate:\n  view.zoom: {interpolation: cubic, keyframes: [{at: 0, value: 1}, {at: 9, value: 3}, {at: 10, value: 1}]}\n"
+    assert scene.parse(edge % "3333333.3").frame_count == 99_999_999  # within: accepted, and checked without a look at each frame
+    assert "at most" in _refused(edge % "3333334").message
+    assert cli_main("validate", huge, "--duration", "4").returncode == 0
+    r = cli_main("validate", huge, "--set", "duration=4", "--fps", "240", "--set", "duration=1e6")
+    assert r.returncode == 2 and r.stderr.startswith(f"{huge}: --set duration=1e6: duration: "), r.stderr
+    r = cli_main("previews", folder, "-o", tmp_path / "p", "--quiet")
+    assert r.returncode == 2 and "at most" in r.stderr and not (tmp_path / "p" / "huge.gif").exists()
+
+
+def _work(text: str) -> int:
+    """Function calls made while a scene text is validated (Python and C): a count, not a time."""
+    import sys
+
+    from cppn_anim import core
+
+    calls = [0]
+
+    def count(frame, event, arg):
+        if event in ("call", "c_call"):
+            calls[0] += 1
+
+    sys.setprofile(count)
+    try:
+        core.parse(text)
+    finally:
+        sys.setprofile(None)
+    return calls[0]
+
+
+def _tracked(n: int, key: str = "view.zoom", duration: float | None = None, fps: float = 30) -> str:
+    rows = "".join(f"      - {{at: {i}, value: {1 + i % 3}}}\n" for i in range(n))
+    return f"duration: {duration or n}\nfps: {fps}\n{KEYS}animate:\n  {key}:\n    interpolation: cubic\n    keyframes:\n{rows}"
+
+
+def test_validation_work_is_linear_in_the_file_and_not_in_its_frames():
+    """3000 cubic zoom keyframes took 19 s to validate: the positivity rule sampled every
+    segment 256 times and looked at every frame. Counted in function calls, never timed:
+    10x the keyframes is 10x the work; the rule costs little next to reading the file (the
+    same keyframes on rotation, which has no such rule); a longer video is no more work."""
+    from cppn_anim import core
+
+    core.parse(_tracked(3))  # imports and caches (the schema, the easings) out of the count
+    small, big = _work(_tracked(60)), _work(_tracked(600))
+    assert big <= 11 * small, (small, big)
+    plain = _work(_tracked(600, key="view.rotation"))
+    assert big <= 1.25 * plain, (big, plain)
+    longer = _work(_tracked(60, duration=3000, fps=240))  # 720,000 frames instead of 1,800
+    assert longer <= 1.02 * small, (small, longer)
