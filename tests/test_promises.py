@@ -432,3 +432,33 @@ def test_validation_work_is_linear_in_the_file_and_not_in_its_frames():
     assert big <= 1.25 * plain, (big, plain)
     longer = _work(_tracked(60, duration=3000, fps=240))  # 720,000 frames instead of 1,800
     assert longer <= 1.02 * small, (small, longer)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_tracks_lowest_value_is_exact_not_sampled(interpolation, loop):
+    """Track.lowest (the positivity rule) against a dense look at every segment: never above
+    what the track reaches, and as low as it really goes."""
+    from cppn_anim import tracks
+
+    rng = np.random.default_rng(7)
+    names = ["linear", "in_back", "out_back", "in_out_elastic", "out_elastic", "in_out_quad", "steps(3)", "cubic_bezier(0.2, -0.6, 0.8, 1.7)"]
+    for trial in range(12):
+        times = [0.0, *sorted(rng.choice(np.arange(1, 40), 4, replace=False) / 4)]
+        values = rng.uniform(0.05, 3, len(times))
+        eases = [easing.parse(names[(trial + k) % len(names)]) for k in range(len(times))]
+        track = Track(times, [[v] for v in values], eases, interpolation, loop, 11)
+        low, when = track.lowest()
+        dense = min(values)
+        bounds = list(times) + ([11.0] if loop else [])
+        for k in range(1, len(bounds)):
+            a, b = k - 1, k % len(times)
+            s = np.asarray(eases[b](np.linspace(0, 1, 20001)), dtype=np.float64)
+            span = bounds[k] - bounds[k - 1]
+            if interpolation == "cubic":
+                h = tracks.hermite(values[a], values[b], track.tangents[a, 0] * span, track.tangents[b, 0] * span, s)
+            else:
+                h = values[a] + (values[b] - values[a]) * s
+            dense = min(dense, float(h.min()))
+        assert low <= dense + 1e-12 and dense - low < 1e-6, (trial, low, dense)
+        assert float(track.at(when)[0]) == pytest.approx(low, abs=1e-3)  # and it is reached when it says
