@@ -361,6 +361,7 @@ def cmd_still(args) -> int:
         t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
     except UsageError as e:
         raise UsageError(f"--{e}") from None  # "--frame 9: ...", "--time 99: ..."
+    core.check_named(args.output)
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
     began = time.perf_counter()
@@ -465,6 +466,7 @@ def cmd_watch(args) -> int:
             print(one_line(line), file=sys.stderr, flush=True)
 
     path = Path(args.scene)
+    core.check_named(args.output)
     if not path.is_file():
         core.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
     print(one_line(f"watching {path} (Ctrl-C to stop)"), file=sys.stderr, flush=True)

@@ -312,8 +312,19 @@ class Rendered:
     fps: float = 0.0
 
 
+def check_named(path: str | Path | None, what: str = "-o") -> None:
+    """Refuse a path whose name is only an extension (`-o .mp4`, `-o out/.png`): it names no
+    file (it was read as a hidden file without an extension, and refused as the wrong format)."""
+    if path is None:
+        return
+    name = Path(path).name
+    if name.startswith(".") and name[1:].lower() in (*scenes.FORMATS, "yaml"):
+        raise UsageError(f"{what} {path}: '{name}' is an extension without a name; name the file, e.g. {Path(path).with_name('NAME' + name)}")
+
+
 def output_format(scene: Scene, path: str | Path | None = None, fmt: str | None = None) -> str:
     """The format: `fmt` if given, else the extension of `path`, else the scene's output.format."""
+    check_named(path)
     if fmt:
         if fmt not in scenes.FORMATS:
             raise UsageError(f"format {fmt}: use one of {', '.join(scenes.FORMATS)}")
@@ -472,6 +483,7 @@ def write_still(
     report.progress(n) hears of finished rows; report.starting() runs once every check has
     passed, just before the work."""
     t = check_time(scene, t)
+    check_named(path)
     path = Path(path) if path is not None else default_still_path(scene, t)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")

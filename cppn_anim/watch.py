@@ -32,6 +32,7 @@ def watch(
     command line's Ctrl-C, SIGTERM or SIGHUP), or KeyboardInterrupt without one.
     """
     interval = check_interval(interval)
+    core.check_named(out)
     path = Path(path)
     if not path.is_file():
         core.load(path, overrides)  # raises the one-line "no such file" (or "not a text file")

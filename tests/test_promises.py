@@ -462,3 +462,20 @@ def test_a_tracks_lowest_value_is_exact_not_sampled(interpolation, loop):
             dense = min(dense, float(h.min()))
         assert low <= dense + 1e-12 and dense - low < 1e-6, (trial, low, dense)
         assert float(track.at(when)[0]) == pytest.approx(low, abs=1e-3)  # and it is reached when it says
+
+
+@pytest.mark.parametrize("args", [
+    ("render", "-o", ".mp4"), ("render", "-o", "sub/.GIF"), ("render", "-o", ".webm", "--format", "webm"), ("render", "-o", ".png", "--format", "png"),
+    ("render", "--preview", "-o", ".gif"), ("still", "--time", "0", "-o", ".png"), ("explore", "-o", "sub/.png"), ("watch", "-o", ".gif"),
+], ids=" ".join)  # fmt: skip
+def test_an_output_named_only_by_its_extension_says_so(tmp_path, args):
+    """`-o .mp4` said ".mp4: a mp4 file must end in .mp4": it names no file, only an extension."""
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL)
+    r = cli_main(args[0], path, *args[1:], cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "is an extension without a name" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+    import cppn_anim
+
+    with pytest.raises(cppn_anim.UsageError, match="without a name"):
+        cppn_anim.loads(SMALL).render(str(tmp_path / ".mp4"))
