@@ -34,6 +34,7 @@ the memory estimate exceeds the free memory, before any work).
 from __future__ import annotations
 
 import difflib
+import os
 import threading
 import warnings
 from dataclasses import dataclass
@@ -459,8 +460,15 @@ def _check_segmented(fmt: str, workers: int | None, scheduler: str | None) -> No
         raise UsageError("gif cannot be rendered in segments: one palette spans the whole animation; use mp4, webm or png")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: at least 1")
+    if workers is not None and workers > max_workers():
+        raise UsageError(f"--workers {workers}: at most {max_workers()}, the CPU count of this machine (for more, start a cluster and give --scheduler)")
     if (workers is not None or scheduler) and not _has_dask():
         raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
+
+
+def max_workers() -> int:
+    """The most local workers a segmented render may start: the machine's CPU count."""
+    return os.cpu_count() or 1
 
 
 def _has_dask() -> bool:

@@ -479,3 +479,19 @@ def test_an_output_named_only_by_its_extension_says_so(tmp_path, args):
 
     with pytest.raises(cppn_anim.UsageError, match="without a name"):
         cppn_anim.loads(SMALL).render(str(tmp_path / ".mp4"))
+
+
+def test_workers_are_at_most_the_cpu_count(tmp_path, monkeypatch):
+    """`--workers 999` started 999 Dask workers on a 2-core machine: at most the CPU count, exit 2, nothing started."""
+    from cppn_anim import distribute
+
+    def started(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(distribute, "render", started)
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL)
+    for n in (os.cpu_count() + 1, 999):
+        r = cli_main("render", path, "-o", tmp_path / "a.mp4", "--workers", n)
+        assert r.returncode == 2 and r.stderr == f"--workers {n}: at most {os.cpu_count()}, the CPU count of this machine (for more, start a cluster and give --scheduler)\n", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
