@@ -82,14 +82,17 @@ def load(path: str | Path, overrides: Iterable | Mapping = ()) -> Scene:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # a dangling link: say where it points, never suggest its own name
+            raise SceneError(str(path), f"a symbolic link to {os.readlink(path)}, which does not exist")
         raise SceneError(str(path), "no such file" + _siblings_hint(path))
     return scenes.load(path, overrides_list(overrides))
 
 
 def _siblings_hint(path: Path) -> str:
+    """The scene files beside a missing one, and the closest name (only files that are there)."""
     folder = path.parent
     try:
-        names = sorted(p.name for p in folder.glob("*.yaml"))
+        names = sorted(p.name for p in folder.glob("*.yaml") if p.name != path.name and p.exists())
     except OSError:
         return ""
     if not names:

@@ -495,3 +495,17 @@ def test_workers_are_at_most_the_cpu_count(tmp_path, monkeypatch):
         r = cli_main("render", path, "-o", tmp_path / "a.mp4", "--workers", n)
         assert r.returncode == 2 and r.stderr == f"--workers {n}: at most {os.cpu_count()}, the CPU count of this machine (for more, start a cluster and give --scheduler)\n", r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_a_dangling_symlink_says_where_it_points_never_did_you_mean_itself(tmp_path):
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    (folder / "spiral.yaml").write_text(SMALL)
+    (folder / "spiarl.yaml").symlink_to("gone/spiral.yaml")  # dangling
+    (folder / "lava.yaml").symlink_to("nowhere.yaml")  # dangling too: never suggested
+    r = cli_main("validate", folder / "spiarl.yaml")
+    assert r.returncode == 2 and r.stderr == f"{folder}/spiarl.yaml: a symbolic link to gone/spiral.yaml, which does not exist\n", r.stderr
+    r = cli_main("validate", folder / "lav.yaml")
+    assert r.returncode == 2 and "lava" not in r.stderr and r.stderr.endswith(f"scenes in {folder}: spiral)\n"), r.stderr
+    r = cli_main("validate", folder / "spirl.yaml")
+    assert r.returncode == 2 and f"did you mean {folder}/spiral.yaml?" in r.stderr, r.stderr
