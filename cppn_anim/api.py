@@ -21,6 +21,7 @@ from another thread.
 from __future__ import annotations
 
 import base64
+import html
 import numbers
 import threading
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from . import core, previews, targets
-from .errors import ArgumentError
+from .errors import ArgumentError, one_line
 from .report import Reporter
 from .scene import Scene
 
@@ -199,8 +200,9 @@ class Preview:
         self.data, self.name = data, name
 
     def _repr_html_(self) -> str:
+        """The GIF inline; the scene's name (user text) escaped, so it stays text in the page."""
         encoded = base64.b64encode(self.data).decode("ascii")
-        return f'<img src="data:image/gif;base64,{encoded}" alt="{self.name} preview">'
+        return f'<img src="data:image/gif;base64,{encoded}" alt="{html.escape(one_line(self.name))} preview">'
 
     def save(self, path: str | Path) -> Path:
         """Write the GIF to path; returns it."""

@@ -509,3 +509,25 @@ def test_a_dangling_symlink_says_where_it_points_never_did_you_mean_itself(tmp_p
     assert r.returncode == 2 and "lava" not in r.stderr and r.stderr.endswith(f"scenes in {folder}: spiral)\n"), r.stderr
     r = cli_main("validate", folder / "spirl.yaml")
     assert r.returncode == 2 and f"did you mean {folder}/spiral.yaml?" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- notebook safety
+
+
+@pytest.mark.parametrize("name", ['"><img src=x onerror=alert(1)>', "<script>alert(1)</script>", "a & b ' \" < >", "line\nbreak"])
+def test_a_preview_in_a_notebook_shows_the_name_as_text(name):
+    """Preview._repr_html_ put the scene's name into the page raw: a name could run script."""
+    from html.parser import HTMLParser
+
+    from cppn_anim.api import Preview
+
+    page = Preview(b"GIF89a", name)._repr_html_()
+    tags = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append((tag, dict(attrs)))
+
+    Tags().feed(page)
+    assert [t for t, _ in tags] == ["img"] and set(tags[0][1]) == {"src", "alt"}, page
+    assert tags[0][1]["alt"].startswith(name.replace("\n", "\\n"))
