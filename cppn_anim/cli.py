@@ -236,8 +236,10 @@ def cmd_validate(args) -> int:
         try:
             _load(path, args)
             print(one_line(f"{path}: ok"), flush=True)
-        except SceneError as e:
-            print(e, file=sys.stderr, flush=True)
+        except SceneError as e:  # every error in the file, one line each, in file order
+            for error in e.errors:
+                print(error, file=sys.stderr)
+            sys.stderr.flush()
             bad += 1
     return EXIT_BAD_INPUT if bad else EXIT_OK
 

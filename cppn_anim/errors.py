@@ -53,11 +53,13 @@ class SceneError(CppnAnimError, ValueError):
     source: the file (for an override: the file and the --set that was wrong); line, col:
     1-based as in FILE:LINE:COL, None for an override or a file that cannot be read;
     key_path: e.g. 'network.depth' ('' when the whole file is wrong); message: what is
-    wrong. str(): the one line the CLI prints.
+    wrong. str(): the one line the CLI prints. errors: every error found in the file, in
+    file order, this one first (what `validate` prints, one line each).
     """
 
     def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
         self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
+        self.errors: list[SceneError] = [self]
         super().__init__(str(self))
 
     @property

@@ -413,30 +413,113 @@ def _file_kind(mode: int) -> str:
 
 
 def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene") -> Scene:
+    """A scene from YAML text, every rule checked; the first error in file order raised as a
+    SceneError whose `.errors` lists every error found (what `validate` prints)."""
+    scene, errors = check(text, source, overrides, default_name)
+    if errors:
+        first = errors[0]
+        first.errors = errors
+        raise first
+    return scene
+
+
+def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene") -> tuple[Scene | None, list[SceneError]]:
+    """(the scene, []) or (None, every error found in the file, in file order).
+
+    Every independent error: YAML that does not parse stops the reading (one error); a
+    duplicate key or a refused tag does not. pydantic reports every value that breaks the
+    schema at once; the nodes it blames are then left out (a list as a whole, so that the
+    items after a bad one keep their index; a left-out mapping key takes its default, a
+    left-out trajectory a stand-in) until the rest validates, and the rules across keys are
+    checked on that, each reported unless it depends on a node left out (what a rule would
+    say about a default stood in for a bad value is no error of the file). An override that
+    names no key path raises at once (the command line is wrong, not the file).
+    """
     try:
-        doc = yamlread.read(text)
+        doc = yamlread.read(text, keep_going=True)
     except yamlread.YamlProblem as p:
-        raise SceneError(source, p.message, dotted(p.path), p.line, p.col) from None
-    if doc.data is None:
-        raise SceneError(source, "the file is empty: a scene needs at least trajectory.keyframes", "", 1, 1)
+        return None, [SceneError(source, p.message, dotted(p.path), p.line, p.col)]
+    errors = [SceneError(source, p.message, dotted(p.path), p.line, p.col) for p in doc.problems]
+    if doc.data is None and not errors:
+        return None, [SceneError(source, "the file is empty: a scene needs at least trajectory.keyframes", "", 1, 1)]
     if not isinstance(doc.data, dict):
-        line, col = doc.values[()]
-        raise SceneError(source, f"a scene must be a mapping of keys, not {show(doc.data)}", "", line, col)
+        if not errors:
+            line, col = doc.values[()]
+            errors.append(SceneError(source, f"a scene must be a mapping of keys, not {show(doc.data)}", "", line, col))
+        return None, _in_file_order(errors)
     data = doc.data
     applied: dict = {}
     for key, value, *label in overrides:
         steps = _override_path(key, source)
         data = _set_path(data, steps, value, source, key)
         applied[steps] = label[0] if label else f"--set {key}={short(str(value))}"
-    try:
-        scene = Scene.model_validate(data)
-    except ValidationError as e:
-        raise _explainer().first(e, source, doc, applied, data) from None
+    left_out = list(doc.dropped)
+    scene = None
+    for attempt in range(8):  # each round leaves out what the last one blamed; a few suffice
+        try:
+            scene = Scene.model_validate(data)
+            break
+        except ValidationError as e:
+            found = _explainer().all(e, source, doc, applied, data)
+        if attempt == 0:
+            errors += [error for _, about, error in found if not any(_related(about, gone) for gone in left_out)]
+        data, gone = _leave_out(data, [about if about in STAND_IN else node for node, about, _ in found])
+        if not gone:
+            break
+        left_out += gone
+    if scene is None:
+        return None, _in_file_order(errors)
     scene._source, scene._doc, scene._overrides = source, doc, applied
     if scene.name is None:
         scene = changed(scene, name=default_name)
-    _check_rules(scene, data)
-    return scene
+    for error, depends in _rule_problems(scene, data):
+        if not any(_related(d, gone) for d in depends for gone in left_out):
+            errors.append(error)
+    return (None, _in_file_order(errors)) if errors else (scene, [])
+
+
+def _in_file_order(errors: list[SceneError]) -> list[SceneError]:
+    """Errors in file order (an override's, which have no line, first), each once."""
+    seen, out = set(), []
+    for e in sorted(errors, key=_file_order):
+        if str(e) not in seen:
+            seen.add(str(e))
+            out.append(e)
+    return out
+
+
+def _related(a: tuple, b: tuple) -> bool:
+    """Whether one key path is the other or inside it."""
+    return a[: len(b)] == b or b[: len(a)] == a
+
+
+STAND_IN = {("trajectory",): {"keyframes": [{"at": 0, "z": "random"}]}}  # for a required key left out
+
+
+def _leave_out(data: dict, paths: list[tuple]) -> tuple[dict, list[tuple]]:
+    """A copy of data without the nodes at `paths` (a list item: the whole list); what was left out."""
+    gone = []
+    for path in paths:
+        at = next((i for i, step in enumerate(path) if isinstance(step, int)), len(path))
+        path = path[:at]  # a list goes as a whole: the items after a bad one keep their index
+        if not path:
+            continue
+        data = dict(data)
+        node = data
+        for step in path[:-1]:
+            child = node.get(step) if isinstance(node, dict) else None
+            if not isinstance(child, dict):
+                node = None
+                break
+            node[step] = node = dict(child)
+        if not isinstance(node, dict) or (path[-1] not in node and path not in STAND_IN):
+            continue
+        if path in STAND_IN:
+            node[path[-1]] = STAND_IN[path]
+        else:
+            del node[path[-1]]
+        gone.append(path)
+    return data, gone
 
 
 def changed(scene: Scene, **changes) -> Scene:

@@ -531,3 +531,84 @@ def test_a_preview_in_a_notebook_shows_the_name_as_text(name):
     Tags().feed(page)
     assert [t for t, _ in tags] == ["img"] and set(tags[0][1]) == {"src", "alt"}, page
     assert tags[0][1]["alt"].startswith(name.replace("\n", "\\n"))
+
+
+# ---------------------------------------------------------------- validate reports every error in a file (issue 22)
+
+MANY = """\
+seed: -1
+fps: x
+network:
+  depht: 3
+  activation: [tanh, sin]
+duration: 2
+trajectory:
+  keyframes:
+    - {at: 0, z: random}
+    - {at: 3, z: random}
+output: {path: /etc/x.mp4}
+bogus: 1
+"""
+MANY_LINES = [
+    "1:7: seed: must be >= 0, got -1",
+    "2:6: fps: expected a number, got 'x'",
+    "4:3: network.depht: unknown key 'depht' (did you mean 'depth'?)",
+    "5:15: network.activation: 2 activations for depth 8: give one name, or exactly 8",
+    "10:12: trajectory.keyframes[1].at: at 3 is past the end (duration 2)",
+    "11:16: output.path: '/etc/x.mp4' is an absolute path",
+    "12:1: bogus: unknown key 'bogus'",
+]
+
+
+def test_validate_reports_every_error_in_file_order_one_line_each(tmp_path):
+    """Schema errors, unknown keys and rules across keys, each on its own line, by line then
+    column; exit 2. Every other command stops at the first and prints that one line."""
+    path = tmp_path / "many.yaml"
+    path.write_text(MANY)
+    r = cli_main("validate", path)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2 and r.stdout == "" and len(lines) == len(MANY_LINES), r.stderr
+    for line, want in zip(lines, MANY_LINES):
+        assert line.startswith(f"{path}:{want}"), (line, want)
+    for command in (["render", path, "-o", tmp_path / "a.mp4"], ["still", path, "--time", "0", "-o", tmp_path / "a.png"]):
+        r = cli_main(*command)
+        assert r.returncode == 2 and r.stderr == lines[0] + "\n", r.stderr
+    with pytest.raises(SceneError) as info:  # the API: the first error, and all of them
+        scene.parse(MANY, str(path))
+    assert str(info.value) == lines[0] and [str(e) for e in info.value.errors] == lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.yaml"]
+
+
+def test_validate_goes_on_past_duplicate_keys_and_refused_tags(tmp_path):
+    text = KEYS + "seed: 1\nfps: !!python/object:os.system 12\nseed: 2\nsize: [10, !!binary eA==]\nview: {zoom: -1}\n"
+    errors = _refused_all(text)
+    assert [(e.line, e.path) for e in errors] == [(5, "fps"), (6, "seed"), (7, "size[1]"), (8, "view.zoom")], [str(e) for e in errors]
+    assert "duplicate key 'seed' (first at line 4)" in errors[1].message and "not allowed" in errors[0].message
+
+
+def _refused_all(text: str) -> list[SceneError]:
+    with pytest.raises(SceneError) as info:
+        scene.parse(text, "s.yaml")
+    errors = info.value.errors
+    assert errors[0] is info.value and all(str(e).isprintable() for e in errors)
+    assert [(e.line or 0, e.col or 0) for e in errors] == sorted((e.line or 0, e.col or 0) for e in errors)
+    return errors
+
+
+@pytest.mark.parametrize("text, want", [
+    # a bad depth: the activation list is not also blamed for not matching a depth stood in for it
+    ("network: {depth: x, activation: [tanh, sin]}\n" + KEYS, ["network.depth"]),
+    # a bad duration: the keyframe times are not measured against a stand-in
+    ("duration: -1\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 9, z: random}]}\n", ["duration"]),
+    # a bad latent_dim: a z list is not measured against a stand-in
+    ("network: {latent_dim: 0}\ntrajectory: {keyframes: [{at: 0, z: [1, 2]}]}\n", ["network.latent_dim"]),
+    # a bad keyframe: the rest of the scene is still checked
+    ("trajectory: {keyframes: [{at: 0, z: random}, {at: x, z: random}]}\noutput: {path: ../x.mp4}\nview: {zoom: 0}\n",
+     ["trajectory.keyframes[1].at", "output.path", "view.zoom"]),
+    # no trajectory at all: the rest is still checked
+    ("fps: 0\nnetwork: {color: rgb, palette: magma}\n", ["trajectory", "fps", "network.palette"]),
+    # a bad format: the path is not measured against a stand-in format
+    ("output: {format: mp5, path: out/x.mp5}\n" + KEYS, ["output.format"]),
+])  # fmt: skip
+def test_validate_reports_only_independent_errors(text, want):
+    assert [e.path for e in _refused_all(text)] == want
