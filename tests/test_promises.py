@@ -612,3 +612,25 @@ def _refused_all(text: str) -> list[SceneError]:
 ])  # fmt: skip
 def test_validate_reports_only_independent_errors(text, want):
     assert [e.path for e in _refused_all(text)] == want
+
+
+# ---------------------------------------------------------------- the test tiers
+
+
+def test_make_check_fails_when_no_slow_test_is_collected(tmp_path):
+    """`make check` accepted pytest's exit 5 (no test collected): a slow tier that lost its
+    tests (a marker renamed, a module-level skip) passed as if it had run. The Makefile's own
+    check recipe, run where there is no test at all, must fail."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    recipe = re.search(r"^check:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe, "the Makefile has a check target"
+    (tmp_path / "Makefile").write_text(f"BIN := {Path(sys.executable).parent}\ntest:\n\t@true\ncheck: test\n{recipe.group(1)}")
+    r = subprocess.run(["make", "-s", "check"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode != 0 and "no tests ran" in r.stdout, (r.returncode, r.stdout[-500:], r.stderr)
