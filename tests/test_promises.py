@@ -634,3 +634,23 @@ def test_make_check_fails_when_no_slow_test_is_collected(tmp_path):
     (tmp_path / "Makefile").write_text(f"BIN := {Path(sys.executable).parent}\ntest:\n\t@true\ncheck: test\n{recipe.group(1)}")
     r = subprocess.run(["make", "-s", "check"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode != 0 and "no tests ran" in r.stdout, (r.returncode, r.stdout[-500:], r.stderr)
+
+
+# a module-level skip skips every test of its module: only where every one of them needs the
+# module (the Triton kernel's tests all run Triton); Dask is needed by the cluster tests only
+WHOLE_MODULE_SKIPS = {"test_fused.py": {"triton"}}
+
+
+def test_no_test_module_is_skipped_whole_for_what_only_some_of_its_tests_need():
+    """test_distribute skipped its Dask-free tests (gif refused, the hint without Dask) with a
+    module-level importorskip("dask.distributed")."""
+    import ast
+    from pathlib import Path
+
+    found = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            call = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "importorskip":
+                found.setdefault(path.name, set()).add(ast.literal_eval(call.args[0]))
+    assert found == WHOLE_MODULE_SKIPS
