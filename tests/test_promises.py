@@ -654,3 +654,31 @@ def test_no_test_module_is_skipped_whole_for_what_only_some_of_its_tests_need():
             if isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "importorskip":
                 found.setdefault(path.name, set()).add(ast.literal_eval(call.args[0]))
     assert found == WHOLE_MODULE_SKIPS
+
+
+EASE_FORMS = {  # every way to write an easing wrong, and a word of what is said
+    "in_out_cubc": "did you mean 'in_out_cubic'", "ease-in-out": "did you mean", "easeInOutCubic": "did you mean 'in_out_cubic'",
+    "": "unknown easing ''", "   ": "unknown easing ''", "x" * 1000: "...'", "cubic_bezier(1,2,3)": "four numbers",
+    "cubic_bezier(2, 0, 0.5, 1)": "x1 and x2 in [0, 1]", "cubic_bezier(0.1, 0.2, 0.3, 1": "put it in quotes",
+    "cubic_bezier(a, b, c, d)": "four numbers", "cubic_bezier(" + "1," * 500 + ")": "four numbers", "cubic_bezier": "four numbers",
+    "steps(0)": "n >= 1", "steps(-1)": "n >= 1", "steps(1.5)": "whole number", "steps()": "whole number", "steps": "whole number",
+}  # fmt: skip
+PALETTE_FORMS = {
+    '"magam"': "did you mean 'magma'", '""': "unknown palette ''", '"' + "x" * 1000 + '"': "unknown palette", '"cmap:magma"': "did you mean",
+    '["#ggg", "#fff"]': "is not a colour", '["#fff"]': "at least 2", "[]": "at least 2", "[1, 2]": "expected text", "{a: 1}": "colormap name or a list",
+    "3": "colormap name or a list", "true": "colormap name or a list",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("form", sorted(EASE_FORMS))
+def test_every_wrong_easing_is_one_short_line_at_its_key(form):
+    for where, path in ((f'trajectory:\n  ease: "{form}"\n  keyframes: [{{at: 0, z: random}}]\n', "trajectory.ease"),
+                        (KEYS + f'animate:\n  network.contrast: [{{at: 0, value: 1}}, {{at: 1, value: 2, ease: "{form}"}}]\n', "animate.network.contrast[1].ease")):  # fmt: skip
+        err = _refused(where)
+        assert err.path == path and err.line is not None and len(str(err)) < 240 and EASE_FORMS[form] in err.message, str(err)
+
+
+@pytest.mark.parametrize("form", sorted(PALETTE_FORMS))
+def test_every_wrong_palette_is_one_short_line_at_its_key(form):
+    err = _refused(f"network: {{palette: {form}}}\n" + KEYS)
+    assert err.path.startswith("network.palette") and err.line == 1 and len(str(err)) < 240 and PALETTE_FORMS[form] in err.message, str(err)
