@@ -41,9 +41,10 @@ def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
     """Read and validate a scene file. overrides: {key path: value}, e.g. {"seed": 3, "network.depth": 6,
     "size": [640, 360]}, applied before validation as `--set` is.
 
-    Raises cppn_anim.SceneError (.line, .col 1-based, None for an override; .key_path;
-    .message; str() is the CLI's one line); cppn_anim.ArgumentError for a path that is
-    not one or overrides that are not a mapping.
+    Raises cppn_anim.SceneError, the first error in file order (.line, .col 1-based, None
+    for an override; .key_path; .message; str() is the CLI's one line; .errors: every
+    error found in the file, in file order, as `cppn-anim validate` prints them);
+    cppn_anim.ArgumentError for a path that is not one or overrides that are not a mapping.
     """
     if not isinstance(path, (str, Path)):
         raise ArgumentError(f"load(path): a path (str or pathlib.Path), not {type(path).__name__}")

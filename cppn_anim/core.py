@@ -8,7 +8,8 @@ import torch; the first function that renders does.
     load(path, overrides=()) -> Scene                  a scene file, overrides applied, every rule checked
     parse(text, source="<scene>", overrides=(), default_name="scene") -> Scene
         overrides: a list of (key.path, value[, label]) or a dict {key.path: value};
-        raises errors.SceneError (FILE:LINE:COL: key.path: message).
+        raises errors.SceneError (FILE:LINE:COL: key.path: message), the first error in
+        file order, with .errors listing every error found (what `validate` prints).
     prepare(scene, size=None, *, threads=None, pin=None) -> Prepared   weights + motion + renderer, reusable
         Prepared.still(t, rows_done=None, cancel=None) -> (H, W, 3) uint8
         Prepared.frames(start=0, stop=None, cancel=None) -> iterator of (H, W, 3) uint8, in order
