@@ -8,12 +8,15 @@ Starts `cppn-anim studio scenes/spiral.yaml --no-browser` (preview 320x180) and 
   and how fast the server streams a cached loop to a page;
 - GET /frame.png at 320x180 (a new time each request, so nothing is cached);
 - a change to the file by another editor -> the page hears of it.
-Targets (issue 13): 300 ms, 20 fps, 150 ms median. Prints one line per figure; --json adds
-one JSON object as the last line; --screenshot PATH saves the page as PNG (docs/studio.png).
+Targets (issues 13 and 19): 300 ms, 20 fps, 150 ms median, 1 s. Prints one line per figure,
+with its target, a verdict (PASS / FAIL) and the load average when it was measured (the
+machine is shared: a FAIL under a high load says more about the load); --json adds one JSON
+object as the last line; --screenshot PATH saves the page as PNG (docs/studio.png).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -29,6 +32,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENE = "scenes/spiral.yaml"
 EDITS = 15
 REQUESTS = 20
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 def start(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -59,7 +70,7 @@ def edit_latency(ws_url: str, text: str) -> tuple[list[float], int]:
     times = []
     with connect(ws_url, max_size=None) as ws:
         until(ws, lambda m: m.get("type") == "hello")
-        ws.send(json.dumps({"type": "edit", "text": text, "index": 0}))  # warm-up: first renderer, first frame
+        ws.send(json.dumps({"type": "edit", "rev": 1, "text": text, "index": 0}))  # warm-up: first renderer, first frame
         info = until(ws, lambda m: m.get("type") == "scene")
         until(ws, lambda m: m.get("key") == info["key"] and "index" in m)
         count = info["count"]
@@ -68,7 +79,7 @@ def edit_latency(ws_url: str, text: str) -> tuple[list[float], int]:
             index = (k * 37) % count
             edited = re.sub(r"(?m)^seed: \d+", f"seed: {1000 + k}", text)
             began = time.perf_counter()
-            ws.send(json.dumps({"type": "edit", "text": edited, "index": index}))
+            ws.send(json.dumps({"type": "edit", "rev": k + 2, "text": edited, "index": index}))
             key = until(ws, lambda m: m.get("type") == "scene")["key"]
             until(ws, lambda m: m.get("key") == key and m.get("index") == index)
             times.append(time.perf_counter() - began)
@@ -82,7 +93,7 @@ def cached_stream(ws_url: str, text: str, count: int) -> float:
 
     with connect(ws_url, max_size=None) as ws:
         until(ws, lambda m: m.get("type") == "hello")
-        ws.send(json.dumps({"type": "edit", "text": text, "index": 0}))
+        ws.send(json.dumps({"type": "edit", "rev": 1, "text": text, "index": 0}))
         key = until(ws, lambda m: m.get("type") == "scene")["key"]
         seen = set()
         while len(seen) < count:  # the first pass fills the server's cache
@@ -91,7 +102,7 @@ def cached_stream(ws_url: str, text: str, count: int) -> float:
     with connect(ws_url, max_size=None) as ws:  # a new page: everything comes from the cache
         until(ws, lambda m: m.get("type") == "hello")
         began = time.perf_counter()
-        ws.send(json.dumps({"type": "edit", "text": text, "index": 0}))
+        ws.send(json.dumps({"type": "edit", "rev": 1, "text": text, "index": 0}))
         seen = set()
         while len(seen) < count:
             seen.add(until(ws, lambda m: m.get("key") == key and "index" in m)["index"])
@@ -130,7 +141,7 @@ def browser_playback(url: str, count: int, screenshot: str | None = None) -> flo
         browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         page.goto(url)
-        page.wait_for_function(f"() => typeof frames !== 'undefined' && frames.size >= {count}", timeout=300_000)
+        page.wait_for_function(f"() => window.studioStats.cached >= {count}", timeout=300_000)
         start_drawn = page.evaluate("window.studioStats.drawn")
         time.sleep(5)
         drawn = page.evaluate("window.studioStats.drawn") - start_drawn
@@ -159,12 +170,18 @@ def main() -> None:
     try:
         base, token = url.split("/?token=")[0], url.split("token=")[1]
         ws_url = base.replace("http", "ws") + f"/ws?token={token}"
+        loads = {}
         png_times = frame_png(base, token)  # first: no page open, nothing rendering
+        loads["png"] = load()
         edits, count, last = edit_latency(ws_url, text)
+        loads["edits"] = load()
         stream_fps = cached_stream(ws_url, last, count)
+        loads["stream"] = load()
         shot = sys.argv[sys.argv.index("--screenshot") + 1] if "--screenshot" in sys.argv else None
         page_fps = browser_playback(url, count, shot)
+        loads["page"] = load()
         disk = disk_change(ws_url, folder / SCENE, text)
+        loads["disk"] = load()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -182,14 +199,18 @@ def main() -> None:
         "frame_png_ms": ms(png_times),
     }
     print(f"studio ({SCENE}, preview 320x180, {count} frames):")
-    print(f"  studio edit -> first new preview frame: median {result['edit_to_frame_ms_median']} ms, max {result['edit_to_frame_ms_max']} ms ({EDITS} edits; target 300 ms)")
+    med, top = result["edit_to_frame_ms_median"], result["edit_to_frame_ms_max"]
+    print(f"  studio edit -> first new preview frame: median {med} ms, max {top} ms ({EDITS} edits; target <= 300 ms): {verdict(med <= 300)}; {loads['edits']}")
     if page_fps is None:
         print("  studio playback once cached: not measured (no chromium or playwright)")
     else:
-        print(f"  studio playback once cached (headless chromium): {result['playback_fps_browser']} fps (the scene's 30 fps; target >= 20)")
-    print(f"  studio cached loop streamed to a new page: {result['cached_stream_fps']} frames/s")
-    print(f"  studio GET /frame.png 320x180: median {result['frame_png_ms_median']} ms, max {result['frame_png_ms_max']} ms ({REQUESTS} requests; target 150 ms)")
-    print(f"  studio file changed on disk -> page told: max {result['disk_change_ms_max']} ms (5 changes; target 1 s)")
+        fps = result["playback_fps_browser"]
+        print(f"  studio playback once cached (headless chromium): {fps} fps (the scene's 30 fps; target >= 20): {verdict(fps >= 20)}; {loads['page']}")
+    print(f"  studio cached loop streamed to a new page: {result['cached_stream_fps']} frames/s (target >= 20): {verdict(result['cached_stream_fps'] >= 20)}; {loads['stream']}")
+    png = result["frame_png_ms_median"]
+    print(f"  studio GET /frame.png 320x180: median {png} ms, max {result['frame_png_ms_max']} ms ({REQUESTS} requests; target <= 150 ms): {verdict(png <= 150)}; {loads['png']}")
+    disk_ms = result["disk_change_ms_max"]
+    print(f"  studio file changed on disk -> page told: max {disk_ms} ms (5 changes; target <= 1000 ms): {verdict(disk_ms <= 1000)}; {loads['disk']}")
     if "--json" in sys.argv:
         print(json.dumps(result))
 

@@ -8,6 +8,8 @@
         ...
     scene.render("out/x.mp4")                      # as `cppn-anim render`; returns the Path
     scene.preview()                                # a looping GIF shown inline in a notebook
+    scene.signals()                                # {name: (frame_count,) float array in [0, 1]}
+    scene.beats()                                  # beat times in seconds (float array)
 
 Same scene rules, errors and pixels as the command line (both go through core.py).
 A notebook shows an Animation as a still (`_repr_png_`) and a Preview as an animation
@@ -52,7 +54,8 @@ def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
 
 
 def loads(text: str, overrides: Mapping | None = None, name: str = "scene") -> "Animation":
-    """The same as load() for YAML text (errors name the source '<scene>')."""
+    """The same as load() for YAML text (errors name the source '<scene>'; audio.path is read
+    from the current folder)."""
     if not isinstance(text, str):
         raise ArgumentError(f"loads(text): YAML text (str), not {type(text).__name__}")
     return Animation(core.parse(text, "<scene>", _overrides(overrides), default_name=name))
@@ -180,6 +183,15 @@ class Animation:
         report = _Progress(progress) if progress else Reporter()
         return core.render(self.scene, path, format, start, stop, report=report, cancel=cancel).path
 
+    def signals(self) -> dict[str, np.ndarray]:
+        """The soundtrack's signals, frame by frame: {name: (frame_count,) float64 array in [0, 1]},
+        frame i at t = i / fps, exactly what the frames see; {} for a scene without audio."""
+        return core.signals(self.scene)
+
+    def beats(self) -> np.ndarray:
+        """The beat times in [0, duration), seconds (float64 array); empty for a scene without audio."""
+        return core.beats(self.scene)
+
     def preview(self) -> "Preview":
         """A small looping GIF (long side 256 px, at most 15 fps, kept under 2 MB where 5 fps allows), shown inline in a notebook."""
         return Preview(previews.preview_gif(self.scene), self.name)
@@ -207,9 +219,7 @@ class Preview:
 
     def save(self, path: str | Path) -> Path:
         """Write the GIF to path; returns it."""
-        path = Path(path)
-        path.write_bytes(self.data)
-        return path
+        return targets.write_bytes(self.data, Path(path))  # atomically, holding the file's claim
 
     def __repr__(self) -> str:
         return f"<cppn_anim.Preview {self.name!r}: GIF, {len(self.data)} bytes>"

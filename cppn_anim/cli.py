@@ -58,6 +58,7 @@ def _overrides_parser() -> argparse.ArgumentParser:
     g.add_argument("--duration", type=str, help="seconds")
     g.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     g.add_argument("--precision", help="fp32 | bf16 | fp16")
+    g.add_argument("--audio", metavar="FILE", help="a soundtrack: sets audio.path to FILE (relative to the current folder; adds audio with its defaults)")
     return p
 
 
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=_interval, default=0.5, help="seconds between looks at the file (default 0.5)")
 
     studio_server.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
+
+    p = sub.add_parser("audio", parents=[common], help="the scene's soundtrack as the scene sees it: tempo, beats, signals")
+    p.add_argument("scene")
+    p.add_argument("-o", "--output", type=_path_arg, metavar="SIGNALS.png", help="draw every signal over time (beats marked) as a PNG")
+    p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object (bpm, beat_offset, beats, duration, frames, signals)")
 
     p = sub.add_parser("bench", parents=[common], help="render-only throughput (no encoding)")
     p.add_argument("scene", nargs="?")
@@ -183,6 +189,11 @@ def _scheduler_address(text: str) -> str:
 
 def _overrides(args) -> list[tuple]:
     out: list[tuple] = []  # (key path, value, how it was written)
+    audio = getattr(args, "audio", None)
+    if audio is not None:
+        if not audio.strip():
+            raise UsageError("--audio: an empty path; name an audio file")
+        out.append(("audio.path", scenes.UserPath(audio), f"--audio {audio}"))
     simple = {"seed": "seed", "fps": "fps", "duration": "duration", "device": "render.device", "precision": "render.precision"}
     for flag, key in simple.items():
         value = getattr(args, flag, None)
@@ -391,6 +402,38 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def cmd_audio(args) -> int:
+    """The soundtrack as the scene sees it: tempo, beats, each signal's range; -o draws them; --json."""
+    scene = _load(args.scene, args)
+    heard = scene.heard
+    if heard is None:
+        raise scene.error(("audio",), "the scene has no soundtrack (add audio: {path: ...}, or give --audio FILE)")
+    if args.output:
+        path = core.write_signals_plot(scene, args.output)
+        print(f"wrote {path}", file=sys.stderr)
+    values = core.signals(scene)
+    beats = core.beats(scene)
+    audio = scene.audio
+    how = "written" if audio.bpm != "auto" else ("tracked" if heard.grid.found else "no tempo found: the 120 bpm fallback")
+    shown = " ".join(f"{b:.3f}" for b in beats[:16]) + (f" ... ({len(beats)} in all)" if len(beats) > 16 else "")
+    print(f"{args.scene}: {heard.path} (sha256 {heard.sha256[:12]}) from {heard.start:g} s: {scene.duration:g} s,"
+          f" {scene.frame_count} frames at {scene.fps:g} fps")  # fmt: skip
+    print(f"tempo: {heard.grid.bpm:.3f} bpm ({how}); beat 0 at {heard.grid.beat_offset:.3f} s"
+          f"{' (written)' if audio.beat_offset != 'auto' else ''}; {len(beats)} beats: {shown or 'none'}")  # fmt: skip
+    for name, d in heard.definitions.items():
+        v = values[name]
+        what = f"band {d.band[0]:g}-{d.band[1]:g} Hz" if d.feature == "band" else d.feature
+        timing = f"release {d.release:g} s" if d.feature == "beat" else f"attack {d.attack:g} s, release {d.release:g} s"
+        print(f"  {name}: {what}, {timing}: min {v.min():.3f}, mean {v.mean():.3f}, max {v.max():.3f}")
+    if args.json:
+        print(json.dumps({
+            "bpm": heard.grid.bpm, "beat_offset": heard.grid.beat_offset, "beats": [float(b) for b in beats],
+            "duration": scene.duration, "frames": scene.frame_count,
+            "signals": {name: [float(x) for x in v] for name, v in values.items()},
+        }))  # fmt: skip
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ exploration
 
 
@@ -496,6 +539,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "schema": cmd_schema,
     "bench": cmd_bench,
+    "audio": cmd_audio,
     "explore": cmd_explore,
     "previews": cmd_previews,
     "watch": cmd_watch,

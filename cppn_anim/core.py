@@ -22,6 +22,17 @@ import torch; the first function that renders does.
     write_still(scene, t, path=None, *, report=, cancel=None, pin=None) -> Path
     preview_scene(scene, long_side=256, max_fps=15) -> Scene   never larger than the scene
 
+A scene with `audio` is heard when it is parsed (signals.hear: decoded, analysed once per
+file content, cached; audio.path read from the scene file's folder, `folder=` for text),
+so every caller below sees the same signals. For a player or a plot (the studio's `play`
+and `signals`, `cppn-anim audio`, the API):
+    soundtrack(scene, start=0, stop=None) -> targets.Soundtrack(path, start, duration, sha256) | None
+        the file (absolute) and the second of it that plays with frame `start`
+    signals(scene, start=0, stop=None) -> {name: (n,) float64 in [0, 1]}   per frame; {} without audio
+    beats(scene) -> (k,) float64 seconds                                   empty without audio
+    signal_curves(scene) -> signals.Curves | None      .at(times) -> {name: values}: any resolution
+    write_signals_plot(scene, path) -> Path            the PNG of `cppn-anim audio -o`
+
 What the caller lends the work, explicitly: a report.Reporter (progress, warnings, notes),
 a cancel flag (a threading.Event: once set, the work stops between frames or bands with
 errors.Cancelled and cleans up), and a pin (render.ThreadPin: how torch is held to the
@@ -46,7 +57,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from . import encode, gif, scene as scenes, targets
-from .errors import DeviceUnavailable, SceneError, UsageError
+from .errors import DeviceUnavailable, OutputError, SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -80,13 +91,36 @@ def load(path: str | Path, overrides: Iterable | Mapping = ()) -> Scene:
     """Read a scene file, apply overrides (before validation), validate. SceneError on any problem.
 
     A file that does not exist is named with the scene files beside it ("did you mean").
+    Its audio.path is read from the file's folder (signals.hear: analysed once, cached).
     """
     path = Path(path)
     if not path.exists():
         if path.is_symlink():  # a dangling link: say where it points, never suggest its own name
             raise SceneError(str(path), f"a symbolic link to {os.readlink(path)}, which does not exist")
         raise SceneError(str(path), "no such file" + _siblings_hint(path))
-    return scenes.load(path, overrides_list(overrides))
+    scene = scenes.load(path, overrides_list(overrides), hear=_hearing(path.parent))
+    _check_heard(scene)
+    return scene
+
+
+def _hearing(folder: Path | None, heard=None):
+    """scene.parse's `hear`: the audio stage (signals.hear), audio.path read from `folder`
+    (None: the current folder); or, given `heard` (signals.SceneAudio), that, heard before."""
+    def hear(scene: Scene, user_path: bool):
+        if heard is not None:
+            return heard
+        from . import signals
+
+        return signals.hear(scene, user_path, folder=folder)
+
+    return hear
+
+
+def _check_heard(scene: Scene) -> None:
+    if scene.heard is not None:
+        from . import trajectory
+
+        trajectory.check_modulation(scene)
 
 
 def _siblings_hint(path: Path) -> str:
@@ -105,9 +139,84 @@ def _siblings_hint(path: Path) -> str:
     return f" ({guess}scenes in {folder}: {shown})"
 
 
-def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = (), default_name: str = "scene") -> Scene:
-    """A scene from YAML text (e.g. an editor's buffer); same rules and errors as load()."""
-    return scenes.parse(text, source, overrides_list(overrides), default_name=default_name)
+def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = (), default_name: str = "scene", *,
+          folder: str | Path | None = None, heard=None) -> Scene:  # fmt: skip
+    """A scene from YAML text (e.g. an editor's buffer); same rules and errors as load().
+
+    audio.path is read from `folder`; by default the folder of `source` when source names
+    a file (the studio's editor: the file being edited), else (`<scene>`: loads()) the
+    current folder. heard: a signals.SceneAudio heard before (a segment made elsewhere
+    from the resolved scene): used as it is, the file not read again.
+    """
+    if folder is None and not (source.startswith("<") and source.endswith(">")):
+        folder = Path(source).parent
+    overrides = overrides_list(overrides)
+    if heard is not None:  # the file was found (and its path checked) when it was heard: its path as found
+        overrides.append(("audio.path", scenes.UserPath(heard.path), "(heard before)"))
+    scene = scenes.parse(text, source, overrides, default_name=default_name,
+                         hear=_hearing(None if folder is None else Path(folder), heard))  # fmt: skip
+    if heard is None:
+        _check_heard(scene)
+    return scene
+
+
+# ------------------------------------------------------------------ the soundtrack
+
+
+def signals(scene: Scene, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
+    """The scene's signals at frames start..stop-1 (default all): {name: (n,) float64 in [0, 1]},
+    frame i at t = i / fps, exactly what the frames see; {} without audio (scene-format.md, Audio)."""
+    start, stop = frame_range(scene, start, stop)
+    if scene.heard is None:
+        return {}
+    return scene.heard.frames(scene.fps, range(start, stop))
+
+
+def beats(scene: Scene) -> np.ndarray:
+    """The beat times in [0, duration), seconds (float64); empty without audio."""
+    return np.zeros(0) if scene.heard is None else np.asarray(scene.heard.beats, dtype=np.float64)
+
+
+def signal_curves(scene: Scene):
+    """The signals as curves over [0, duration] (signals.Curves: `.at(times)` -> {name: values},
+    `.knots()`, `.beats`, `.names`), to draw them at any resolution; None without audio."""
+    return None if scene.heard is None else scene.heard.curves
+
+
+def soundtrack(scene: Scene, start: int = 0, stop: int | None = None) -> targets.Soundtrack | None:
+    """What plays with frames start..stop-1: the audio file (absolute path), the second of
+    it that plays with frame `start` (audio.start + start / fps), and how long it plays
+    ((stop - start) / fps: cut, or padded with silence); None without audio. A player starts
+    the file at `.start` when the picture shows t = 0 (plus t when seeking to t)."""
+    if scene.heard is None:
+        return None
+    start, stop = frame_range(scene, start, stop)
+    heard = scene.heard
+    return targets.Soundtrack(heard.path, heard.start + start / scene.fps, (stop - start) / scene.fps, heard.sha256)
+
+
+def write_signals_plot(scene: Scene, path: str | Path) -> Path:
+    """The scene's signals drawn over time (one row each, beats marked) as a PNG at path, atomically."""
+    from . import signals_plot
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"-o {path}: the signals are drawn as a PNG; name it *.png")
+    if scene.heard is None:
+        raise scene.error(("audio",), "the scene has no soundtrack (add audio: {path: ...}, or give --audio FILE)")
+    targets.check_file(path)
+    heard = scene.heard
+    labels = {}
+    for name, d in heard.definitions.items():
+        what = f"band {d.band[0]:g}-{d.band[1]:g} Hz" if d.feature == "band" else d.feature
+        labels[name] = f"{what}, release {d.release:g}" if d.feature == "beat" else f"{what}, {d.attack:g}/{d.release:g} s"
+    title = f"{scene.name}: {heard.path.name} from {heard.start:g} s, {heard.grid.bpm:.2f} bpm"
+    image = signals_plot.plot(heard.curves, labels, title=title)
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=targets.png_info(scene.resolved_yaml()))
+    return targets.write_bytes(buffer.getvalue(), path)
 
 
 # ------------------------------------------------------------------ sizes and times
@@ -128,8 +237,12 @@ def fit(size, long_side: int) -> list[int]:
 
 def preview_scene(scene: Scene, long_side: int = PREVIEW_LONG_SIDE, max_fps: float = PREVIEW_MAX_FPS) -> Scene:
     """The same scene, small and light: long side at most `long_side` px (never larger than the
-    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF)."""
-    return scenes.changed(scene, size=fit(scene.size, long_side), fps=min(scene.fps, max_fps))
+    scene), at most `max_fps` (defaults: 256 px and 15 fps, shown as a GIF) and at least the
+    slowest rate a GIF can show (scene.GIF_MIN_FPS: a frame at most 655.35 s)."""
+    fps = min(scene.fps, max_fps)
+    if scenes.exact(fps) < scenes.GIF_MIN_FPS:
+        fps = float(scenes.GIF_MIN_FPS)
+    return scenes.changed(scene, size=fit(scene.size, long_side), fps=fps)
 
 
 def frame_range(scene: Scene, start: int = 0, stop: int | None = None) -> tuple[int, int]:
@@ -289,17 +402,25 @@ def frames(scene: Scene, start: int = 0, stop: int | None = None, size=None, *, 
 @dataclass(frozen=True)
 class SceneFrames:
     """What a segmented render runs, as distribute receives it: the resolved scene (YAML), and
-    its frames start..stop-1 made from it anywhere (pickled to a Dask worker, or here)."""
+    its frames start..stop-1 made from it anywhere (pickled to a Dask worker, or here).
+    heard: what the scene's audio gives (signals.SceneAudio), heard once here: a worker
+    elsewhere needs neither the audio file nor the audio stack."""
 
     yaml: str
+    heard: Any = None
+
+    @classmethod
+    def of(cls, scene: Scene) -> "SceneFrames":
+        return cls(scene.resolved_yaml(), scene.heard)
 
     @property
     def description(self) -> str:
-        """What decides the frames (recorded in the output, and the key of kept segments)."""
+        """What decides the frames (recorded in the output, and the key of kept segments; with
+        audio it holds the file's sha256)."""
         return self.yaml
 
     def __call__(self, start: int, stop: int, cancel: threading.Event | None = None, pin=None) -> Iterator[np.ndarray]:
-        scene = parse(self.yaml, "<segment>")
+        scene = parse(self.yaml, "<segment>", heard=self.heard)
         return prepare(scene, pin=pin).frames(start, stop, cancel)
 
 
@@ -368,6 +489,8 @@ def video_spec(
         colors=colors,
         segment=segment,
         stop=None if stop in (None, scene.frame_count) and start == 0 else stop,  # png: a full render removes its stale frames
+        audio=soundtrack(scene, start, stop) if fmt in ("mp4", "webm") and scene.heard is not None and scene.heard.mux else None,
+        digits=targets.frame_digits(scene.frame_count),  # png: frame_00000.png, wider past 100,000 frames
     )
     if not segment:
         targets.check_output(spec)
@@ -375,27 +498,32 @@ def video_spec(
 
 
 def encode_frames(
-    scene: Scene, spec: targets.VideoSpec, start: int, stop: int, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None
+    scene: Scene, spec: targets.VideoSpec, start: int, stop: int, report: Reporter = QUIET, cancel: threading.Event | None = None, pin=None,
+    claimed: bool = False,
 ) -> int:
     """Render frames start..stop-1 into spec (one process, encoding overlapped); the frame count.
+    claimed: the caller holds the target's claim (else it is taken here, before the weights).
 
     A GIF's one palette comes from a sample of its frames (rendered again: cheap next to
     keeping every frame in memory).
     """
+    import contextlib
+
     from .trajectory import frame_times
 
-    prepared = prepare(scene, pin=pin)
-    times = frame_times(scene, start, stop)
+    with contextlib.nullcontext() if claimed or spec.segment else targets.claim_spec(spec):
+        prepared = prepare(scene, pin=pin)
+        times = frame_times(scene, start, stop)
 
-    def counted():
-        for frame in prepared.frames(start, stop, cancel):
-            yield frame
-            report.progress(1)
+        def counted():
+            for frame in prepared.frames(start, stop, cancel):
+                yield frame
+                report.progress(1)
 
-    def palette_frames():
-        return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
+        def palette_frames():
+            return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
 
-    encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel)
+        encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel, claimed=True)
     return len(times)
 
 
@@ -432,19 +560,34 @@ def render(
     if segmented:
         _check_segmented(fmt, workers, scheduler)
     spec = video_spec(scene, fmt, path, start, preset, colors, stop=stop)
-    report.starting()
-    if segmented:
-        from . import distribute
+    if fmt == "png":
+        _check_frames_ours(spec.path, start, stop, spec.digits)
+    with targets.claim_spec(spec):  # before any work: a busy target exits at once
+        report.starting()
+        if segmented:
+            from . import distribute
 
-        if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
-            report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
-        distribute.render(
-            SceneFrames(scene.resolved_yaml()), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
-            report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold,
-        )  # fmt: skip
-    else:
-        encode_frames(scene, spec, start, stop, report, cancel, pin)
+            if fmt in ("mp4", "webm") and (scene.width % 2 or scene.height % 2):
+                report.warn(f"{scene.width}x{scene.height} has an odd side; the video is padded to even sides (edge repeated)")
+            distribute.render(
+                SceneFrames.of(scene), spec, start, stop, workers=workers, scheduler=scheduler, resume=resume,
+                report=report, cancel=cancel, pin=pin, worker_threads=_threads_wanted(scene), hold=hold, claimed=True,
+            )  # fmt: skip
+        else:
+            encode_frames(scene, spec, start, stop, report, cancel, pin, claimed=True)
     return Rendered(path, fmt, stop - start, scene.width, scene.height, colors, scene.fps)
+
+
+def _check_frames_ours(folder: Path, start: int, stop: int, digits: int) -> None:
+    """A png render replaces only frame files cppn-anim wrote: one that another tool wrote
+    (or a link) in the frames it would write is refused before any work (exit 2), named."""
+    foreign = targets.foreign_frames(folder, start, stop, digits)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise OutputError(
+            f"{foreign[0]}{more}: not written by cppn-anim, and frames {start}..{stop - 1} would replace it;"
+            " move it away or render into another folder"
+        )
 
 
 def _threads_wanted(scene: Scene) -> int | None:
@@ -500,7 +643,8 @@ def write_still(
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")
     targets.check_file(path)
-    report.starting()
-    frame = prepare(scene, pin=pin).still(t, report.progress, cancel)
-    check(cancel)
-    return encode.write_still(frame, path, scene.resolved_yaml())
+    with targets.claim(path):  # before any work: a busy target exits at once
+        report.starting()
+        frame = prepare(scene, pin=pin).still(t, report.progress, cancel)
+        check(cancel)
+        return encode.write_still(frame, path, scene.resolved_yaml(), claimed=True)

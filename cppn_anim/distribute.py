@@ -121,7 +121,7 @@ def render_segment(
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{render_key}-") as tmp:
         if spec.format == "png":
             folder = Path(tmp) / "frames"
-            piece = targets.VideoSpec(folder, "png", width, height, spec.fps, provenance=source.description, first_index=start, segment=True)
+            piece = targets.VideoSpec(folder, "png", width, height, spec.fps, provenance=source.description, first_index=start, segment=True, digits=spec.digits)
             encode.write(frames, piece, cancel=cancel)
             packed = io.BytesIO()
             with tarfile.open(fileobj=packed, mode="w") as tar:  # PNGs are compressed already
@@ -145,28 +145,67 @@ def _unpack(data: bytes) -> list[tuple[str, bytes]]:
 
 
 class SegmentStore:
-    """Finished segments beside the target, valid only for the same scene and settings.
-    A partial png render (--frames A:B) has its own store, so disjoint ranges can run at once."""
+    """Finished segments beside the target, valid only for the same scene and settings (the
+    key in its manifest). A partial png render (--frames A:B) has its own store, so disjoint
+    ranges can run at once. Every file here is written whole or not at all (a temporary
+    name, then os.replace); a damaged manifest or segment is found and made again."""
+
+    FILES = re.compile(r"manifest\.json|\.manifest\.[0-9a-f]+\.part\.json|\.concat\.[0-9a-f]+\.txt|\d+-\d+\.\w+(\.part)?")  # ours, any width
 
     def __init__(self, spec: targets.VideoSpec, key: str):
         target = spec.path
         part = f".{spec.first_index}-{spec.stop}" if spec.format == "png" and spec.stop is not None else ""
-        self.folder = target.parent / f".{target.name}{part}.segments"
-        self.key = key
+        self.folder = target.parent / targets.hidden_name(target.parent, target.name + part, ".segments")
+        self.key, self.spec = key, spec
         self.made: list[Path] = []
 
-    def open(self, resume: bool) -> None:
+    def open(self, resume: bool, note: Callable[[str], None] = lambda message: None) -> None:
+        """Ready to save segments: kept ones only when resuming under the same key."""
         manifest = self.folder / "manifest.json"
-        if self.folder.exists() and not (resume and manifest.exists() and json.loads(manifest.read_text()).get("key") == self.key):
+        if self.folder.exists() and not (resume and self._key(manifest, note) == self.key):
             self.remove()
         self.made = targets.make_folders(self.folder)
-        manifest.write_text(json.dumps({"key": self.key}))
+        targets.write_bytes(json.dumps({"key": self.key}).encode(), manifest, claimed=True)  # the target's claim covers it
+
+    def _key(self, manifest: Path, note: Callable[[str], None]) -> str | None:
+        """The key the kept segments were made under; None (with a note) if the manifest is missing or damaged."""
+        try:
+            key = json.loads(manifest.read_bytes()).get("key")
+            if isinstance(key, str):
+                return key
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, AttributeError):  # half-written by an older version, or damaged: start over
+            pass
+        note(f"the manifest of the kept segments in {self.folder} is damaged: rendering every segment again")
+        return None
 
     def path(self, segment: Segment, fmt: str) -> Path:
         return self.folder / f"{segment.name}{SEGMENT_SUFFIX[fmt]}"
 
     def done(self, segment: Segment, fmt: str) -> bool:
         return self.path(segment, fmt).exists()
+
+    def damaged(self, segment: Segment, cancel: threading.Event | None = None) -> str | None:
+        """What is wrong with a kept segment (None: it is whole): it must read back with exactly
+        its frames (mp4: H.264 in MPEG-TS, webm: VP9), or for png hold exactly its frame files,
+        each a whole PNG."""
+        path, fmt = self.path(segment, self.spec.format), self.spec.format
+        if fmt == "png":
+            try:
+                files = dict(_unpack(path.read_bytes()))
+            except (OSError, tarfile.TarError, EOFError) as e:
+                return f"not a whole tar ({e})"
+            want = {targets.frame_name(i, self.spec.digits) for i in range(segment.start, segment.stop)}
+            if set(files) != want:
+                return f"holds {len(files)} of its {len(want)} frame files"
+            broken = [name for name, data in files.items() if not targets.whole_png(data)]
+            return f"{broken[0]} is not a whole PNG" if broken else None
+        try:
+            ffmpeg.read_back(path, "ts" if fmt == "mp4" else fmt, segment.stop - segment.start, cancel)
+        except EncodeError as e:
+            return str(e).replace("ffmpeg exited 0 but its file does not", "it does not")
+        return None
 
     def save(self, segment: Segment, fmt: str, data: bytes) -> None:
         final = self.path(segment, fmt)
@@ -175,10 +214,11 @@ class SegmentStore:
         os.replace(part, final)  # a segment is there whole or not at all
 
     def remove(self) -> None:
-        """Our own files only (segments, manifest), then the folder and the folders made for it."""
+        """Our own files only (segments of any width, manifest, their temporary files), then the
+        folder and the folders made for it."""
         if self.folder.is_dir():
             for path in self.folder.iterdir():
-                if path.name == "manifest.json" or re.fullmatch(r"\d{6}-\d{6}\.\w+(\.part)?", path.name):
+                if self.FILES.fullmatch(path.name):
                     path.unlink(missing_ok=True)
             try:
                 self.folder.rmdir()
@@ -187,9 +227,10 @@ class SegmentStore:
         targets.remove_folders(self.made[:-1])
 
 
-def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Segment]) -> str:
-    """What decides a segment's bytes, hashed: finished segments are reused only under the same key."""
-    text = json.dumps([scene_yaml, fmt, crf, preset, [(s.start, s.stop) for s in segments]])
+def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Segment], digits: int = 5) -> str:
+    """What decides a segment's bytes (and a png segment's file names), hashed: finished
+    segments are reused only under the same key."""
+    text = json.dumps([scene_yaml, fmt, crf, preset, [(s.start, s.stop) for s in segments]] + ([digits] if digits != 5 else []))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -206,6 +247,7 @@ def render(
     pin=None,
     worker_threads: int | None = None,
     hold=None,
+    claimed: bool = False,
 ) -> Path:
     """Render frames start..stop-1 of `source` in segments and join them at spec.path (holding its claim).
 
@@ -214,13 +256,22 @@ def render(
     report hears of progress (frames) and notes (segments kept or reused); `cancel`, once
     set, stops the work (errors.Cancelled). pin: for segments rendered here; worker_threads:
     torch's threads in each worker of a local cluster (default: the cores shared out);
-    hold: around starting a local cluster, the caller's way to hold signals back (see _client)."""
+    hold: around starting a local cluster, the caller's way to hold signals back (see _client);
+    claimed: the caller holds the target's claim already (taken before its own work)."""
     fmt = spec.format
     segments = plan(start, stop, spec.fps)
-    with targets.claim_spec(spec):
-        store = SegmentStore(spec, settings_key(source.description, fmt, spec.crf, spec.preset, segments))
-        store.open(resume)
-        todo = [s for s in segments if not store.done(s, fmt)]
+    with contextlib.nullcontext() if claimed else targets.claim_spec(spec):
+        store = SegmentStore(spec, settings_key(source.description, fmt, spec.crf, spec.preset, segments, spec.digits))
+        store.open(resume, report.note)
+        todo = []
+        for s in segments:
+            check(cancel)
+            why = store.damaged(s, cancel) if store.done(s, fmt) else "not rendered"
+            if why not in (None, "not rendered"):
+                report.note(f"kept segment {store.path(s, fmt).name} (frames {s.start}..{s.stop - 1}) is damaged: {why}; rendering it again")
+                store.path(s, fmt).unlink(missing_ok=True)
+            if why is not None:
+                todo.append(s)
         kept = len(segments) - len(todo)
         if kept:
             report.note(f"resuming: {kept} of {len(segments)} segments already rendered")
@@ -263,11 +314,18 @@ def _client(workers: int | None, scheduler: str | None, key: str, threads: int |
             return Client(scheduler, timeout=30), None
         except MemoryError:  # something else answers there: Dask read its bytes as a message length
             raise OSError(f"{scheduler} does not answer as a Dask scheduler (is that the scheduler's address and port?)") from None
+    from multiprocessing import resource_tracker
+
     threads = threads or max(1, (os.cpu_count() or 1) // workers)  # cores shared, not oversubscribed
+    # Started here, before the hold: started later (by the first worker, from Dask's loop thread),
+    # CPython's resource tracker would block and then *unblock* Ctrl-C in that thread, and every
+    # worker it starts would inherit Ctrl-C unblocked (a traceback apiece while they import).
+    resource_tracker.ensure_running()
+    scratch = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-")  # removed with the segments' scratch (_leftovers)
     with hold() if hold else contextlib.nullcontext():
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=False,
-            local_directory=tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{key}-dask-"),  # removed with the segments' scratch
+            local_directory=scratch, scheduler_kwargs={"local_directory": scratch},  # Dask's dask-scratch-space in ours, not the temp folder
             preload=[WORKER_SETUP], preload_argv=["--threads", str(threads)],  # in each worker, a restarted one too
         )  # fmt: skip
     try:
@@ -316,11 +374,15 @@ def _join(paths: list[Path], spec: targets.VideoSpec, frames: int, warn: Callabl
     """Segments -> the target: concat without re-encoding (read back, then atomically
     moved into place), or each PNG frame file written atomically into the folder."""
     if spec.format == "png":
-        folder = targets.PngFolder(spec.path)
+        folder = targets.PngFolder(spec.path, digits=spec.digits)
         try:
             for path in paths:
                 check(cancel)
-                for name, data in _unpack(path.read_bytes()):
+                try:
+                    files = _unpack(path.read_bytes())
+                except (tarfile.TarError, EOFError) as e:
+                    raise EncodeError(f"segment {path.name} in {path.parent} is not a whole tar ({e}): run again with --resume to render it again") from None
+                for name, data in files:
                     folder.put(name, lambda f, data=data: f.write(data))
         except BaseException:
             folder.abandon()

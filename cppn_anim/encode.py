@@ -3,7 +3,8 @@
 `write` picks the sink by format (ffmpeg.py: mp4 / webm; gif.py: a palette first; targets.py:
 png frame files), holds the target's claim while writing, overlaps rendering with encoding
 (ffmpeg.feed), and replaces a video target only once the finished file reads back
-(container, codec, frame count): a render never loses a user's work (targets.py has the rules).
+(container, codec, frame count; its soundtrack, where the scene has one, muxed by the same
+ffmpeg): a render never loses a user's work (targets.py has the rules).
 `write_still` writes one PNG with its provenance, atomically.
 """
 from __future__ import annotations
@@ -30,14 +31,16 @@ def write(
     palette_frames: Callable[[], list[np.ndarray]] | None = None,
     warn: Callable[[str], None] = lambda message: None,
     cancel: threading.Event | None = None,
+    claimed: bool = False,
 ) -> Path:
     """Encode frames (H, W, 3) uint8 into spec.path; returns the path. A video is all or
     nothing; png frames are each whole. Holds the target's claim while writing (not for a
-    segment: it is written into a scratch folder of its own). A GIF's palette comes from
-    palette_frames(); `cancel`, once set, stops the work (errors.Cancelled) and cleans up."""
-    with nullcontext() if spec.segment else claim_spec(spec):
+    segment: it is written into a scratch folder of its own; nor when `claimed`: the caller
+    took it before its own work). A GIF's palette comes from palette_frames(); `cancel`,
+    once set, stops the work (errors.Cancelled) and cleans up."""
+    with nullcontext() if spec.segment or claimed else claim_spec(spec):
         if spec.format == "png":
-            frames_folder = PngFolder(spec.path, spec.provenance)
+            frames_folder = PngFolder(spec.path, spec.provenance, spec.digits)
             ffmpeg.feed(frames, _PngSink(frames_folder, spec.first_index), cancel)
             if spec.stop is None:
                 frames_folder.prune(spec.first_index + frames_folder.written, warn)
@@ -65,7 +68,8 @@ def write(
                     palette.unlink(missing_ok=True)
             if spec.format == "gif" and spec.provenance:
                 gif.add_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}")
-            ffmpeg.read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count, cancel)
+            audio = spec.format in ("mp4", "webm") and bool(ffmpeg.audio_args(spec, 1)[0])
+            ffmpeg.read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count, cancel, audio=audio)
             check(cancel)  # the last moment to stop: the target is still as it was
     return spec.path
 
@@ -85,12 +89,12 @@ class _PngSink:
         self.folder.abandon()
 
 
-def write_still(frame: np.ndarray, path: Path, provenance: str = "") -> Path:
-    """One PNG, atomically, with the provenance in a text chunk."""
+def write_still(frame: np.ndarray, path: Path, provenance: str = "", claimed: bool = False) -> Path:
+    """One PNG, atomically, with the provenance in a text chunk (claimed: the caller holds the claim)."""
     from PIL import Image
 
     info = png_info(provenance)
-    with claim(path), atomic(path) as temp:
+    with nullcontext() if claimed else claim(path), atomic(path) as temp:
         try:
             Image.fromarray(frame).save(temp, format="PNG", pnginfo=info, compress_level=4)
         except OSError as e:

@@ -78,6 +78,25 @@ def explore(
     if target.suffix.lower() != ".png":
         raise UsageError(f"-o {target}: a sheet is a PNG; name it *.png")
     targets.check_file(target)
+    with targets.claim(target):  # before any still is rendered: a busy target exits at once
+        cells = _cells(loaded, axes, shown, cell_size, cancel, pin, report)
+        if len(axes) == 1:
+            grid, rows = sheet.wrap(cells, min(len(cells), 8 if axes[0].title == "seed" else 6)), None
+        else:
+            n = len(axes[1].choices)
+            rows = [label for label, _ in axes[0].choices]
+            grid = [[sheet.Cell(c.image, c.label.split(", ")[-1]) for c in cells[i : i + n]] for i in range(0, len(cells), n)]
+        title = f"{first.name} at t={shown:g}s: " + " x ".join(axis.title for axis in axes)
+        image = sheet.compose(grid, cell_size, row_labels=rows, title=title)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        check(cancel)
+        targets.write_bytes(buffer.getvalue(), target, claimed=True)
+    return Explored(target, len(cells), shown)
+
+
+def _cells(loaded, axes, shown, cell_size, cancel, pin, report) -> list:
+    """Each cell's still, in order (report.progress(1) per still)."""
     varies_size = any(k == "size" for axis in axes for _, os_ in axis.choices for k, *_ in os_)
     cells = []
     for label, cell_scene in loaded:
@@ -85,16 +104,4 @@ def explore(
         check(cancel)
         cells.append(sheet.Cell(core.prepare(cell_scene, size, pin=pin).still(min(shown, cell_scene.duration), cancel=cancel), label))
         report.progress(1)
-    if len(axes) == 1:
-        grid, rows = sheet.wrap(cells, min(len(cells), 8 if axes[0].title == "seed" else 6)), None
-    else:
-        n = len(axes[1].choices)
-        rows = [label for label, _ in axes[0].choices]
-        grid = [[sheet.Cell(c.image, c.label.split(", ")[-1]) for c in cells[i : i + n]] for i in range(0, len(cells), n)]
-    title = f"{first.name} at t={shown:g}s: " + " x ".join(axis.title for axis in axes)
-    image = sheet.compose(grid, cell_size, row_labels=rows, title=title)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    check(cancel)
-    targets.write_bytes(buffer.getvalue(), target)
-    return Explored(target, len(cells), shown)
+    return cells

@@ -8,8 +8,13 @@ We drive the ffmpeg that imageio-ffmpeg ships (or IMAGEIO_FFMPEG_EXE) ourselves:
   and its last lines explain a failure;
 - frames are written by a writer thread from a bounded queue (`feed`), so encoding overlaps
   rendering; an ffmpeg that accepts no frame for STALL_SECONDS is given up on;
-- a finished file is read back (container, codec, frame count) before it replaces anything
-  (`read_back`); segments are joined with the concat demuxer, without re-encoding (`concat`).
+- a finished file is read back (container, codec, frame count; the audio stream where one
+  was muxed) before it replaces anything (`read_back`); segments are joined with the concat
+  demuxer, without re-encoding the video (`concat`);
+- a soundtrack (spec.audio) is muxed in by the same ffmpeg that encodes the video (or joins
+  the segments): AAC in mp4, Opus in webm, at 48 kHz, mono or stereo as the file is (more
+  channels mixed to stereo), from its `start`, cut or padded with silence to exactly the
+  video's length, its first sample with the first frame (`audio_args`).
 """
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ import queue
 import re
 import signal
 import subprocess
-import tempfile
 import termios
 import threading
 import time
@@ -32,7 +36,7 @@ import numpy as np
 
 from .errors import EncodeError
 from .report import check
-from .targets import VideoSpec, atomic
+from .targets import VideoSpec, atomic, temp_beside
 from .version import __version__
 
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
@@ -42,6 +46,8 @@ STALL_SECONDS = 60.0  # an ffmpeg that accepts no frame for this long has hung (
 READ_BACK_SECONDS = 600.0  # reading a file back copies packets to nowhere: long only for a huge file
 # how a finished file must read back: (demuxer, codec) per container
 READ_BACK = {"mp4": ("mov", "h264"), "webm": ("matroska", "vp9"), "gif": ("gif", "gif"), "ts": ("mpegts", "h264")}
+AUDIO_CODEC = {"mp4": ("aac", "aac", "192k"), "webm": ("libopus", "opus", "160k")}  # encoder, codec as read back, bit rate
+AUDIO_RATE = 48000  # Hz: Opus's own rate; AAC's most common
 
 
 def ffmpeg_exe() -> str:
@@ -63,10 +69,11 @@ def plain(path: Path) -> str:
     return "file:" + os.path.abspath(path)
 
 
-def read_back(path: Path, container: str, frames: int, cancel: threading.Event | None = None) -> None:
+def read_back(path: Path, container: str, frames: int, cancel: threading.Event | None = None, audio: bool = False) -> None:
     """Check a finished file before it replaces anything: it must open as `container`
     (READ_BACK) with its first video stream in the expected codec and exactly `frames`
-    frames. Cheap: packets are copied to nowhere, nothing is decoded."""
+    frames, and with `audio`, an audio stream in the format's codec (AUDIO_CODEC). Cheap:
+    packets are copied to nowhere, nothing is decoded."""
     demuxer, codec = READ_BACK[container]
     args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "info", "-f", demuxer, "-i", plain(path)]
     args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
@@ -80,6 +87,11 @@ def read_back(path: Path, container: str, frames: int, cancel: threading.Event |
             f"ffmpeg exited 0 but its file does not read back as {container} ({codec}, {frames} frames): got {got}"
             + (f": {why}" if why else "")
         )
+    if audio:
+        want = AUDIO_CODEC[container][1]
+        heard = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", done.stderr)
+        if not heard or heard.group(1) != want:
+            raise EncodeError(f"ffmpeg exited 0 but its file has {'no audio stream' if not heard else heard.group(1) + ' audio'}, not the {want} soundtrack it was given")
 
 
 def _one_line(lines: Iterable[str], keep: int = 3) -> str:
@@ -229,9 +241,29 @@ def _run_ffmpeg(args: list[str], stdin) -> subprocess.Popen:
 
 
 def video_args(spec: VideoSpec, out: Path) -> list[str]:
-    """ffmpeg's arguments for an mp4 or webm (a segment: MPEG-TS for mp4) of raw frames on stdin into `out`."""
+    """ffmpeg's arguments for an mp4 or webm (a segment: MPEG-TS for mp4) of raw frames on stdin into `out`,
+    with its soundtrack (spec.audio) muxed in."""
     w, h = even_size(spec.width, spec.height)  # yuv420p: odd sides are padded (FfmpegSink repeats the edge)
-    return input_args(w, h, spec.fps) + codec_args(spec) + [plain(out)]
+    inputs, outputs = audio_args(spec, 1)
+    return input_args(w, h, spec.fps) + inputs + codec_args(spec) + outputs + [plain(out)]
+
+
+def audio_args(spec: VideoSpec, index: int) -> tuple[list[str], list[str]]:
+    """(input arguments, output arguments) that mux spec.audio, read as ffmpeg's input number
+    `index`, beside video input 0; ([], []) without one (or for a segment: the join adds it).
+
+    Time 0 of the file is its first decoded sample (as for the analysis, signals.decode);
+    samples are counted at AUDIO_RATE: from round(start * rate), exactly round(duration *
+    rate) of them (padded with silence), so the audio lasts as long as the video."""
+    audio = spec.audio
+    if audio is None or spec.segment or spec.format not in AUDIO_CODEC:
+        return [], []
+    encoder, _, rate = AUDIO_CODEC[spec.format]
+    first, count = round(audio.start * AUDIO_RATE), round(audio.duration * AUDIO_RATE)
+    chain = (f"asetpts=PTS-STARTPTS,aformat=sample_rates={AUDIO_RATE}:channel_layouts=mono|stereo,"
+             f"atrim=start_sample={first},asetpts=PTS-STARTPTS,apad,atrim=end_sample={count}")  # fmt: skip
+    outputs = ["-map", "0:v:0", "-map", f"{index}:a:0", "-af", chain, "-c:a", encoder, "-b:a", rate, "-max_interleave_delta", "0"]
+    return ["-i", plain(audio.path)], outputs
 
 
 class FfmpegSink:
@@ -330,8 +362,10 @@ class FfmpegSink:
 
 
 def concat_line(path: Path) -> str:
-    """One line of an ffmpeg concat list: the path quoted, a ' written as '\\'' (close, escaped quote, reopen)."""
-    text = plain(path)
+    """One line of an ffmpeg concat list: the path quoted, a ' written as '\\'' (close, escaped quote, reopen).
+    A line break cannot be written in the list at all: `concat` lists names relative to the list's
+    own folder, so the folders above (the target's name among them) may hold any character."""
+    text = plain(path) if path.is_absolute() else "./" + str(path)  # relative: a name beside the list, never a protocol
     if "\n" in text or "\r" in text:
         raise EncodeError(f"{path}: a line break in the path cannot be listed for ffmpeg's concat")
     return "file '" + text.replace("'", "'\\''") + "'\n"
@@ -339,13 +373,19 @@ def concat_line(path: Path) -> str:
 
 def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Event | None = None) -> Path:
     """Join segment files into spec.path without re-encoding (the caller holds the claim);
-    read back (`frames` in all) before it replaces anything."""
-    fd, listing = tempfile.mkstemp(prefix="cppn-anim-concat-", suffix=".txt")
+    read back (`frames` in all) before it replaces anything. The list is written beside the
+    segments and names them relative to it (ffmpeg resolves them from the list's folder), so
+    no path above them, however odd (a line break in the target's name), is ever in it."""
+    folder = paths[0].parent
+    if any(p.parent != folder for p in paths):
+        raise ValueError("concat: the segments must share one folder")
+    fd, listing = temp_beside(folder, "concat", ".txt")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(concat_line(p) for p in paths)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.writelines(concat_line(Path(p.name)) for p in paths)
         with atomic(spec.path) as temp:
-            args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), "-map", "0:v:0", "-c", "copy", *metadata(spec)]
+            inputs, outputs = audio_args(spec, 1)
+            args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), *inputs, *(outputs or ["-map", "0:v:0"]), "-c:v", "copy", *metadata(spec)]
             if spec.format == "mp4":
                 args += ["-movflags", "+faststart"]
             sink = FfmpegSink(temp, spec, args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL, cancel=cancel)
@@ -354,7 +394,7 @@ def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Ev
             except BaseException:
                 sink.abort()
                 raise
-            read_back(temp, spec.format, frames, cancel)
+            read_back(temp, spec.format, frames, cancel, audio=bool(outputs))
             check(cancel)
     finally:
         os.unlink(listing)

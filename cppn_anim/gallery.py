@@ -1,13 +1,16 @@
-"""The previews page: every scene as a small looping GIF, on one HTML page, plus a contact sheet."""
+"""The previews page: every scene as a small looping GIF, on one HTML page, plus a contact sheet.
+
+Every file here is written atomically (targets.write_bytes): an interruption leaves the old
+page or the new one, never half of one."""
 from __future__ import annotations
 
 import html
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from . import targets
 from .errors import one_line
 
 
@@ -36,7 +39,8 @@ class Entry:
 
 
 def copy_scene(scene_file: Path, folder: Path) -> str:
-    shutil.copyfile(scene_file, folder / scene_file.name)
+    """A copy of the scene beside index.html, written atomically; its file name."""
+    targets.write_bytes(scene_file.read_bytes(), folder / scene_file.name)
     return scene_file.name
 
 
@@ -80,6 +84,4 @@ def write_index(folder: Path, entries: list[Entry], errors: list[str], sheet: st
 </body>
 </html>
 """
-    path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return targets.write_bytes(page.encode("utf-8"), folder / "index.html")

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import EncodeError
 from .ffmpeg import FfmpegSink, feed, input_args, plain
-from .targets import VideoSpec
+from .targets import VideoSpec, temp_beside
 
 PALETTE_SAMPLES = 24  # frames a GIF palette is built from
 
@@ -48,13 +48,13 @@ def encode_args(spec: VideoSpec, palette: Path, out: Path) -> list[str]:
 def add_comment(path: Path, text: str) -> None:
     """Put the provenance in a GIF comment extension, streaming: after the global colour
     table comes the NETSCAPE2.0 loop block (players look for it there), then the comment."""
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "backslashreplace")  # a name from a non-UTF-8 file name: its bytes as \xNN
     blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
     comment = b"\x21\xfe" + blocks + b"\x00"
     loop_forever = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
-    staged = path.with_name(path.name + ".c")
+    fd, staged = temp_beside(path.parent, path.name, ".c")  # a name that fits beside however long a one
     try:
-        with open(path, "rb") as src, open(staged, "wb") as dst:
+        with os.fdopen(fd, "wb") as dst, open(path, "rb") as src:
             head = src.read(13)  # header (6) + logical screen descriptor (7)
             if len(head) < 13 or not head.startswith(b"GIF8"):
                 raise EncodeError("ffmpeg wrote something that is not a GIF")

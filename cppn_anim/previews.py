@@ -7,14 +7,16 @@ copy of each scene, an index page (gallery.py) and a contact sheet (sheet.py).
 """
 from __future__ import annotations
 
+import io
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from . import core, gallery, scene as scenes, sheet
-from .errors import SceneError, UsageError
+from . import core, gallery, scene as scenes, sheet, targets
+from .errors import OutputError, SceneError, UsageError
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -89,7 +91,15 @@ def previews(
                 f"{named[scene.name]} and {path} are both named '{scene.name}': their previews would be one file; rename one (name: ...)"
             )
         named[scene.name] = path
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and os.path.samefile(out, folder):
+        raise OutputError(f"-o {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
+    targets.check_folder(out)
+    with targets.claim(out):  # the whole folder, before any preview is rendered: a second `previews` into it exits at once
+        return _write(loaded, errors, out, report, cancel, pin)
+
+
+def _write(loaded: list, errors: list[str], out: Path, report: Reporter, cancel: threading.Event | None, pin) -> PreviewsResult:
+    """Each scene's GIF and copy, then the contact sheet and the page (each file atomically)."""
     entries, stills = [], []
     for path, scene in loaded:
         check(cancel)
@@ -104,6 +114,11 @@ def previews(
     if stills:
         sheet_name = "contact-sheet.png"
         side = (STILL_SHEET_SIDE, STILL_SHEET_SIDE)
-        sheet.compose(sheet.wrap(stills, 4), side, title="one still per scene, at half its duration").save(out / sheet_name)
+        image = sheet.compose(sheet.wrap(stills, 4), side, title="one still per scene, at half its duration")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        check(cancel)
+        targets.write_bytes(buffer.getvalue(), out / sheet_name)
+    check(cancel)
     index = gallery.write_index(out, entries, errors, sheet_name)
     return PreviewsResult(index, entries, errors)

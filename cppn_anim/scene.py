@@ -13,6 +13,7 @@ pointing at the node in the file (or at the --set override) that is wrong.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import os
@@ -49,6 +50,7 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 CRF_RANGE = {"mp4": (0, 51), "webm": (0, 63)}
 CRF_MAX = max(hi for _, hi in CRF_RANGE.values())
 GIF_MAX_FPS = 50  # GIF delays are whole centiseconds; browsers slow down anything faster
+GIF_MIN_FPS = Fraction(100, 65535)  # a GIF delay is at most 65,535 centiseconds (655.35 s); ffmpeg wraps a longer one
 OUTPUT_FIELDS = ("name", "ext", "format")  # what output.path may contain in braces
 
 
@@ -123,8 +125,43 @@ ZSpec = Annotated[
 ]
 
 
+BEAT_TIME = r"^[0-9]+(\.[0-9]+)?b$"  # "8b", "2.5b": the time of beat N (needs `audio`)
+
+
+def _number_or_text(value: Any) -> str:
+    """Tag for a union of a number and a text (a time in seconds or in beats; bpm: a number or auto)."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "number"
+    return None  # type: ignore[return-value]
+
+
+def _either(error: str, key: str | None = None):
+    """A union of a number and a text, with one clear error for anything else (as _one_of)."""
+    if key:
+        _UNION_ERRORS[key] = error
+    return Discriminator(_number_or_text, custom_error_type="wrong_form", custom_error_message=error)
+
+
+BeatTime = Annotated[str, Field(pattern=BEAT_TIME)]
+TIME_ERROR = "a time is seconds (a number) or beats written as '8b'"
+Time = Annotated[
+    Union[Annotated[Annotated[Finite, Field(ge=0)], Tag("number")], Annotated[BeatTime, Tag("text")]],
+    _either(TIME_ERROR),
+    WithJsonSchema({"description": "seconds, or beats as 'Nb' (needs audio)", "anyOf": [
+        {"type": "number", "minimum": 0}, {"type": "string", "pattern": BEAT_TIME}]}),
+]
+Duration = Annotated[
+    Union[Annotated[Annotated[Finite, Field(gt=0)], Tag("number")], Annotated[BeatTime, Tag("text")]],
+    _either(TIME_ERROR),
+    WithJsonSchema({"description": "seconds, or beats as 'Nb' (needs audio); with audio and no duration: the audio's length after start",
+                    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": BEAT_TIME}]}),
+]
+
+
 class Keyframe(_Model):
-    at: Finite = Field(ge=0, description="seconds")
+    at: Time = Field(description="seconds, or beats as 'Nb'")
     z: ZSpec = Field(description="random | {seed: N} | a list of latent_dim numbers")
     ease: Optional[Ease] = Field(None, description="how z travels INTO this keyframe (default: trajectory.ease)")
 
@@ -138,7 +175,7 @@ class Trajectory(_Model):
 
 def _track(value_type, what: str):
     """The models of one animated view parameter: a keyframe, a track, and the two ways to write it."""
-    key = create_model(f"{what}Key", __base__=_Model, at=(Finite, Field(ge=0)), value=(value_type, ...), ease=(Optional[Ease], None))
+    key = create_model(f"{what}Key", __base__=_Model, at=(Time, ...), value=(value_type, ...), ease=(Optional[Ease], None))
     track = create_model(
         f"{what}Track",
         __base__=_Model,
@@ -192,6 +229,102 @@ class Animate(_Model):
             if spec is not None:
                 out[key] = spec if isinstance(spec, BaseModel) else model(keyframes=spec)
         return out
+
+
+# ---------------------------------------------------------------- audio (scene-format.md "Audio")
+
+AUDIO_NYQUIST = 11025.0  # Hz: the analysis resamples to 22,050 Hz (signals.NYQUIST; a test keeps them equal)
+SIGNAL_NAME = r"^[a-z_][a-z0-9_]*$"
+DEFAULT_ATTACK = 0.01  # seconds (not for beat signals)
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+class SignalSpec(_Model):
+    band: Optional[Annotated[list[Annotated[Finite, Field(ge=0)]], Field(min_length=2, max_length=2)]] = Field(
+        None, description="[lo, hi] Hz: the summed STFT power between the edges (hi at most 11025)"
+    )
+    feature: Optional[Literal["rms", "onset", "beat"]] = Field(None, description="rms (loudness) | onset (spectral flux) | beat (1 on each beat, decaying)")
+    attack: Optional[Annotated[Finite, Field(ge=0)]] = Field(None, description="seconds a rise takes to cover 1 - 1/e (default 0.01; not for beat)")
+    release: Finite = Field(0.2, ge=0, description="seconds a fall takes to cover 1 - 1/e (beat: the decay, > 0)")
+
+    def definition(self) -> dict:
+        """As signals.SignalDef.from_mapping reads it."""
+        out: dict = {"band": list(self.band)} if self.band is not None else {"feature": self.feature}
+        if self.attack is not None:
+            out["attack"] = self.attack
+        out["release"] = self.release
+        return out
+
+
+class Audio(_Model):
+    path: Annotated[str, Field(min_length=1)] = Field(
+        description="REQUIRED: the soundtrack, relative to the scene file's folder and never above it; any format ffmpeg decodes"
+    )
+    start: Finite = Field(0.0, ge=0, description="seconds into the file that play at t = 0")
+    bpm: Annotated[
+        Union[Annotated[Literal["auto"], Tag("text")], Annotated[Annotated[Finite, Field(ge=20, le=400)], Tag("number")]],
+        _either("bpm is auto or a number in [20, 400]", key="bpm"),
+    ] = Field("auto", description="auto (estimated, folded into [70, 180)) | the tempo of beat times, 20..400")
+    beat_offset: Annotated[
+        Union[Annotated[Literal["auto"], Tag("text")], Annotated[Finite, Tag("number")]],
+        _either("beat_offset is auto or seconds", key="beat_offset"),
+    ] = Field("auto", description="auto (the tracker's first beat) | seconds: the video time of beat 0")
+    mux: bool = Field(True, description="mp4 and webm carry the soundtrack (AAC, Opus); gif and png never")
+    signals: dict[str, SignalSpec] = Field(
+        default_factory=dict, description="name ([a-z_][a-z0-9_]*) -> {band: [lo, hi]} or {feature: rms | onset | beat}, attack, release",
+        json_schema_extra={"propertyNames": {"pattern": SIGNAL_NAME}},
+    )
+    sha256: Optional[Annotated[str, Field(pattern=SHA256)]] = Field(
+        None, description="the file's sha256, recorded in the resolved scene of an output; when written, a file with other content is refused"
+    )
+
+
+def _number_or_list(value: Any) -> str:
+    """Tag for an amount: a number, or a list (view.center's 2-vector)."""
+    return "list" if isinstance(value, list) else ("number" if _number_or_text(value) == "number" else None)  # type: ignore[return-value]
+
+
+class Modulation(_Model):
+    signal: str = Field(description="a name in audio.signals")
+    amount: Annotated[
+        Union[Annotated[Finite, Tag("number")], Annotated[Vec2, Tag("list")]],
+        Discriminator(_number_or_list, custom_error_type="wrong_form", custom_error_message="amount is a number (view.center: a list of 2 numbers)"),
+    ] = Field(description="add: value + amount * s; multiply: value * (1 + amount * s); view.center: [dx, dy]")
+    mode: Literal["add", "multiply"] = "add"
+    toward: Optional[ZSpec] = Field(None, description="z only: z + amount * s * (toward - z); {seed: N} or a list")
+
+
+_ModSpec = Annotated[
+    Union[Annotated[Modulation, Tag("mapping")], Annotated[Annotated[list[Modulation], Field(min_length=1)], Tag("list")]],
+    _one_of(error="a modulation is {signal, amount, mode} or a list of them"),
+]
+MODULATED = tuple(TRACK_MODELS) + ("z", "trajectory.speed")  # the keys of `modulate`
+
+
+class Modulate(_Model):
+    zoom: Optional[_ModSpec] = Field(None, alias="view.zoom")
+    rotation: Optional[_ModSpec] = Field(None, alias="view.rotation")
+    center: Optional[_ModSpec] = Field(None, alias="view.center")
+    z_scale: Optional[_ModSpec] = Field(None, alias="network.z_scale")
+    input_scale: Optional[_ModSpec] = Field(None, alias="network.input_scale")
+    contrast: Optional[_ModSpec] = Field(None, alias="network.contrast")
+    palette_shift: Optional[_ModSpec] = Field(None, alias="network.palette_shift")
+    z: Optional[_ModSpec] = None
+    speed: Optional[_ModSpec] = Field(None, alias="trajectory.speed")
+
+    def items(self) -> dict[str, list[Modulation]]:
+        """{'view.zoom': [Modulation, ...], ...} for the modulated keys, in order (one written alone: a list of one)."""
+        out = {}
+        for key in MODULATED:
+            spec = getattr(self, key.split(".")[-1])
+            if spec is not None:
+                out[key] = list(spec) if isinstance(spec, list) else [spec]
+        return out
+
+
+class UserPath(str):
+    """An audio path the user named on the command line (--audio FILE): relative to the
+    current folder, anywhere (the user's choice, as -o), not held to the scene file's rule."""
 
 
 STYLES = ("cppn-anim", "hardmaru", "guibas")
@@ -286,19 +419,28 @@ class Scene(_Model):
     version: Literal[1] = 1
     name: Optional[Annotated[str, Field(pattern=r"^[^/\\\x00]+$")]] = Field(None, description="default: the file's stem")
     seed: int = Field(0, ge=0, le=seeding.MAX_SEED)
-    duration: Finite = Field(4.0, gt=0, description="seconds")
+    duration: Duration = Field(4.0, description="seconds, or beats as 'Nb' (with audio and no duration: the audio's length after start)")
     fps: Finite = Field(30.0, gt=0, le=240)
     size: Annotated[list[Annotated[int, Field(ge=1, le=16384)]], Field(min_length=2, max_length=2)] = [1280, 720]
     network: Network = Network()
     view: View = View()
     trajectory: Trajectory
     animate: Animate = Animate()
+    audio: Optional[Audio] = Field(None, description="a soundtrack: its signals drive `modulate`, its beats give 'Nb' times (scene-format.md, Audio)")
+    modulate: Modulate = Field(Modulate(), description="signals added to parameters, frame by frame (needs audio)")
     render: Render = Render()
     output: Output = Output()
 
     _source: str = PrivateAttr("<scene>")
     _doc: Any = PrivateAttr(None)
     _overrides: dict = PrivateAttr(default_factory=dict)
+    _heard: Any = PrivateAttr(None)
+
+    @property
+    def heard(self):
+        """What the scene's audio gives (signals.SceneAudio: the file, its beat grid, the
+        signal curves over [0, duration]), decided when the scene was parsed; None without audio."""
+        return self._heard
 
     @property
     def width(self) -> int:
@@ -356,6 +498,13 @@ class Scene(_Model):
                 " use --fps 25, or mp4/webm",
                 also=(("output", "format"),),
             ))  # fmt: skip
+        if fmt == "gif" and exact(self.fps) < GIF_MIN_FPS:
+            found.append(self.error(
+                ("fps",),
+                f"{self.fps:g} fps is too slow for a GIF (at least 100/65535 = {float(GIF_MIN_FPS):.6f} fps: a GIF frame"
+                " shows at most 655.35 s, as its delay is 16 bits of centiseconds); use mp4/webm",
+                also=(("output", "format"),),
+            ))  # fmt: skip
         return found
 
     def resolved_yaml(self) -> str:
@@ -368,8 +517,26 @@ class Scene(_Model):
         writer = YAML(typ="safe", pure=True)  # plain data, block style, keys in model order
         writer.default_flow_style, writer.width = False, 100
         writer.representer.sort_base_mapping_type_on_output = False
-        writer.dump(self.model_dump(mode="json", by_alias=True), out)
+        writer.dump(self.resolved(), out)
         return out.getvalue()
+
+    def resolved(self) -> dict:
+        """The scene's values, every default filled in, as plain data (resolved_yaml's).
+        Without audio, no `audio` and `modulate` keys; with it, audio.sha256 is the file's
+        (what made an output) and every modulation a list."""
+        data = self.model_dump(mode="json", by_alias=True)
+        audio, modulate = data.pop("audio"), data.pop("modulate")
+        output = {k: data.pop(k) for k in ("render", "output")}
+        if audio is not None:
+            audio["signals"] = {name: spec.definition() | ({"attack": DEFAULT_ATTACK} if spec.feature != "beat" and spec.attack is None else {})
+                                for name, spec in self.audio.signals.items()}  # fmt: skip
+            if self._heard is not None:
+                audio["sha256"] = self._heard.sha256
+            data["audio"] = audio
+            mods = {key: [m.model_dump(mode="json", exclude_none=True) for m in items] for key, items in self.modulate.items().items()}
+            if mods:
+                data["modulate"] = mods
+        return data | output
 
 
 # ---------------------------------------------------------------- loading
@@ -378,9 +545,9 @@ class Scene(_Model):
 MAX_FILE_BYTES = 1_000_000  # a scene is a few KB; anything this big is not one
 
 
-def load(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Scene:
-    """Read, override and validate one scene file; SceneError on any problem."""
-    return parse(read_text(path), str(path), overrides, default_name=Path(path).stem)
+def load(path: str | Path, overrides: list[tuple[str, Any]] = (), hear=None) -> Scene:
+    """Read, override and validate one scene file; SceneError on any problem. hear: as parse's."""
+    return parse(read_text(path), str(path), overrides, default_name=Path(path).stem, hear=hear)
 
 
 def read_text(path: str | Path) -> str:
@@ -412,10 +579,19 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene") -> Scene:
-    """A scene from YAML text, every rule checked; the first error in file order raised as a
-    SceneError whose `.errors` lists every error found (what `validate` prints)."""
-    scene, errors = check(text, source, overrides, default_name)
+def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None) -> Scene:
+    """YAML text -> a Scene, every rule checked; the first error in file order raised as a
+    SceneError whose `.errors` lists every error found (what `validate` prints).
+
+    hear: how a scene with `audio` is heard (the audio stage, signals.py, comes later in the
+    data flow, so its caller lends it: core.parse does). hear(scene, user_path) -> something
+    with `time(n)` (the seconds of beat n), `length` (seconds of audio after audio.start) and
+    `follow(duration)` -> what the scene keeps as `scene.heard`; it raises SceneError (at
+    audio.path, audio.start, ...) for audio that cannot be used. user_path: audio.path came
+    from --audio (relative to the current folder, anywhere). Beat times ("8b") and a
+    duration left out are resolved with it before the rules on times are checked.
+    """
+    scene, errors = check(text, source, overrides, default_name, hear)
     if errors:
         first = errors[0]
         first.errors = errors
@@ -423,8 +599,8 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     return scene
 
 
-def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene") -> tuple[Scene | None, list[SceneError]]:
-    """(the scene, []) or (None, every error found in the file, in file order).
+def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None) -> tuple[Scene | None, list[SceneError]]:
+    """(the scene, []) or (None, every error found in the file, in file order). hear: as parse's.
 
     Every independent error: YAML that does not parse stops the reading (one error); a
     duplicate key or a refused tag does not. pydantic reports every value that breaks the
@@ -432,8 +608,10 @@ def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     items after a bad one keep their index; a left-out mapping key takes its default, a
     left-out trajectory a stand-in) until the rest validates, and the rules across keys are
     checked on that, each reported unless it depends on a node left out (what a rule would
-    say about a default stood in for a bad value is no error of the file). An override that
-    names no key path raises at once (the command line is wrong, not the file).
+    say about a default stood in for a bad value is no error of the file). The soundtrack's
+    rules (audio, modulate, times in beats) stop at their first error, and are not looked
+    at when `audio` or `modulate` itself was left out (the times may depend on them). An
+    override that names no key path raises at once (the command line is wrong, not the file).
     """
     try:
         doc = yamlread.read(text, keep_going=True)
@@ -449,15 +627,20 @@ def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
         return None, _in_file_order(errors)
     data = doc.data
     applied: dict = {}
+    user_path = False
     for key, value, *label in overrides:
         steps = _override_path(key, source)
+        if isinstance(value, UserPath):
+            user_path, value = steps == ("audio", "path"), str.__str__(value)
+        elif steps == ("audio", "path"):
+            user_path = False  # a later --set audio.path follows the scene file's rule
         data = _set_path(data, steps, value, source, key)
         applied[steps] = label[0] if label else f"--set {key}={short(str(value))}"
     left_out = list(doc.dropped)
     scene = None
     for attempt in range(8):  # each round leaves out what the last one blamed; a few suffice
         try:
-            scene = Scene.model_validate(data)
+            scene = _validate(data, source, doc, applied)
             break
         except ValidationError as e:
             found = _explainer().all(e, source, doc, applied, data)
@@ -469,13 +652,59 @@ def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
         left_out += gone
     if scene is None:
         return None, _in_file_order(errors)
-    scene._source, scene._doc, scene._overrides = source, doc, applied
+    if any(_related(gone, key) for gone in left_out for key in (("audio",), ("modulate",))):
+        return None, _in_file_order(errors)  # what the soundtrack decides (times in beats, duration) is unknown
+    try:
+        scene, data = _hear(scene, data, source, doc, applied, user_path, hear)
+    except SceneError as e:
+        return None, _in_file_order(errors + [e])
+    except ValidationError as e:  # the times in beats made the scene invalid (a keyframe past the end, say)
+        return None, _in_file_order(errors + [_explainer().first(e, source, doc, applied, data)])
     if scene.name is None:
         scene = changed(scene, name=default_name)
     for error, depends in _rule_problems(scene, data):
         if not any(_related(d, gone) for d in depends for gone in left_out):
             errors.append(error)
-    return (None, _in_file_order(errors)) if errors else (scene, [])
+    if errors:
+        return None, _in_file_order(errors)
+    if scene._heard is not None:
+        scene._heard = scene._heard.follow(scene.duration)
+    return scene, []
+
+
+def _hear(scene: Scene, data: dict, source: str, doc, applied: dict, user_path: bool, hear) -> tuple[Scene, dict]:
+    """The soundtrack's rules, and the scene with its times in beats resolved (SceneError, or
+    pydantic's ValidationError for a scene the resolved times make invalid)."""
+    beats = _beat_times(data)
+    if scene.audio is None:
+        if beats:
+            path, written = min(beats, key=lambda b: _position(scene, b[0]))
+            raise scene.error(path, f"'{written}' is a time in beats, which needs `audio` (its tempo gives beats their seconds);"
+                                    " write seconds, or add audio: {path: ...}")  # fmt: skip
+        if scene.modulate.items():
+            raise scene.error(("modulate",), "modulate needs `audio`: its signals come from the soundtrack (add audio: {path: ..., signals: ...})", at_key=True)
+        return scene, data
+    _check_audio(scene, data, user_path)
+    if hear is None:
+        raise scene.error(("audio",), "this reader cannot hear audio (read scenes with cppn_anim.load or core.parse)", at_key=True)
+    heard = hear(scene, user_path)
+    times = {path: heard.time(float(written[:-1])) for path, written in beats}
+    for path, written in beats:
+        if len(path) > 1 and path[-2] == 0 and times[path] != 0:  # a first keyframe: at 0, whatever beat 0's time
+            raise scene.error(path, f"the first keyframe must be at 0, and '{written}' is at {times[path]:.4g} s"
+                                    f" (beat 0 falls at beat_offset {heard.time(0):.4g} s): write 0")  # fmt: skip
+    if beats or "duration" not in data:
+        data = _with_times(data, times, None if "duration" in data else heard.length)
+        scene = _validate(data, source, doc, applied)
+    scene._heard = heard
+    return scene, data
+
+
+def _validate(data: dict, source: str, doc, applied: dict) -> Scene:
+    """The scene model of data (pydantic's ValidationError if it breaks the schema), located in its file."""
+    scene = Scene.model_validate(data)
+    scene._source, scene._doc, scene._overrides = source, doc, applied
+    return scene
 
 
 def _in_file_order(errors: list[SceneError]) -> list[SceneError]:
@@ -522,10 +751,129 @@ def _leave_out(data: dict, paths: list[tuple]) -> tuple[dict, list[tuple]]:
     return data, gone
 
 
+def _position(scene: Scene, path: tuple) -> tuple:
+    e = scene.error(path, "")
+    return (e.line or 0, e.col or 0)
+
+
+def _beat_times(data: dict) -> list[tuple[tuple, str]]:
+    """(key path, "Nb") of every time written in beats: duration, trajectory and animate keyframes' `at`."""
+    found = []
+    if isinstance(data.get("duration"), str):
+        found.append((("duration",), data["duration"]))
+
+    def keyframes(where: tuple, items) -> None:
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and isinstance(item.get("at"), str):
+                found.append((where + (i, "at"), item["at"]))
+
+    traj = data.get("trajectory")
+    if isinstance(traj, dict):
+        keyframes(("trajectory", "keyframes"), traj.get("keyframes"))
+    for name, track in (data.get("animate") or {}).items() if isinstance(data.get("animate"), dict) else ():
+        if isinstance(track, list):
+            keyframes(("animate", name), track)
+        elif isinstance(track, dict):
+            keyframes(("animate", name, "keyframes"), track.get("keyframes"))
+    return found
+
+
+def _with_times(data: dict, times: dict, duration: float | None) -> dict:
+    """A copy of data with the beat times at `times` (path -> seconds) and, given, the duration."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for path, seconds in times.items():
+        node = data
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = float(seconds)
+    if duration is not None:
+        data["duration"] = float(duration)
+    return data
+
+
+def _check_audio(scene: Scene, data: dict, user_path: bool) -> None:
+    """The rules of `audio` and `modulate` that need no sound: the path stays in the scene's
+    folder (lexically, as output.path; not for --audio), signal names and definitions,
+    every modulation's signal and shape."""
+    audio = scene.audio
+    if not user_path:
+        problem = audio_path_problem(audio.path)
+        if problem:
+            raise scene.error(("audio", "path"), problem)
+    for name, spec in audio.signals.items():
+        where = ("audio", "signals", name)
+        if not re.fullmatch(SIGNAL_NAME, name):
+            raise scene.error(where, f"signal name '{short(name)}': names are lowercase letters, digits and _, not starting with a digit", at_key=True)
+        if (spec.band is None) == (spec.feature is None):
+            raise scene.error(where, "a signal is {band: [lo, hi]} or {feature: rms | onset | beat} (exactly one of them)")
+        if spec.band is not None:
+            lo, hi = spec.band
+            if not lo < hi:
+                raise scene.error(where + ("band",), f"band [{lo:g}, {hi:g}]: lo must be below hi")
+            if hi > AUDIO_NYQUIST:
+                raise scene.error(where + ("band",), f"band edge {hi:g} Hz is above {AUDIO_NYQUIST:g} Hz, half the analysis sample rate (22,050 Hz)")
+        if spec.feature == "beat":
+            if spec.attack is not None:
+                raise scene.error(where + ("attack",), "a beat signal takes only release (it jumps to 1 on each beat)", at_key=True)
+            if spec.release <= 0:
+                raise scene.error(where + ("release",), "a beat signal's release must be > 0 (its decay after each beat)")
+    names = list(audio.signals)
+    latent = scene.network.latent_dim
+    raw_mod = data.get("modulate") or {}
+    for key, mods in scene.modulate.items().items():
+        listed = isinstance(raw_mod.get(key), list)
+        for i, m in enumerate(mods):
+            at = ("modulate", key) + ((i,) if listed else ())
+            if m.signal not in names:
+                close = difflib.get_close_matches(m.signal, names, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else (f"audio.signals has {', '.join(names)}" if names else "audio.signals has none")
+                raise scene.error(at + ("signal",), f"unknown signal '{short(m.signal)}' ({hint})")
+            vector = isinstance(m.amount, list)
+            if key == "view.center" and not vector:
+                raise scene.error(at + ("amount",), "view.center's amount is a list of 2 numbers [dx, dy]")
+            if key != "view.center" and vector:
+                raise scene.error(at + ("amount",), f"{key}'s amount is one number")
+            if key == "z":
+                if m.toward is None:
+                    raise scene.error(at, "z moves toward another z: add toward: {seed: N} (or a list of latent_dim numbers)")
+                if m.toward == "random":
+                    raise scene.error(at + ("toward",), "toward: random is refused (no keyframe to draw it for): write {seed: N} or a list")
+                if isinstance(m.toward, list) and len(m.toward) != latent:
+                    raise scene.error(at + ("toward",), f"toward has {len(m.toward)} numbers but network.latent_dim is {latent}")
+                if not 0 <= m.amount <= 1:
+                    raise scene.error(at + ("amount",), f"z's amount is in [0, 1] (the share of the way toward it), got {m.amount:g}")
+                if m.mode != "add":
+                    raise scene.error(at + ("mode",), "z takes toward, not mode")
+            elif m.toward is not None:
+                raise scene.error(at + ("toward",), "toward is for z only", at_key=True)
+            if key == "trajectory.speed":
+                if m.amount < 0:
+                    raise scene.error(at + ("amount",), f"trajectory.speed's amount must be >= 0, got {m.amount:g}")
+                if m.mode != "add":
+                    raise scene.error(at + ("mode",), "trajectory.speed's rates add (1 + amount * s): leave mode out")
+
+
+def audio_path_problem(path: str) -> str | None:
+    """Why audio.path `path` may not be read by a scene file (absolute, or climbing above its folder), or None."""
+    if posixpath.isabs(path) or re.match(r"^[A-Za-z]:", path) or path.startswith("\\"):
+        return f"'{short(path)}' is an absolute path; a scene reads its soundtrack from its own folder or below (or give --audio FILE)"
+    depth = 0
+    for part in PurePosixPath(path).parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            return f"'{short(path)}' climbs above the scene's folder with '..'; a scene reads its soundtrack from its own folder or below (or give --audio FILE)"
+    return None
+
+
 def changed(scene: Scene, **changes) -> Scene:
-    """A copy with some values replaced (already valid ones: a preview's size and fps), same file for errors."""
+    """A copy with some values replaced (already valid ones: a preview's size and fps), same file for errors.
+    What the audio gives stays (it depends on neither size nor fps)."""
+    if "duration" in changes and scene.heard is not None and changes["duration"] != scene.duration:
+        raise ValueError("a scene with audio keeps its duration (its signals are followed over it)")
     new = scene.model_copy(update=changes)
-    new._source, new._doc, new._overrides = scene._source, scene._doc, scene._overrides
+    new._source, new._doc, new._overrides, new._heard = scene._source, scene._doc, scene._overrides, scene._heard
     return new
 
 
@@ -713,6 +1061,8 @@ def _override_path(key: str, source: str) -> tuple:
             steps.append(m.group(1))
         steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
     if len(steps) >= 3 and steps[0] == "animate" and isinstance(steps[1], str) and isinstance(steps[2], str):
+        steps[1:3] = [f"{steps[1]}.{steps[2]}"]
+    elif len(steps) >= 3 and steps[0] == "modulate" and f"{steps[1]}.{steps[2]}" in MODULATED:
         steps[1:3] = [f"{steps[1]}.{steps[2]}"]
     return tuple(steps)
 

@@ -62,10 +62,15 @@ class KeyTable:
                 items = [alt["items"] for alt in self._alternatives(node) if isinstance(alt.get("items"), dict)]
                 node = items[0] if items else node
                 continue
-            fields = next((o["properties"][step] for o in self._objects(node) if step in o.get("properties", {})), None)
+            objects = self._objects(node)
+            fields = next((o["properties"][step] for o in objects if step in o.get("properties", {})), None)
+            if fields is None:  # a mapping of names (audio.signals): any key, each value alike
+                named = [a["additionalProperties"] for a in self._alternatives(node) if isinstance(a.get("additionalProperties"), dict)]
+                fields = named[0] if named else None
             if fields is None:
                 return []
-            if self._first_object(fields) is not None:  # a value that is no mapping anywhere: stay (as the path is)
+            named = any(isinstance(a.get("additionalProperties"), dict) for a in self._alternatives(fields))
+            if named or self._first_object(fields) is not None:  # a value that is no mapping anywhere: stay (as the path is)
                 node = fields
         objects = self._objects(node)
         return list(objects[0]["properties"]) if objects else []
@@ -137,6 +142,7 @@ class Explainer:
             close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
             homes = [] if close else self.keys.homes(str(path[-1]))
+            homes = [h for h in homes if h.split(".")[0] == str(path[0])] or homes  # the nearest: under the same top-level key
             if homes:  # a known key at the wrong level: a misindented line, most likely
                 hint = f"'{path[-1]}' is a key of {' and '.join(homes[:2])}: check the indentation"
             return f"unknown key '{short(str(path[-1]))}' ({hint})"
@@ -164,6 +170,10 @@ class Explainer:
                 return f"unknown device '{short(str(value))}' (auto, cpu, cuda, cuda:N or mps)"
             if key == "name":
                 return "a name is plain text without slashes"
+            if key in ("at", "duration"):
+                return f"not a time: {show(value)} (seconds, or beats written as '8b' or '2.5b')"
+            if key == "sha256":
+                return f"{show(value)} is not a sha256 (64 hex digits, lowercase)"
             if "palette" in path:
                 return f"{show(value)} is not a colour (write '#rrggbb' or '#rgb')"
         if kind.endswith("_type") or kind in ("int_from_float", "bool_parsing", "int_parsing", "float_parsing"):
@@ -234,7 +244,7 @@ def _missing_hint(path: tuple, key) -> str:
 
 def _length_bounds(path: tuple) -> tuple:
     key = path[-1] if path else ""
-    if key in ("size", "center", "value"):
+    if key in ("size", "center", "value", "band", "amount"):
         return 2, 2
     if key == "inputs":
         return 0, 3

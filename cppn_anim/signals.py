@@ -50,6 +50,12 @@ does not analyse again, and the cached path imports neither librosa nor numba.
 
 librosa (and so numba, scipy) is imported only inside the functions that analyse:
 `import cppn_anim` and scenes without audio never load the audio stack.
+
+A scene's `audio` is heard by `hear(scene, user_path, folder=...)` when the scene is
+parsed (core lends it to scene.parse): the file found (relative to the scene file's
+folder, or the current folder for --audio), analysed, its grid made; the result, a
+SceneAudio, resolves beat times and a missing duration, then follows the signals over the
+video (`follow`) and stays with the scene as `scene.heard`.
 """
 from __future__ import annotations
 
@@ -58,7 +64,6 @@ import io
 import math
 import os
 import re
-import secrets
 import struct
 import subprocess
 import tempfile
@@ -69,6 +74,9 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
+
+from . import targets
+from .errors import EncodeError
 
 SAMPLE_RATE = 22050  # Hz: every file is resampled to it
 HOP = 512  # samples between analysis frames
@@ -526,33 +534,20 @@ def _read_entry(folder: Path, sha: str, key: str) -> dict[str, np.ndarray] | Non
 
 
 def _write_entry(folder: Path, sha: str, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """One cache entry, whole or not at all (targets.atomic: a temporary file beside it, then
+    os.replace; any failure, Ctrl-C included, removes the temporary file), so two processes
+    analysing one file at once each write a whole entry and the last one stays."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     path = _entry_path(folder, sha, key)
     try:
-        _write_atomic(path, buf.getvalue())
-        for old in path.parent.glob(".*.tmp"):  # left by a process killed while writing (kill -9)
+        with targets.atomic(path) as temp:
+            temp.write_bytes(buf.getvalue())
+        for old in path.parent.glob(".*.part.npz"):  # left by a process killed while writing (kill -9)
             if old.stat().st_mtime < time.time() - 3600:
                 old.unlink(missing_ok=True)
-    except OSError:
+    except (OSError, EncodeError):
         pass  # a cache that cannot be written only costs the next analysis
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """`path` holds `data` whole, or keeps what it held: a temporary file in the same
-    folder, fsynced, then os.replace. Any failure, Ctrl-C included, removes the temporary
-    file. (Private: the targets module's atomic writer will take its place.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------ beats
@@ -678,7 +673,7 @@ class Curves:
         if name in self.releases:
             return _beat_integral(self.beats, self.releases[name], t)
         x, v = self.times, self.values[name]
-        cum = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * np.diff(x))])
+        cum = self._cumulative(name)
 
         def F(u):
             k = np.clip(np.searchsorted(x, u, side="right") - 1, 0, len(x) - 2) if len(x) > 1 else np.zeros_like(u, int)
@@ -686,6 +681,15 @@ class Curves:
             return cum[k] + 0.5 * (u - x[k]) * (v[k] + vu)
 
         return F(t) - F(np.zeros_like(t))
+
+
+    def _cumulative(self, name: str) -> np.ndarray:
+        """The trapezoid sums of signal `name` up to each analysis frame (made once per curve)."""
+        kept = self.__dict__.setdefault("_sums", {})  # a cache beside the frozen fields (not compared, not a field)
+        if name not in kept:
+            x, v = self.times, self.values[name]
+            kept[name] = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * np.diff(x))])
+        return kept[name]
 
 
 def _beat_value(beats: np.ndarray, release: float, t: np.ndarray) -> np.ndarray:
@@ -743,3 +747,102 @@ def frame_signals(path: str | os.PathLike, signals: Definitions, fps: float, fra
     grid = beat_grid(analysis, start, bpm, beat_offset)
     curves = follow(analysis, signals, grid, start=start, duration=duration)
     return curves.frames(fps, frames), curves.beats
+
+
+# ------------------------------------------------------------------ a scene's soundtrack
+
+
+@dataclass(frozen=True)
+class SceneAudio:
+    """What a scene's `audio` gives, decided when the scene is parsed (scene.heard):
+
+    path: the audio file (absolute); start: seconds into it at t = 0; sha256: its content;
+    mux: whether mp4/webm carry it; file_duration: seconds of audio in the file; grid: the
+    beat grid in video time; definitions: name -> SignalDef; analysis: the file's analysis;
+    curves: every signal over the video's [0, duration] (None until `follow`).
+    Picklable: a segment rendered on another machine needs neither the file nor librosa."""
+
+    path: Path
+    start: float
+    sha256: str
+    mux: bool
+    file_duration: float
+    grid: Grid
+    definitions: Mapping[str, SignalDef] = field(repr=False)
+    analysis: Analysis = field(repr=False)
+    curves: Curves | None = field(default=None, repr=False)
+
+    def time(self, n: Number) -> float:
+        """The seconds of beat n (what "nb" means)."""
+        return self.grid.time(n)
+
+    @property
+    def length(self) -> float:
+        """Seconds of audio after `start`: a scene's duration when it writes none."""
+        return self.file_duration - self.start
+
+    def follow(self, duration: float) -> "SceneAudio":
+        """The same, with the signal curves over [0, duration]."""
+        if self.curves is not None and self.curves.duration == float(duration):
+            return self
+        curves = follow(self.analysis, self.definitions, self.grid, start=self.start, duration=float(duration))
+        return SceneAudio(self.path, self.start, self.sha256, self.mux, self.file_duration, self.grid, self.definitions,
+                          self.analysis, curves)  # fmt: skip
+
+    def frames(self, fps: float, frames: int | range) -> dict[str, np.ndarray]:
+        """name -> (len(frames),) float64 in [0, 1]: the signals of frames at t = i / fps."""
+        return self.curves.frames(fps, frames)
+
+    @property
+    def beats(self) -> np.ndarray:
+        """Beat times in [0, duration), seconds."""
+        return self.curves.beats if self.curves is not None else np.zeros(0)
+
+
+_HEARD: dict = {}  # (file identity, entries, cache folder) -> Analysis: a studio edit does not even hash the file again
+_HEARD_KEEP = 8
+
+
+def _memo_key(path: Path, defs: Iterable[SignalDef], folder) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, tuple(_entry_keys(defs)), str(folder))
+
+
+def hear(scene, user_path: bool = False, *, folder: str | os.PathLike | None = None,
+         cache: bool | str | os.PathLike = True) -> SceneAudio:
+    """A scene's `audio`, heard: the file found, analysed (or read from the cache), its
+    beat grid made (what scene.parse calls `hear`; core.parse lends it).
+
+    audio.path is relative to `folder` (the scene file's; None: the current folder), or to
+    the current folder when user_path (--audio). A file that cannot be used is a
+    SceneError at audio.path; audio.sha256 written and not the file's, at audio.sha256;
+    `start` at or past the end, at audio.start. A file once analysed in this process is
+    not read again while it is unchanged (same size, time and inode)."""
+    audio = scene.audio
+    written = Path(audio.path)
+    path = written if user_path or written.is_absolute() else Path(folder or ".") / written
+    defs = {name: SignalDef.from_mapping(spec.definition()) for name, spec in audio.signals.items()}
+    where = None if cache is False else (cache_folder() if cache is True else Path(cache))
+    key = None if where is None else _memo_key(path, defs.values(), where)
+    analysis = _HEARD.get(key) if key else None
+    if analysis is None:
+        try:
+            analysis = analyse(path, defs, cache=cache)
+        except AudioError as e:
+            where = "the scene file's folder" if folder is not None else "the current folder"
+            why = e.reason + (f" (audio.path is read from {where})" if e.reason == "no such file" and not user_path else "")
+            raise scene.error(("audio", "path"), f"{path}: {why}") from None
+        if key:
+            _HEARD[key] = analysis
+            while len(_HEARD) > _HEARD_KEEP:
+                _HEARD.pop(next(iter(_HEARD)))
+    if audio.sha256 is not None and audio.sha256 != analysis.sha256:
+        raise scene.error(("audio", "sha256"), f"{path} has sha256 {analysis.sha256[:12]}..., not the one written here"
+                                               " (the soundtrack changed since; remove sha256 to use this file)")  # fmt: skip
+    if audio.start >= analysis.duration:
+        raise scene.error(("audio", "start"), f"start {audio.start:g} s is at or past the end of the audio ({analysis.duration:.3f} s)")
+    grid = beat_grid(analysis, audio.start, audio.bpm, audio.beat_offset)
+    return SceneAudio(path.absolute(), float(audio.start), analysis.sha256, audio.mux, analysis.duration, grid, defs, analysis)

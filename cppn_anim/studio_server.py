@@ -1,8 +1,10 @@
 """Entry point: `cppn-anim studio`, the web server of the live editor (Starlette on uvicorn).
 
 The page sends the editor's text over a WebSocket (studio_session.py has the protocol and
-the state); this module serves it: the page and its assets, /frame.png, /still.png,
-/result and the WebSocket, behind a guard.
+the state); this module serves it: the page and its assets (the editor bundle among them),
+/frame.png (the saved scene), /still.png (a text the page shows, at a preview frame or a
+time), /result (the last render) and the WebSocket, behind a guard. Downloads carry any
+file name (`attachment`: RFC 5987 filename*); a failure is its one line, never a 500 page.
 
 Security (a local server is reachable by every web page the user visits):
 - we bind 127.0.0.1 only;
@@ -11,7 +13,9 @@ Security (a local server is reachable by every web page the user visits):
 - the Host header must name us (127.0.0.1:PORT, localhost:PORT or an --allow-host):
   a DNS-rebinding page on another name gets 403; an Origin, when sent, must be ours too;
 - the only file we write is the opened scene (on `save`, atomically); a render goes to
-  the scene's own output path, under the scene's output rules; nothing logs the token.
+  the scene's own output path, under the scene's output rules; nothing logs the token;
+- with a fixed --port the token is kept for that port (`kept_token`: a private folder of
+  the user's), so that an open page reconnects to a studio started again there.
 
 What this entry point sets for its process (the rest is the command line's, entry.py):
 - the studio's threads (`pools`): preview work (frames, /frame.png, /still.png) computes
@@ -37,12 +41,12 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from . import core
-from .errors import SceneError
-from .studio_session import PREVIEW_THREADS, Pools, Session, Studio
+from .errors import RenderError, SceneError
+from .studio_session import PREVIEW_THREADS, Pools, Session, Studio, one_line
 
 ASSETS = Path(__file__).with_name("studio_assets")
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",  # CodeMirror writes its styles inline
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -68,8 +72,10 @@ def numbers(request, *names) -> list:
             raise ValueError(f"{name}={raw}: not a {'number' if kind is float else 'whole number'}") from None
         if value is not None and (value != value or abs(value) == float("inf")):
             raise ValueError(f"{name}={raw}: not a finite number")
-        if value is not None and kind is int and not 1 <= value <= core.MAX_SIDE:
+        if value is not None and name in ("w", "h") and not 1 <= value <= core.MAX_SIDE:
             raise ValueError(f"{name}={raw}: a side is 1..{core.MAX_SIDE} pixels")
+        if value is not None and name == "frame" and value < 0:
+            raise ValueError(f"frame={raw}: frames count from 0")
         out.append(value)
     return out
 
@@ -78,6 +84,15 @@ def _text(message: str, status: int):
     from starlette.responses import PlainTextResponse
 
     return PlainTextResponse(message + "\n", status_code=status)
+
+
+def attachment(name: str) -> str:
+    """Content-Disposition for a download named `name`, whatever its characters (RFC 6266 with
+    RFC 5987's filename*): an ASCII stand-in for old clients, then the exact name, UTF-8, %-encoded."""
+    from urllib.parse import quote
+
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name) or "download"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _failure(e: MemoryError):
@@ -116,23 +131,26 @@ class App:
             return _text(str(e), 400)
         except MemoryError as e:
             return _failure(e)
+        except RenderError as e:  # a failure while working: the one line
+            return _text(one_line(e), 503)
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def still(self, request):
         from starlette.responses import Response
 
         try:
-            t, w, h = numbers(request, "t", "w", "h")
+            t, w, h, frame = numbers(request, "t", "w", "h", "frame")
             if w is None or h is None:
                 raise ValueError(f"w and h: whole numbers from 1 to {core.MAX_SIDE}")
-            name, png = await self._in_pool(self.studio.still_of, request.query_params.get("key", ""), t or 0.0, w, h)
+            ident = request.query_params.get("key", "")
+            name, png = await self._in_pool(self.studio.still_of, ident, frame, t, w, h)
         except LookupError as e:
             return _text(str(e), 410)
         except ValueError as e:
             return _text(str(e), 400)
-        except MemoryError as e:
-            return _failure(e)
-        return Response(png, media_type="image/png", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        except Exception as e:  # noqa: BLE001 - memory, a device that is not there: the one line, never a 500 page
+            return _text(one_line(e), 503 if isinstance(e, MemoryError) else 409)
+        return Response(png, media_type="image/png", headers={"Content-Disposition": attachment(name), "Cache-Control": "no-store"})
 
     async def result(self, request):
         from starlette.responses import FileResponse
@@ -145,7 +163,16 @@ class App:
             if not frames:
                 return _text("no frames", 404)
             path = frames[0]
-        return FileResponse(path, filename=path.name, headers={"Cache-Control": "no-store"})
+        return FileResponse(path, headers={"Cache-Control": "no-store", "Content-Disposition": attachment(path.name)})
+
+    async def audio(self, request):
+        """The soundtrack of a scene a page shows (by its sha256; byte ranges, so the page can seek)."""
+        from starlette.responses import FileResponse
+
+        path = self.studio.soundtracks.get(request.query_params.get("sha", ""))
+        if path is None or not path.is_file():
+            return _text("no such soundtrack in the editor", 404)
+        return FileResponse(path, headers={"Cache-Control": "no-store"})
 
     async def ws(self, websocket):
         from starlette.websockets import WebSocketDisconnect
@@ -153,7 +180,7 @@ class App:
         await websocket.accept()
         try:
             await Session(self.studio, websocket).run()
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the page went while we spoke: nothing to tell
             pass
 
     @asynccontextmanager
@@ -181,6 +208,7 @@ def make_app(studio: Studio):
         Route("/frame.png", app.frame),
         Route("/still.png", app.still),
         Route("/result", app.result),
+        Route("/audio", app.audio),
         WebSocketRoute("/ws", app.ws),
         Mount("/assets", StaticFiles(directory=ASSETS)),
     ]
@@ -328,7 +356,9 @@ def run(args, overrides: list) -> int | None:
         sock = bind(args.port)
     except OSError as e:
         raise OSError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror}") from None
-    studio = Studio(path, overrides, port=sock.getsockname()[1], allow_hosts=args.allow_host, pools=pools())
+    port = sock.getsockname()[1]
+    token = kept_token(port) if args.port else None  # a fixed port: the same address after a restart
+    studio = Studio(path, overrides, port=port, allow_hosts=args.allow_host, pools=pools(), **({"token": token} if token else {}))
     url = f"http://127.0.0.1:{studio.port}/?token={studio.token}"
     print(url, flush=True)
     print(f"cppn-anim studio: {path or 'pick a scene in the page'} (Ctrl-C to stop)", file=sys.stderr, flush=True)
@@ -344,6 +374,40 @@ def run(args, overrides: list) -> int | None:
         if hangup is not None:
             signal.signal(signal.SIGHUP, hangup)
     return server.signals[0] if server.signals else None
+
+
+def kept_token(port: int) -> str | None:
+    """The token of the studio on `port`, kept across restarts in a private per-user folder under
+    the system temp folder (0700, the file 0600), so that an open page reconnects to a studio
+    started again on the same --port. None when it cannot be kept safely (a fresh one then)."""
+    import secrets
+    import stat
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"cppn-anim-studio-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+            return None  # not ours alone: never trust or leave a token there
+        file = folder / f"port-{port}.token"
+        try:
+            fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd) as f:
+                token = f.read().strip()
+            if len(token) >= 32 and token.replace("-", "").replace("_", "").isalnum():
+                return token
+        except FileNotFoundError:
+            pass
+        token = secrets.token_urlsafe(24)
+        temp = folder / f".port-{port}.{secrets.token_hex(4)}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token)
+        os.replace(temp, file)
+        return token
+    except OSError:
+        return None
 
 
 def _main_thread() -> bool:

@@ -1,29 +1,63 @@
 """The studio's state and protocol: the opened file, the caches, the render, and each page's session.
 
 `Studio` is what the server knows: the opened scene file (read, watched for changes by
-another editor, written only by `save`), compiled scenes and their preview frames (cached
-by content and frame number, so undoing an edit is instant), /frame.png's scenes as last
-saved, and the one full render at a time. `Session` is one page on the WebSocket: it
-validates the page's text, renders preview frames ahead of the playhead in the studio's
-threads, and sends them as PNGs with a small JSON header.
+another editor, written only by `save`), the texts the pages sent (compiled), the prepared
+renderers and preview frames (shared by every text that draws the same pixels, so undoing
+an edit is instant), /frame.png's scenes as last saved, and the one full render at a time.
+`Session` is one page on the WebSocket: it validates the page's text, renders preview
+frames around the playhead in the studio's threads, and sends them as PNGs with a small
+JSON header.
 
-The protocol (what the page sends / receives; studio_assets/studio.js is the other end):
-  page -> {type: edit, text, index} | {seek, index} | {set, key, value, text} | {save, text}
-          | {render, text} | {open, name}
-  page <- hello | scene (info) | valid | error | text | saved | notice | progress | rendered
-          | render_error | disk | opened, and binary frames: 4-byte header length, JSON
-          {key, index}, PNG bytes.
+Identity. A text is the scene it says, with the command's overrides: its `Compiled` (its
+`id`) is what `render` writes and /still.png draws, name and output included. What the
+preview's pixels depend on (`content_key`: the scene less its name and output) keys the
+prepared renderer and the frames, so two texts that differ only in a comment, the name or
+the output share them, and nothing else is shared.
 
-CPU work (validation, YAML editing, rendering) runs in threads, never on the event loop.
-The threads are the server's to give (`Pools`: studio_server.py sets torch's threads in
-each: preview work on one thread, a full render on all); made here, they are plain.
+The protocol (studio_assets/studio.js is the other end). Every edit carries the page's
+revision (`rev`, the editor's counter); every answer to it carries that revision back, and
+the page ignores answers older than the text it holds. The server never sends the page's
+text back: a slider edits the page's own text, and when the key is missing from it the
+server answers a targeted patch (`patch`: replace [from, to) of revision `rev`'s text,
+offsets in UTF-16 units as JavaScript counts), which the page maps through what was typed
+since. The file on disk is versioned (`disk`: a counter); `save` names the version the
+page's text was based on and is refused when the file changed since.
+
+  page -> {type: edit, rev, text, index}      the text at revision rev; the playhead
+          {type: seek | at | need, index}     the playhead moved (seek: show it now; at:
+                                              playing; need: that frame is missing)
+          {type: set, rev, key, value, text}  a slider's key is not in the text: add it
+          {type: save, rev, text, base}       write the text (base: the disk version it is from)
+          {type: render, rev, text}           render the text to its output; {type: cancel}
+          {type: open, name}                  (started without a scene) open scenes/NAME
+  page <- hello (path, text, disk, schema, sliders, ...) | scene (rev, id, key, audio, ...) |
+          signals (names, values per column, beats; when they change) |
+          error (rev, message, line, col; rev null: not about a text) | patch | saved |
+          disk | opened | notice | progress | rendered | cancelled | render_error,
+          and binary frames: 4-byte header length, JSON {key, index}, PNG bytes.
+A message that is not this (not JSON, an unknown type, a missing or mistyped field, binary
+data) closes the WebSocket with code 1007 or 1003 and the reason; nothing is logged.
+
+Every failure (a bad scene, a device that is not there, memory, the disk, ffmpeg) reaches
+the page as one line; the session goes on, and the next edit tries again.
+
+Memory. The page keeps decoded frames only in a window around the playhead (`window`
+frames, at most PAGE_FRAME_BYTES of bitmaps; `window_of` says which) and the server sends
+only those; the server's caches are bounded in bytes.
+
+CPU work (validation, YAML editing, rendering, the disk) runs in threads, never on the event
+loop. The threads are the server's to give (`Pools`: studio_server.py sets torch's threads
+in each: preview work on one thread, a full render on all); made here, they are plain.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
+import os
 import secrets
+import stat
 import threading
 import time
 from collections import OrderedDict
@@ -33,23 +67,30 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import core, scene as scenes, targets, yamledit
-from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError
+from .errors import Cancelled, CppnAnimError, RenderError, SceneError
 from .report import Reporter
 
 PREVIEW_LONG_SIDE = 320  # 320x180 for 16:9: ~58k pixels, a frame in tens of ms on a laptop CPU
 PREVIEW_MAX_FPS = 30
 PREVIEW_THREADS = 1  # torch threads of preview work: small frames, and a busy machine (studio_server.py)
 FRAME_CACHE_BYTES = 256 * 1024 * 1024  # PNGs of ~80 KB: about 3000 preview frames
-COMPILED_KEEP = 4  # scenes whose renderer we keep (each holds its buffers)
+PREPARED_CACHE_BYTES = 512 * 1024 * 1024  # preview renderers, as resources.memory_needed estimates them
+SAVED_CACHE_BYTES = 1024 * 1024 * 1024  # /frame.png's renderers (any size up to 16384 px a side)
+TEXT_CACHE_BYTES = 32 * 1024 * 1024  # compiled texts (a scene object is some tens of KB)
+PAGE_FRAME_BYTES = 192 * 1024 * 1024  # decoded bitmaps a page keeps (W x H x 4 each): ~850 frames at 320x180
+MIN_WINDOW = 16  # frames, however large they are
 DISK_POLL_S = 0.25  # a change by another editor shows within a second
+MAX_TEXT_BYTES = scenes.MAX_FILE_BYTES  # a text the page sends or saves: the limit `load` has
+SIGNAL_COLUMNS = 600  # the signals drawn under the timeline: the largest value in each of this many spans
 
-# The sliders: generic over key paths, written back into the YAML text. (label, min, max, log scale, whole numbers)
+# The sliders: generic over key paths, written into the page's YAML text. (label, min, max, log scale, whole numbers)
 SLIDERS = [
     {"key": "seed", "label": "seed", "min": 0, "max": 9999, "log": False, "int": True, "default": 0},
     {"key": "network.z_scale", "label": "z_scale", "min": 0.05, "max": 20, "log": True, "int": False, "default": 1.0},
     {"key": "network.contrast", "label": "contrast", "min": 0.1, "max": 10, "log": True, "int": False, "default": 1.0},
     {"key": "view.zoom", "label": "zoom", "min": 0.05, "max": 20, "log": True, "int": False, "default": 1.0},
 ]
+SLIDER_KEYS = {s["key"] for s in SLIDERS}
 
 
 # ==================================================================== scenes, through core.py
@@ -99,6 +140,12 @@ def content_key(scene: scenes.Scene) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def text_id(source: str, text: str, overrides: list) -> str:
+    """A text's identity: the file it stands for, its every character and the command's overrides."""
+    data = json.dumps([source, text, [list(o[:2]) for o in overrides]], default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:24]
+
+
 def value_at(scene: scenes.Scene, key: str) -> Any:
     """A scene value by its dotted key path (None where the scene has no such key)."""
     node: Any = scene.model_dump(mode="json", by_alias=True)
@@ -107,6 +154,93 @@ def value_at(scene: scenes.Scene, key: str) -> Any:
             return None
         node = node[step]
     return node
+
+
+def one_line(e: BaseException) -> str:
+    """Any failure as the one line the page shows (a SceneError is its FILE:LINE:COL line)."""
+    if isinstance(e, CppnAnimError):
+        text = str(e)
+    elif isinstance(e, MemoryError):
+        text = f"cppn-anim: out of memory{': ' + str(e) if str(e) else ''}"
+    elif isinstance(e, OSError) and e.strerror:
+        text = f"cppn-anim: {e.strerror}" + (f": {e.filename}" if e.filename else "")
+    else:
+        text = f"cppn-anim: {type(e).__name__}: {e}" if str(e) else f"cppn-anim: {type(e).__name__}"
+    text = " ".join(text.split("\n")[0].split()) if "\n" in text else text
+    return text[:2000]
+
+
+def lf(text: str) -> str:
+    """The editor's line ends: LF only (a CRLF or CR file is shown with LF; save puts them back)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def eol_of(text: str) -> str:
+    """'\\r\\n' when every line break of the file is CRLF, else '\\n' (as the editor's eolOf)."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf == text.count("\n") else "\n"
+
+
+def utf16(text: str) -> int:
+    """JavaScript's length of a string (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def patch(old: str, new: str) -> dict:
+    """The one replacement that turns `old` into `new`: {from, to, insert}, offsets in UTF-16 units of `old`."""
+    a = 0
+    while a < min(len(old), len(new)) and old[a] == new[a]:
+        a += 1
+    b = 0
+    while b < min(len(old), len(new)) - a and old[-1 - b] == new[-1 - b]:
+        b += 1
+    return {"from": utf16(old[:a]), "to": utf16(old[: len(old) - b]), "insert": new[a : len(new) - b]}
+
+
+def window_of(count: int, width: int, height: int) -> int:
+    """How many preview frames a page keeps around its playhead (all of a short loop)."""
+    return min(count, max(MIN_WINDOW, PAGE_FRAME_BYTES // max(1, width * height * 4)))
+
+
+def in_window(index: int, position: int, count: int, window: int) -> bool:
+    """Whether frame `index` is in the window of a playhead at `position` (studio.js: inWindow).
+
+    The window reaches `window - 1 - window // 4` frames ahead and `window // 4` behind, wrapping
+    round the loop; a window of the whole loop holds every frame."""
+    if window >= count:
+        return True
+    back = window // 4
+    return (index - position) % count <= window - 1 - back or (position - index) % count <= back
+
+
+def write_through(path: Path, data: bytes) -> Path:
+    """Replace a file's bytes as an editor saves: atomically (a temporary file beside it, then a
+    rename), through symlinks to their target (the link stays a link), keeping the file's mode.
+    Returns the file written (the symlink's target)."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None  # a new file: the usual 0666 less the umask (targets.temp_beside)
+    fd, temp = targets.temp_beside(target.parent, f".{target.name}.", ".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+@functools.cache
+def schema() -> dict:
+    """The scene's JSON Schema (`cppn-anim schema`): the editor's completion and hover."""
+    return scenes.json_schema()
 
 
 class LRU:
@@ -133,38 +267,94 @@ class LRU:
             while self.used > self.budget and len(self.items) > 1:
                 self.used -= self.size(self.items.popitem(last=False)[1])
 
+    def __len__(self) -> int:
+        return len(self.items)
+
 
 # ==================================================================== the studio
 
 
-class Compiled:
-    """One valid scene, ready to preview: its preview frames are rendered on demand."""
+class Renderer:
+    """A prepared renderer (weights, motion, buffers) and the lock its frames take turns on."""
 
     def __init__(self, scene: scenes.Scene):
-        self.scene = scene  # at full size, overrides applied: what `render` and stills use
+        from . import resources
+
+        self.prepared = core.prepare(scene, threads=PREVIEW_THREADS)  # SceneError (device), OutOfMemory
+        net, r = scene.network, scene.render
+        self.bytes = sum(resources.memory_needed(net, scene.width, scene.height, r.supersample, "cpu", r.precision))
+        self.lock = threading.Lock()
+
+    def still(self, t) -> Any:
+        with self.lock:  # the renderer reuses its buffers
+            return self.prepared.still(t)
+
+
+class Compiled:
+    """One text, validated with the studio's overrides: its scene (what `render` and stills use,
+    name and output included) and its preview (whose frames are shared by content)."""
+
+    def __init__(self, scene: scenes.Scene, ident: str = "", overridden: tuple = ()):
+        self.scene = scene  # at full size, overrides applied
+        self.id = ident or text_id(scene._source or "", scene.resolved_yaml(), [])
         self.preview = preview_of(scene)
         self.key = content_key(self.preview)
         self.count = self.preview.frame_count
-        self._prepared = None  # weights, motion, renderer: made in a worker thread
-        self._lock = threading.Lock()
+        self.overridden = [k for k in overridden if k in SLIDER_KEYS]
+        self.renderer: Renderer | None = None  # given by the studio (shared by content), else made here
+        self.weight = 64 * 1024 + 4 * len(self.id)
+
+    def prepare(self) -> Renderer:
+        if self.renderer is None:
+            self.renderer = Renderer(self.preview)
+        return self.renderer
 
     def frame_png(self, index: int) -> bytes:
         """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in a worker thread."""
-        with self._lock:  # the renderer reuses its buffers
-            if self._prepared is None:
-                self._prepared = core.prepare(self.preview, threads=PREVIEW_THREADS)
-            frame = self._prepared.still(self.preview.frame_time(index))  # exactly as `render` times frame i
-        return png_bytes(frame)
+        return png_bytes(self.prepare().still(self.preview.frame_time(index)))  # exactly as `render` times frame i
+
+    def soundtrack(self):
+        """What plays with the preview (core.soundtrack: the file, the second of it at t = 0), or None."""
+        return core.soundtrack(self.scene)
+
+    def signals(self) -> dict | None:
+        """The scene's signals for the page to draw under the timeline: per column, the largest
+        value of the frames in it (a short beat never falls between columns), and the beats."""
+        if not hasattr(self, "_signals"):
+            self._signals = None
+            values = core.signals(self.preview)  # {} without audio
+            if values:
+                import numpy as np
+
+                columns = min(SIGNAL_COLUMNS, self.count)
+                edges = np.linspace(0, self.count, columns + 1).astype(int)
+                beats = np.asarray(core.beats(self.preview), dtype=float)
+                self._signals = {
+                    "type": "signals", "duration": float(self.preview.duration), "fps": self.preview.fps,
+                    "names": list(values), "beats": [round(float(b), 3) for b in beats[:20000]],
+                    "values": {name: [round(float(v[a:b].max()), 3) for a, b in zip(edges[:-1], edges[1:])] for name, v in values.items()},
+                }  # fmt: skip
+                self._signals["key"] = hashlib.sha256(json.dumps(self._signals).encode()).hexdigest()[:20]
+        return self._signals
+
+    def animated(self) -> list[str]:
+        tracks = self.scene.model_dump(mode="json", by_alias=True).get("animate", {})  # keys like 'view.zoom'
+        return [s["key"] for s in SLIDERS if tracks.get(s["key"]) is not None]
 
     def info(self) -> dict:
         p = self.preview
-        tracks = self.scene.model_dump(mode="json", by_alias=True).get("animate", {})  # keys like 'view.zoom'
-        animated = [s["key"] for s in SLIDERS if tracks.get(s["key"]) is not None]
         return {
-            "type": "scene", "key": self.key, "name": self.scene.name, "count": self.count, "fps": p.fps,
+            "type": "scene", "id": self.id, "key": self.key, "name": self.scene.name, "count": self.count, "fps": p.fps,
             "duration": p.duration, "width": p.width, "height": p.height, "size": list(self.scene.size),
-            "values": {s["key"]: value_at(self.scene, s["key"]) for s in SLIDERS}, "animated": animated,
+            "values": {s["key"]: value_at(self.scene, s["key"]) for s in SLIDERS}, "animated": self.animated(),
+            "overridden": self.overridden, "window": window_of(self.count, p.width, p.height), "audio": self.audio_info(),
         }  # fmt: skip
+
+    def audio_info(self) -> dict | None:
+        track = self.soundtrack()
+        if track is None:
+            return None
+        return {"sha": track.sha256, "url": f"/audio?sha={track.sha256}", "start": float(track.start), "duration": float(track.duration)}
 
 
 @dataclass
@@ -191,6 +381,17 @@ class Pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class SaveRefused(RenderError):
+    """`save` cannot write (too large, no file open, the file changed on disk meanwhile)."""
+
+
+@dataclass
+class RenderJob:
+    path: Path
+    cancel: threading.Event
+    future: Future | None = None
+
+
 @dataclass
 class Studio:
     """What the server knows: the opened file, the caches, the connected pages, the render."""
@@ -204,16 +405,17 @@ class Studio:
     pools: Pools = field(default_factory=Pools.plain)
 
     def __post_init__(self):
-        self.frames = LRU(FRAME_CACHE_BYTES, size=len)  # (key, index) -> PNG bytes
-        self.compiled = LRU(COMPILED_KEEP)  # (file, text) -> Compiled
-        self.stills = LRU(16)  # key -> Compiled, for /still.png of what the page shows
-        self.saved = LRU(COMPILED_KEEP)  # (file text, w, h) -> scene, renderer, lock, provenance: /frame.png
+        self.frames = LRU(FRAME_CACHE_BYTES, size=len)  # (content key, index) -> PNG bytes
+        self.compiled = LRU(TEXT_CACHE_BYTES, size=lambda c: c.weight)  # text id -> Compiled (stills find them here)
+        self.renderers = LRU(PREPARED_CACHE_BYTES, size=lambda r: r.bytes)  # content key -> Renderer
+        self.saved = LRU(SAVED_CACHE_BYTES, size=lambda e: e[1].bytes)  # (file text, w, h) -> scene, Renderer, provenance
+        self.soundtracks = LRU(64)  # sha256 -> the audio file a page's text named: GET /audio
         self.sessions: set = set()
-        self.disk_text: str | None = None
+        self.lock = threading.RLock()  # the disk state and the render job
+        self.disk_text: str | None = None  # as on disk (its own line ends)
+        self.disk_version = 0  # +1 whenever the file's text changes (read or saved)
         self.disk_stamp = None
-        self.render_lock = threading.Lock()
-        self.render_cancel = threading.Event()
-        self.render_job: Future | None = None
+        self.render_job: RenderJob | None = None
         self.last_output: Path | None = None
         self.loop = None  # the server's event loop, once it runs
         self.picker = self.path is None  # started without a scene: the page may open one from scenes/
@@ -227,39 +429,59 @@ class Studio:
 
     def _read_disk(self) -> str | None:
         try:
-            stat = self.path.stat()
-            self.disk_stamp = (stat.st_mtime_ns, stat.st_size)
+            stat_ = self.path.stat()
+            self.disk_stamp = (stat_.st_mtime_ns, stat_.st_size, stat_.st_ino)
             return scenes.read_text(self.path)  # never blocks on a FIFO, refuses a huge file
         except (OSError, SceneError):
             self.disk_stamp = None
             return None
 
-    def disk_changed(self) -> str | None:
-        """The file's new text when another editor changed it since we last looked, else None."""
-        if self.path is None:
-            return None
-        try:
-            stat = self.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            stamp = None
-        if stamp == self.disk_stamp:
-            return None
-        text = self._read_disk()
-        if text is None or text == self.disk_text:
-            return None
-        self.disk_text = text
-        return text
+    def page_text(self) -> str | None:
+        """The file's text as the page edits it (LF)."""
+        return None if self.disk_text is None else lf(self.disk_text)
 
-    def save(self, text: str) -> Path:
-        """Write the editor's text to the opened file, atomically; never any other file."""
-        if self.path is None:
-            raise ValueError("no scene is open")
-        targets.write_bytes(text.encode("utf-8"), self.path)
-        self.disk_text = text
-        stat = self.path.stat()
-        self.disk_stamp = (stat.st_mtime_ns, stat.st_size)
-        return self.path
+    def disk_changed(self) -> tuple[str, int] | None:
+        """(the file's new text (LF), its version) when another editor changed it since we last looked, else None.
+        Reads the disk: call it in a thread."""
+        with self.lock:
+            if self.path is None:
+                return None
+            try:
+                stat_ = self.path.stat()
+                stamp = (stat_.st_mtime_ns, stat_.st_size, stat_.st_ino)
+            except OSError:
+                stamp = None
+            if stamp == self.disk_stamp:
+                return None
+            text = self._read_disk()
+            if text is None or text == self.disk_text:
+                return None
+            self.disk_text = text
+            self.disk_version += 1
+            return lf(text), self.disk_version
+
+    def save(self, text: str, base: int | None = None) -> tuple[Path, int]:
+        """Write the editor's text (LF) to the opened file, as an editor saves (write_through), in
+        the file's own line ends; never any other file. `base`: the disk version the text came
+        from; a file changed since is refused (SaveRefused). Returns the path and the new version.
+        Writes the disk: call it in a thread."""
+        with self.lock:
+            if self.path is None:
+                raise SaveRefused("not saved: no scene is open (pick one above)")
+            if base is not None and base != self.disk_version:
+                raise SaveRefused(f"not saved: {self.path} changed on disk meanwhile; load it, or keep yours and save again")
+            eol = eol_of(self.disk_text or "")
+            data = lf(text).replace("\n", eol).encode("utf-8")
+            if len(data) > MAX_TEXT_BYTES:
+                raise SaveRefused(f"not saved: {len(data) / 1e6:.1f} MB is over the scene size limit ({MAX_TEXT_BYTES // 1_000_000} MB)")
+            try:
+                write_through(self.path, data)
+            except OSError as e:
+                raise SaveRefused(f"not saved: {self.path}: {e.strerror or e}") from None
+            self._read_disk()  # the stamp of what we wrote
+            self.disk_text = data.decode("utf-8")
+            self.disk_version += 1
+            return self.path, self.disk_version
 
     def scene_files(self) -> list[str]:
         return sorted(p.name for p in self.scenes_dir.glob("*.yaml")) if self.scenes_dir.is_dir() else []
@@ -270,21 +492,44 @@ class Studio:
             raise ValueError(f"this studio edits {self.path} only")
         if name not in self.scene_files():
             raise ValueError(f"{name}: not a scene in {self.scenes_dir}/")
-        self.path = self.scenes_dir / name
-        self.disk_text = self._read_disk()
+        with self.lock:
+            self.path = self.scenes_dir / name
+            self.disk_text = self._read_disk()
+            self.disk_version += 1
 
     # ---------------------------------------------------------- scenes and frames
 
     def compile(self, text: str, source: str | None = None) -> Compiled:
         """The editor's text, overrides applied, validated (SceneError otherwise). CPU work: call it in a thread."""
         source = source or self.source()
-        hit = self.compiled.get((source, text))
+        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise SceneError(source, f"the text is over the scene size limit ({MAX_TEXT_BYTES // 1_000_000} MB; a scene is a few KB)")
+        ident = text_id(source, text, self.overrides)
+        hit = self.compiled.get(ident)
         if hit is None:
-            fresh = Compiled(load_text(text, source, self.overrides))
-            hit = self.stills.get(fresh.key) or fresh  # same content: keep the one with a renderer
-            self.compiled.put((source, text), hit)
-        self.stills.put(hit.key, hit)
+            hit = Compiled(load_text(text, source, self.overrides), ident, tuple(o[0] for o in self.overrides))
+            self.compiled.put(ident, hit)
         return hit
+
+    def prepare(self, compiled: Compiled) -> Renderer:
+        """The preview's renderer, shared by every text with the same content. CPU work: call it in a thread.
+        SceneError for a device that is not there, OutOfMemory when it cannot fit."""
+        if compiled.renderer is None:
+            renderer = self.renderers.get(compiled.key)
+            if renderer is None:
+                renderer = Renderer(compiled.preview)
+                self.renderers.put(compiled.key, renderer)
+            compiled.renderer = renderer
+        return compiled.renderer
+
+    def frame_png(self, compiled: Compiled, index: int) -> bytes:
+        """Preview frame `index` of a compiled text, from the cache or rendered. Runs in a worker thread."""
+        png = self.frames.get((compiled.key, index))
+        if png is None:
+            self.prepare(compiled)
+            png = compiled.frame_png(index)
+            self.frames.put((compiled.key, index), png)
+        return png
 
     def frame_from_disk(self, t: float, width: int | None, height: int | None) -> bytes:
         """GET /frame.png: the saved scene at time t as `cppn-anim still --time T --size WxH` draws it.
@@ -302,210 +547,402 @@ class Studio:
             if width is not None or height is not None:
                 w, h = width or scene.width, height or scene.height
                 scene = parse([("size", [w, h], f"--size {w}x{h}")])
-            entry = (scene, core.prepare(scene, threads=PREVIEW_THREADS), threading.Lock(), scene.resolved_yaml())
+            core.check_time(scene, t)  # a time outside the scene: 400 before any renderer is made
+            entry = (scene, Renderer(scene), scene.resolved_yaml())
             self.saved.put((text, width, height), entry)
-        scene, prepared, lock, provenance = entry
+        scene, renderer, provenance = entry
         t = core.check_time(scene, t)  # UsageError (a ValueError): a time outside the scene
-        with lock:  # a renderer reuses its buffers
-            frame = prepared.still(t)
-        return png_bytes(frame, provenance)
+        return png_bytes(renderer.still(t), provenance)
 
-    def still_of(self, key: str, t: float, width: int, height: int) -> tuple[str, bytes]:
-        """A still of what the page shows (its unsaved text), at any size."""
-        compiled = self.stills.get(key)
+    def still_of(self, ident: str, frame: int | None, t: float | None, width: int, height: int) -> tuple[str, bytes]:
+        """A still of a text a page shows (unsaved), at any size: at preview frame `frame` (the
+        exact time the page shows it), or at t seconds."""
+        compiled = self.compiled.get(ident)
         if compiled is None:
             raise LookupError("that scene is no longer in the editor")
         scene = scenes.changed(compiled.scene, size=[width, height])
-        return f"{scene.name}_t{t:g}_{width}x{height}.png", png_bytes(core.still(scene, t), scene.resolved_yaml())
+        if frame is not None:
+            if not 0 <= frame < compiled.count:
+                raise ValueError(f"frame={frame}: the preview has frames 0..{compiled.count - 1}")
+            t, label = compiled.preview.frame_time(frame), f"frame{frame}"
+        else:
+            label = f"t{float(t or 0):g}"
+        t = core.check_time(scene, t or 0)
+        return f"{scene.name}_{label}_{width}x{height}.png", png_bytes(core.still(scene, t), scene.resolved_yaml())
 
     # ---------------------------------------------------------- pages
 
-    def broadcast(self, message: dict) -> None:
+    def broadcast(self, message: dict, but=None) -> None:
         for session in list(self.sessions):
-            session.send(message)
+            if session is not but:
+                session.send(message)
+
+    def tell(self, message: dict) -> None:
+        """broadcast, from any thread."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.broadcast, message)
 
     def start_render(self, scene: scenes.Scene) -> Path:
-        """The full render of a scene (the page's, compiled) in the render thread; progress goes to every page."""
-        path = output_target(scene)
-        if not self.render_lock.acquire(blocking=False):
-            raise RenderError("a render is already running")
-        loop = self.loop
-
-        def tell(message):
-            loop.call_soon_threadsafe(self.broadcast, message)
-
+        """The full render of a scene (a page's text, compiled) in the render thread; progress
+        goes to every page. A second one while one runs is refused (RenderError)."""
+        path = output_target(scene)  # OutputError / SceneError: refused before anything starts
+        with self.lock:
+            job = self.render_job
+            if job is not None and not (job.future and job.future.done()):
+                raise RenderError(f"a render is already running ({job.path}): wait for it or cancel it")
+            job = self.render_job = RenderJob(path, threading.Event())
         last = [0.0]
 
         def progress(done, total):
             now = time.monotonic()
             if done == total or now - last[0] > 0.1:
                 last[0] = now
-                tell({"type": "progress", "done": done, "total": total})
+                self.tell({"type": "progress", "done": done, "total": total, "path": str(path)})
 
         def work():
             try:
-                render_full(scene, progress, self.render_cancel)
+                render_full(scene, progress, job.cancel)
                 self.last_output = path
-                tell({"type": "rendered", "path": str(path), "url": f"/result?v={time.time_ns()}"})
+                self.tell({"type": "rendered", "path": str(path), "url": f"/result?v={time.time_ns()}"})
             except Cancelled:
-                pass
-            except (SceneError, OutputError, UsageError) as e:
-                tell({"type": "render_error", "message": str(e)})
+                self.tell({"type": "cancelled", "path": str(path)})
             except Exception as e:  # noqa: BLE001 - ffmpeg, disk, memory: one line to the page
-                tell({"type": "render_error", "message": f"cppn-anim: {e}"})
-            finally:
-                self.render_lock.release()
+                self.tell({"type": "render_error", "message": one_line(e)})
 
-        tell({"type": "progress", "done": 0, "total": scene.frame_count, "path": str(path)})
+        self.tell({"type": "progress", "done": 0, "total": scene.frame_count, "path": str(path)})
         try:
-            self.render_job = self.pools.render.submit(work)
+            job.future = self.pools.render.submit(work)
         except BaseException:
-            self.render_lock.release()
+            with self.lock:
+                self.render_job = None
             raise
         return path
+
+    def cancel_render(self) -> bool:
+        """Stop the running render (it leaves nothing at its target); False when none runs."""
+        with self.lock:
+            job = self.render_job
+        if job is None or (job.future is not None and job.future.done()):
+            return False
+        job.cancel.set()
+        return True
 
     async def watch_disk(self) -> None:
         """Tell every page when another editor changed the opened file."""
         while True:
             await asyncio.sleep(DISK_POLL_S)
-            text = self.disk_changed()
-            if text is not None:
-                self.broadcast({"type": "disk", "path": str(self.path), "text": text})
+            try:
+                changed = await asyncio.to_thread(self.disk_changed)
+            except RuntimeError:  # the default executor is shutting down
+                return
+            if changed is not None:
+                self.broadcast({"type": "disk", "path": str(self.path), "text": changed[0], "disk": changed[1]})
 
     def close(self) -> None:
         """Stop a running render (nothing left at its target) and the studio's threads."""
-        self.render_cancel.set()
-        if self.render_job is not None:
-            try:
-                self.render_job.result(timeout=30)
-            except Exception:  # noqa: BLE001 - reported to the page already, or cut short by the shutdown
-                pass
+        job = self.render_job
+        if job is not None:
+            job.cancel.set()
+            if job.future is not None:
+                try:
+                    job.future.result(timeout=30)
+                except Exception:  # noqa: BLE001 - reported to the page already, or cut short by the shutdown
+                    pass
         self.pools.shutdown()
 
 
+# ==================================================================== one page
+
+
+class BadMessage(ValueError):
+    """A WebSocket message that is not the protocol: the connection closes with this reason."""
+
+    def __init__(self, reason: str, code: int = 1007):
+        super().__init__(reason)
+        self.code = code
+
+
+_INT, _STR, _NUM = (int,), (str,), (int, float)
+MESSAGES = {
+    "edit": {"rev": _INT, "text": _STR, "index": _INT},
+    "seek": {"index": _INT},
+    "at": {"index": _INT},
+    "need": {"index": _INT},
+    "set": {"rev": _INT, "key": _STR, "value": _NUM, "text": _STR},
+    "save": {"rev": _INT, "text": _STR, "base": _INT},
+    "render": {"rev": _INT, "text": _STR},
+    "cancel": {},
+    "open": {"name": _STR},
+}
+
+
+def read_message(raw: dict) -> dict:
+    """A received ASGI message -> the page's message, checked against MESSAGES (BadMessage if not)."""
+    text = raw.get("text")
+    if text is None:
+        raise BadMessage("binary data is not part of the protocol (JSON text messages only)", 1003)
+    try:
+        m = json.loads(text)
+    except ValueError:
+        raise BadMessage("not JSON") from None
+    if not isinstance(m, dict):
+        raise BadMessage("a message is a JSON object")
+    kind = m.get("type")
+    fields = MESSAGES.get(kind) if isinstance(kind, str) else None
+    if fields is None:
+        raise BadMessage(f"unknown message type {str(kind)[:40]!r}")
+    for name, types in fields.items():
+        value = m.get(name)
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise BadMessage(f"{kind}: {name} must be {'a string' if types is _STR else 'a number'}")
+        if types is _NUM and value != value or types is _NUM and abs(value) == float("inf"):
+            raise BadMessage(f"{kind}: {name} must be a finite number")
+    if kind == "set" and m["key"] not in SLIDER_KEYS:
+        raise BadMessage(f"set: {m['key'][:40]!r} is not a slider's key")
+    return m
+
+
 class Session:
-    """One page connected over the WebSocket: its scene, its playhead, what it has been sent."""
+    """One page connected over the WebSocket: its text's scene, its playhead, what it has been sent."""
 
     def __init__(self, studio: Studio, websocket):
         self.studio, self.ws = studio, websocket
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.compiled: Compiled | None = None
+        self.rev = 0  # the revision self.compiled came from
+        self.failed = False  # the current scene's frames failed: nothing more until the next edit
         self.position = 0
         self.sent: set = set()
         self.urgent = False  # the next frame is the playhead's, after an edit or a seek
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # the window's lane: something new to send
+        self.head = asyncio.Event()  # the playhead's lane: an edit or a seek
+        self.busy: set = set()  # (content key, index) being rendered
+        self.latest: tuple[int, str] | None = None  # the newest edit not yet compiled
+        self.signals_key = None  # the signals the page has
+        self.edited = asyncio.Event()
+        self.tasks: set = set()
+        self.in_order = asyncio.Lock()  # saves and renders: one at a time, as sent
 
     def send(self, message: dict) -> None:
         self.outbox.put_nowait(message)
 
+    def error(self, e: BaseException | str, rev: int | None = None) -> None:
+        message = e if isinstance(e, str) else one_line(e)
+        line, col = (e.line, e.col) if isinstance(e, SceneError) else (None, None)
+        self.send({"type": "error", "rev": rev, "message": message, "line": line, "col": col})
+
     async def run(self) -> None:
+        """Until the page goes (or sends something that is not the protocol: closed with the reason)."""
         studio = self.studio
         studio.sessions.add(self)
-        tasks = [asyncio.create_task(self._sender()), asyncio.create_task(self._feeder())]
+        tasks = [asyncio.create_task(t) for t in (self._sender(), self._playhead(), self._feeder(), self._editor())]
         try:
-            self.send(self._hello())
+            self.send(await asyncio.to_thread(self._hello))  # the schema, the scenes folder: not on the loop
             while True:
-                message = await self.ws.receive_text()
+                raw = await self.ws.receive()
+                if raw["type"] == "websocket.disconnect":
+                    return
                 try:
-                    await self.handle(json.loads(message))
-                except (ValueError, KeyError, TypeError) as e:  # a malformed message: say so, keep the page
-                    self.send({"type": "notice", "message": f"bad message: {e!r}"[:200]})
+                    m = read_message(raw)
+                except BadMessage as e:
+                    await self.ws.close(e.code, reason=str(e)[:120])
+                    return
+                self.handle(m)
         finally:
             studio.sessions.discard(self)
-            for task in tasks:
+            for task in [*tasks, *self.tasks]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)  # a send to a closed page fails quietly
+            await asyncio.gather(*tasks, *self.tasks, return_exceptions=True)  # a send to a closed page fails quietly
 
     def _hello(self) -> dict:
         s = self.studio
+        with s.lock:
+            text, version = s.page_text(), s.disk_version
         return {
-            "type": "hello", "path": str(s.path) if s.path else None, "text": s.disk_text,
-            "scenes": s.scene_files() if s.picker else [], "sliders": SLIDERS,
-            "overrides": [label for *_, label in s.overrides],
+            "type": "hello", "path": str(s.path) if s.path else None, "text": text, "disk": version,
+            "scenes": s.scene_files() if s.picker else [], "sliders": SLIDERS, "schema": schema(),
+            "overrides": [label for *_, label in s.overrides], "max_text_bytes": MAX_TEXT_BYTES,
         }  # fmt: skip
 
-    async def handle(self, m: dict) -> None:
-        """One message from the page, handled in order; its CPU work in a thread."""
-        kind = m.get("type")
-        if kind == "edit":
-            self.position = int(m.get("index", self.position))
-            await self.edit(m["text"])
-        elif kind == "seek":
-            self.position = int(m["index"])
-            self.urgent = True
-            self.wake.set()
-        elif kind == "set":
-            try:
-                text = await asyncio.to_thread(yamledit.set_key, m["text"], m["key"], m["value"])
-            except ValueError as e:
-                self.send({"type": "notice", "message": str(e)})
-                return
-            self.send({"type": "text", "text": text})
-            await self.edit(text)
-        elif kind == "save":
-            try:
-                path = self.studio.save(m["text"])
-                self.send({"type": "saved", "path": str(path)})
-            except (ValueError, OSError, RenderError) as e:
-                self.send({"type": "notice", "message": f"not saved: {e}"})
-        elif kind == "render":
-            try:
-                compiled = await asyncio.to_thread(self.studio.compile, m["text"], self.studio.source())
-                self.studio.start_render(compiled.scene)
-            except (SceneError, OutputError, RenderError) as e:
-                self.send({"type": "render_error", "message": str(e)})
-        elif kind == "open":
-            try:
-                self.studio.open(m["name"])
-            except ValueError as e:
-                self.send({"type": "notice", "message": str(e)})
-                return
-            self.studio.broadcast({"type": "opened", "path": str(self.studio.path), "text": self.studio.disk_text})
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    async def edit(self, text: str) -> None:
-        try:
-            compiled = await asyncio.to_thread(self.studio.compile, text, self.studio.source())
-        except SceneError as e:
-            self.send({"type": "error", "message": str(e), "line": e.line, "col": e.col})
-            return
-        if self.compiled is None or compiled.key != self.compiled.key:
-            self.compiled, self.sent, self.urgent = compiled, set(), True
-            self.send(compiled.info())
+    def handle(self, m: dict) -> None:
+        """One message from the page. Quick ones here; CPU and disk work in tasks over threads."""
+        kind = m["type"]
+        if kind == "edit":  # only the newest text is compiled: typing never queues behind itself
+            self.latest = (m["rev"], m["text"])
+            self._move(m["index"], urgent=False)
+            self.edited.set()
+        elif kind in ("seek", "at", "need"):
+            if kind == "need":
+                self.sent.discard(m["index"])
+            self._move(m["index"], urgent=kind != "at")
+        elif kind == "cancel":
+            if not self.studio.cancel_render():
+                self.send({"type": "notice", "message": "no render is running"})
         else:
-            self.send({"type": "valid"})
-        self.position = min(max(self.position, 0), compiled.count - 1)
+            self._spawn({"set": self.set_key, "save": self.save, "render": self.render, "open": self.open}[kind](m))
+
+    def _move(self, index: int, urgent: bool) -> None:
+        c = self.compiled
+        self.position = min(max(index, 0), c.count - 1) if c else max(index, 0)
+        if c is not None:
+            window = window_of(c.count, c.preview.width, c.preview.height)
+            self.sent = {i for i in self.sent if in_window(i, self.position, c.count, window)}  # the page let go of the rest
+        self.urgent = self.urgent or urgent
         self.wake.set()
+        if self.urgent:
+            self.head.set()
+
+    async def _editor(self) -> None:
+        """Compile (and prepare) the newest text the page sent; answer with its revision."""
+        while True:
+            await self.edited.wait()
+            self.edited.clear()
+            rev, text = self.latest
+            try:
+                compiled = await asyncio.to_thread(self._compile, text)
+            except Exception as e:  # noqa: BLE001 - a bad scene, a device that is not there, memory: one line
+                self.error(e, rev)
+                continue
+            self.rev, self.failed = rev, False
+            if self.compiled is None or compiled.key != self.compiled.key:
+                self.sent, self.urgent = set(), True
+            self.compiled = compiled
+            self.send({**compiled.info(), "rev": rev})
+            signals = compiled.signals()
+            key = None if signals is None else signals["key"]
+            if key != self.signals_key:  # only when they change: not with every keystroke
+                self.signals_key = key
+                self.send({"type": "signals", "names": []} if signals is None else signals)
+            self._move(self.position, urgent=self.urgent)
+
+    def _compile(self, text: str) -> Compiled:
+        compiled = self.studio.compile(text)
+        self.studio.prepare(compiled)
+        track = compiled.soundtrack()
+        if track is not None:
+            self.studio.soundtracks.put(track.sha256, Path(track.path))
+            compiled.signals()
+        return compiled
+
+    async def set_key(self, m: dict) -> None:
+        """A slider whose key is missing from the page's text: the text with it added, as a patch of revision rev."""
+        rev, text, key = m["rev"], m["text"], m["key"]
+        try:
+            compiled = await asyncio.to_thread(self.studio.compile, text)
+        except SceneError:
+            compiled = None  # a text being fixed: the key can still be added
+        if compiled is not None and key in compiled.animated():
+            self.error(f"{key} is animated (animate.{key}): change its keyframes in the text; the slider edits nothing", rev)
+            return
+        try:
+            new = await asyncio.to_thread(yamledit.set_key, text, key, m["value"])
+        except ValueError as e:
+            self.error(f"{key}: {e}", rev)
+            return
+        self.send({"type": "patch", "rev": rev, "key": key, **patch(text, new)})
+
+    async def save(self, m: dict) -> None:
+        async with self.in_order:
+            await self._save(m)
+
+    async def _save(self, m: dict) -> None:
+        studio = self.studio
+        try:
+            changed = await asyncio.to_thread(studio.disk_changed)  # another editor first: then refused
+            if changed is not None:
+                studio.broadcast({"type": "disk", "path": str(studio.path), "text": changed[0], "disk": changed[1]})
+            path, version = await asyncio.to_thread(studio.save, m["text"], m["base"])
+        except Exception as e:  # noqa: BLE001 - too large, refused, the disk: one line
+            self.error(e if str(e).startswith("not saved") else f"not saved: {one_line(e)}")
+            return
+        self.send({"type": "saved", "rev": m["rev"], "path": str(path), "disk": version})
+        studio.broadcast({"type": "disk", "path": str(path), "text": lf(m["text"]), "disk": version}, but=self)
+
+    async def render(self, m: dict) -> None:
+        async with self.in_order:  # a page's render requests are answered in the order sent
+            try:
+                compiled = await asyncio.to_thread(self.studio.compile, m["text"])
+                self.studio.start_render(compiled.scene)
+            except Exception as e:  # noqa: BLE001 - a bad scene or output, one running already
+                self.send({"type": "render_error", "rev": m["rev"], "message": one_line(e)})
+
+    async def open(self, m: dict) -> None:
+        try:
+            await asyncio.to_thread(self.studio.open, m["name"])
+        except ValueError as e:
+            self.send({"type": "notice", "message": str(e)})
+            return
+        s = self.studio
+        s.broadcast({"type": "opened", "path": str(s.path), "text": s.page_text(), "disk": s.disk_version})
 
     def _next(self, compiled: Compiled) -> int | None:
-        """The first frame from the playhead on (wrapping) that the page does not have yet."""
-        for k in range(compiled.count):
-            i = (self.position + k) % compiled.count
-            if i not in self.sent:
+        """The frame nearest the playhead (ahead first, wrapping) in the page's window that it
+        does not have yet and that is not being rendered."""
+        count, busy = compiled.count, self.busy
+        window = window_of(count, compiled.preview.width, compiled.preview.height)
+        back = 0 if window >= count else window // 4
+        for k in range(min(window, count) - back):
+            i = (self.position + k) % count
+            if i not in self.sent and (compiled.key, i) not in busy:
+                return i
+        for k in range(1, back + 1):
+            i = (self.position - k) % count
+            if i not in self.sent and (compiled.key, i) not in busy:
                 return i
         return None
 
+    async def _playhead(self) -> None:
+        """The frame under the playhead after an edit or a seek, at once: in its own thread,
+        never behind a frame ahead that is being rendered."""
+        while True:
+            compiled, index = self.compiled, None
+            if self.urgent and compiled is not None and not self.failed:
+                self.urgent = False
+                if self.position not in self.sent and (compiled.key, self.position) not in self.busy:
+                    index = self.position
+            if index is None:
+                self.head.clear()
+                await self.head.wait()
+                continue
+            await self._deliver(compiled, index, self.studio.pools.playhead)
+
     async def _feeder(self) -> None:
-        loop = asyncio.get_running_loop()
-        frames = self.studio.frames
+        """The rest of the window, nearest the playhead first."""
         while True:
             compiled = self.compiled
-            index = self._next(compiled) if compiled else None
+            index = self._next(compiled) if compiled and not self.failed else None
             if index is None:
                 self.wake.clear()
                 await self.wake.wait()
                 continue
-            pool = self.studio.pools.playhead if self.urgent else self.studio.pools.ahead
-            self.urgent = False
-            png = frames.get((compiled.key, index))
+            await self._deliver(compiled, index, self.studio.pools.ahead)
+            while self.outbox.qsize() > 4:  # let the page keep up
+                await asyncio.sleep(0.005)
+
+    async def _deliver(self, compiled: Compiled, index: int, pool) -> None:
+        job = (compiled.key, index)
+        self.busy.add(job)
+        try:
+            png = self.studio.frames.get(job)
             if png is None:
-                png = await loop.run_in_executor(pool, compiled.frame_png, index)
-                frames.put((compiled.key, index), png)
-            if compiled is self.compiled:
-                self.sent.add(index)
-                header = json.dumps({"key": compiled.key, "index": index}).encode()
-                self.outbox.put_nowait(len(header).to_bytes(4, "big") + header + png)
-                while self.outbox.qsize() > 4:  # let the page keep up
-                    await asyncio.sleep(0.005)
+                png = await asyncio.get_running_loop().run_in_executor(pool, self.studio.frame_png, compiled, index)
+        except Exception as e:  # noqa: BLE001 - memory, a device lost: the page says so; the next edit tries again
+            if compiled is self.compiled and not self.failed:
+                self.failed = True
+                self.error(e, self.rev)
+            return
+        finally:
+            self.busy.discard(job)
+        if compiled is self.compiled and index not in self.sent:
+            self.sent.add(index)
+            header = json.dumps({"key": compiled.key, "index": index}).encode()
+            self.outbox.put_nowait(len(header).to_bytes(4, "big") + header + png)
+            self.wake.set()
 
     async def _sender(self) -> None:
         while True:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every picture in docs/ that the README shows, made again from the scenes: `make docs`.
 # Sheets with `cppn-anim explore`; the gallery GIFs small (long side 192 px, 10 fps,
-# 64 colours) so that the repository stays light.
+# 64 colours, at most the first 8 s: pulse's music video runs 20 s) so that the repository
+# stays light. A GIF carries no sound: a scene with audio is its picture only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI=${CLI:-.venv/bin/cppn-anim}
@@ -27,7 +28,10 @@ from cppn_anim import core, scene
 
 s = core.load(sys.argv[1])
 small = scene.changed(s, size=core.fit(s.size, 192), fps=min(s.fps, 10))
-core.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64)
+core.render(small, f"docs/gallery/{s.name}.gif", "gif", colors=64, stop=min(small.frame_count, round(8 * small.fps)))
 PY
 done
+# the studio, as the README shows it (real server, headless chromium)
+"$PY" scripts/studio_screenshot.py docs/studio.png
+
 ls -l docs docs/gallery

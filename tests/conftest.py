@@ -120,3 +120,28 @@ def decode(path: Path) -> np.ndarray:
     meta = next(gen)
     w, h = meta["size"]
     return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
+
+
+def numpy_compute(y: np.ndarray, bands, base: bool) -> dict:
+    """Stands in for signals._compute without librosa (the fast tier never imports it: about
+    5 s of CPU): the same cache entries, simple features (mean square per hop for every
+    feature, no beats: a scene then needs a written bpm for beats other than the fallback's)."""
+    from cppn_anim import signals
+
+    n = 1 + y.size // signals.HOP
+    hop = np.resize(np.asarray(y, np.float64) ** 2, n * signals.HOP).reshape(n, signals.HOP).mean(axis=1)
+    out = {signals.SignalDef("band", band).key: {"raw": hop * (1 + i)} for i, band in enumerate(bands)}
+    if base:
+        out["base"] = {"samples": np.array(y.size), "rms": np.sqrt(hop), "onset": hop, "low_onset": hop,
+                       "tracked": np.zeros(0), "bpm": np.array(np.nan), "origin": np.array(np.nan)}
+    return out
+
+
+@pytest.fixture
+def deaf_audio(tmp_path, monkeypatch):
+    """Scenes with audio analysed by numpy_compute (no librosa), into a cache of this test's own."""
+    from cppn_anim import signals
+
+    monkeypatch.setattr(signals, "_compute", numpy_compute)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return signals

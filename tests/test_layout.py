@@ -16,9 +16,9 @@ ENTRY_SUFFIXES = ("cli", "__main__", "main", "studio", "server", "worker", "work
 # The stages, in the order data flows: a module imports only modules before it.
 ORDER = [
     "version", "errors", "report", "activations", "yamlread", "easing", "tracks", "seeding", "palettes",
-    "scene_errors", "scene", "signals", "signals_plot", "trajectory", "network", "cpu_fused",
+    "scene_errors", "scene", "targets", "signals", "signals_plot", "trajectory", "network", "cpu_fused",
     "render", "bands", "fused", "resources",
-    "targets", "ffmpeg", "gif", "encode", "distribute", "core", "sheet", "gallery",
+    "ffmpeg", "gif", "encode", "distribute", "core", "sheet", "gallery",
     "explore", "previews", "watch", "bench", "api", "yamledit", "studio_session",
     "entry", "dask_worker", "studio_server", "cli", "__main__", "__init__",
 ]  # fmt: skip

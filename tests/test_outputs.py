@@ -95,7 +95,7 @@ def test_png_render_keeps_unrelated_files_item1_cli(tiny, tmp_path):
 def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
     """A full render removes frame files past its end only if cppn-anim wrote them (QA: it
     deleted a frame_00099.png holding "old"); a foreign file with a frame name is kept, named
-    in one warning; a same-named frame in range is still replaced (the render's own job)."""
+    in one warning; a same-named frame of ours in range is still replaced (the render's own job)."""
     folder, elsewhere = tmp_path / "pngs", tmp_path / "elsewhere"
     folder.mkdir()
     targets.PngFolder(elsewhere).put_frame(0, next(frames(1)))
@@ -108,7 +108,7 @@ def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
     (folder / "frame_00070.png").symlink_to(elsewhere / "frame_00000.png")  # a link is not a file we wrote
     targets.PngFolder(folder).put_frame(30, next(frames(1)))  # ours: removed
     encode.write_still(next(frames(1)), folder / "frame_00040.png")  # a still is ours too
-    (folder / "frame_00002.png").write_text("in range: replaced by frame 2")
+    targets.PngFolder(folder).put_frame(2, np.zeros((4, 4, 3), np.uint8))  # ours, in range: replaced by frame 2 (another tool's is never replaced: test_output_faults.py)
     warned = []
     encode.write(frames(4), spec(folder, "png"), warn=warned.append)
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(4)] + ["frame_00050.png", "frame_00060.png", "frame_00070.png", "frame_00099.png"]
@@ -348,7 +348,7 @@ def test_junk_from_ffmpeg_never_replaces_the_file_item4(tmp_path, tmpdir_, monke
         write(4, spec(out, fmt))
     assert "fake-ffmpeg: wrote junk on purpose" in str(e.value) or "not a GIF" in str(e.value)
     assert out.read_bytes() == b"precious" and names(out.parent) == [f"movie.{fmt}"]  # no .part, no .c
-    assert [p.name for p in tmpdir_.iterdir() if not p.name.endswith(".lock")] == []  # no palette
+    assert [p.name for p in tmpdir_.iterdir() if not p.name.startswith("cppn-anim-locks-")] == []  # no palette
 
 
 @pytest.mark.slow  # the case as a user meets it, through the CLI; the kind is tested in-process above
@@ -387,7 +387,7 @@ def test_one_writer_per_target_item5(tmp_path, tmpdir_):
             with targets.claim(tmp_path / "." / "a.mp4"):  # the same target, spelt otherwise
                 pass
         assert not target.exists() and names(tmp_path) == ["systemp"]  # the lock is never beside the target
-        assert any(p.name.endswith(".lock") for p in tmpdir_.iterdir())
+        assert any(p.name.endswith(".lock") for p in tmpdir_.rglob("*"))  # in the temp folder (its private lock folder)
     write(2, spec(target, "mp4"))  # released
 
 
@@ -492,7 +492,7 @@ def test_a_failed_write_takes_back_the_folders_it_made_item6(tmp_path, tmpdir_, 
         with pytest.raises(errors.EncodeError, match="broken on purpose"):
             write(3, spec(tmp_path / "new" / "sub" / f"x.{fmt}", fmt))
     assert names(tmp_path) == ["fake-ffmpeg", "systemp"]
-    assert [p.name for p in tmpdir_.iterdir() if not p.name.endswith(".lock")] == []
+    assert [p.name for p in tmpdir_.iterdir() if not p.name.startswith("cppn-anim-locks-")] == []
 
 
 # ------------------------------------------------------------------ item 14: GIF block order

@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 import yaml
 
-from cppn_anim import scene
+from cppn_anim import core, scene
 from cppn_anim.cli import main
 
 from conftest import ROOT, cli_main
@@ -135,14 +135,14 @@ def test_overrides_apply_before_validation_and_are_blamed():
     assert s.animate.tracks()["view.zoom"].keyframes[0].value == 2
 
 
-def test_scene_files_carry_the_schema_line_and_validate():
-    schema = json.loads((ROOT / "scenes" / "scene.schema.json").read_text())
+def test_scene_files_carry_the_schema_line_and_validate(deaf_audio):
+    schema = jsonschema.Draft202012Validator(json.loads((ROOT / "scenes" / "scene.schema.json").read_text()))  # checked once, not per file
     scenes = sorted((ROOT / "scenes").glob("*.yaml"))
     assert len(scenes) >= 3
     for path in scenes:
         assert path.read_text().startswith("# yaml-language-server: $schema=./scene.schema.json\n"), path
-        scene.load(path)
-        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+        core.load(path)  # a scene with audio (pulse) is heard: analysed here without librosa (deaf_audio)
+        schema.validate(yaml.safe_load(path.read_text()))
 
 
 def test_checked_in_schema_equals_the_command(capsys):

@@ -21,7 +21,7 @@ import pytest
 from cppn_anim import signals
 from cppn_anim.signals import Analysis, AudioError, SignalDef, FRAME
 
-from conftest import ROOT, ffmpeg
+from conftest import ROOT, ffmpeg, numpy_compute
 
 RATE = 22050
 
@@ -77,18 +77,6 @@ def beat_track(bpm: float, seconds: float = 16.0, first: float = 0.5, hats: bool
     return y / np.abs(y).max() * 0.9, kicks
 
 
-def numpy_compute(y: np.ndarray, bands, base: bool) -> dict:
-    """Stands in for signals._compute without librosa: the same entries, simple features
-    (mean square per hop for every feature, no beats)."""
-    n = 1 + y.size // signals.HOP
-    hop = np.resize(np.asarray(y, np.float64) ** 2, n * signals.HOP).reshape(n, signals.HOP).mean(axis=1)
-    out = {SignalDef("band", band).key: {"raw": hop * (1 + i)} for i, band in enumerate(bands)}
-    if base:
-        out["base"] = {"samples": np.array(y.size), "rms": np.sqrt(hop), "onset": hop, "low_onset": hop,
-                       "tracked": np.zeros(0), "bpm": np.array(np.nan), "origin": np.array(np.nan)}
-    return out
-
-
 CLICKS = 0.4 + np.cumsum(np.random.default_rng(3).uniform(0.35, 0.8, 14))  # irregular, known onset times
 
 
@@ -107,18 +95,26 @@ def click_curves(tmp_path_factory):
 def test_import_a_scene_without_audio_and_a_cached_analysis_load_no_audio_stack(tmp_path, monkeypatch):
     path = write_wav(tmp_path / "a.wav", beat_track(120, seconds=6)[0])
     monkeypatch.setattr(signals, "_compute", numpy_compute)
-    signals.analyse(path, {"k": {"band": [20, 150]}}, cache=tmp_path / "cache")  # analysed here, read back there
+    cache = tmp_path / "xdg" / "cppn-anim" / "audio"  # where XDG_CACHE_HOME=xdg puts it
+    signals.analyse(path, {"k": {"band": [20, 150]}}, cache=cache)  # analysed here, read back there
+    (tmp_path / "music.yaml").write_text("audio: {path: a.wav, bpm: 120, signals: {k: {band: [20, 150]}}}\n"
+                                         "modulate: {view.zoom: {signal: k, amount: 0.5}}\n"
+                                         "trajectory: {keyframes: [{at: 0, z: random}, {at: 4b, z: random}]}\n")  # fmt: skip
     code = (
         "import sys, cppn_anim, cppn_anim.signals, cppn_anim.signals_plot\n"
         "cppn_anim.load('scenes/spiral.yaml')\n"
         "stack = ('librosa', 'numba', 'llvmlite', 'soundfile', 'soxr')\n"
         "assert not [m for m in stack if m in sys.modules], 'a scene without audio'\n"
         "from cppn_anim import signals\n"
-        f"a = signals.analyse({str(path)!r}, {{'k': {{'band': [20, 150]}}}}, cache={str(tmp_path / 'cache')!r})\n"
+        f"a = signals.analyse({str(path)!r}, {{'k': {{'band': [20, 150]}}}}, cache={str(cache)!r})\n"
         "assert a.duration == 6.0 and 'band_20.0_150.0' in a.features\n"
         "assert not [m for m in stack if m in sys.modules], 'a cached analysis'\n"
+        f"m = cppn_anim.load({str(tmp_path / 'music.yaml')!r})\n"
+        "assert m.duration == 6.0 and m.signals()['k'].shape == (180,) and len(m.beats()) == 12\n"
+        "assert not [m for m in stack if m in sys.modules], 'a scene with audio, its analysis cached'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
 
 
@@ -376,7 +372,8 @@ def test_ctrl_c_leaves_no_entry(tmp_path, monkeypatch, where):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(signals, "_compute", numpy_compute)
-    monkeypatch.setattr(signals if where == "analysis" else signals.os, "_compute" if where == "analysis" else "fsync", interrupt)
+    # "write": Ctrl-C inside the atomic write (targets.atomic), just before the entry is moved into place
+    monkeypatch.setattr(signals if where == "analysis" else os, "_compute" if where == "analysis" else "replace", interrupt)
     with pytest.raises(KeyboardInterrupt):
         signals.analyse(path, cache=cache)
     left = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []

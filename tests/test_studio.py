@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import numpy as np
@@ -42,6 +43,10 @@ def receive(ws, want, limit=400):
     seen = []
     for _ in range(limit):
         m = ws.receive()
+        if m["type"] == "websocket.close":
+            from starlette.websockets import WebSocketDisconnect
+
+            raise WebSocketDisconnect(m.get("code", 1000), m.get("reason"))
         if m.get("bytes") is not None:
             n = int.from_bytes(m["bytes"][:4], "big")
             item = {"type": "frame", **json.loads(m["bytes"][4 : 4 + n]), "png": m["bytes"][4 + n :]}
@@ -110,7 +115,7 @@ BAD_QUERIES = ["w=100000&h=100000", "w=16385&h=8", "w=8&h=0", "w=-3&h=8", "w=1.5
 def test_a_bad_request_is_400_on_every_endpoint_even_for_a_huge_size(tiny, endpoint, query):
     # a size out of 1..16384 used to reach the scene's own validation and come back as 409 (bad scene)
     s, client = make(tiny)
-    key = s.compile(TINY).key
+    key = s.compile(TINY).id
     fill = {"frame": "", "still": f"key={key}&"}[endpoint]
     defaults = "" if "w=" in query else "&w=8&h=6"
     r = client.get(f"/{endpoint}.png?{fill}{query}{defaults}&token={s.token}")
@@ -188,14 +193,20 @@ def test_websocket_needs_token_host_and_origin(tiny):
 # ------------------------------------------------------------------ the page's WebSocket
 
 
+def connect(client, s):
+    ws = client.websocket_connect(f"{WS}/ws?token={s.token}")
+    return ws
+
+
 def test_edit_shows_frames_then_an_error_at_its_line_then_frames_again(tmp_path, tiny):
     s, client = make(tiny)
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         hello, _ = receive(ws, "hello")
-        assert hello["text"] == TINY and hello["path"] == str(tiny)
-        ws.send_json({"type": "edit", "text": hello["text"], "index": 3})
+        assert hello["text"] == TINY and hello["path"] == str(tiny) and hello["disk"] == 0
+        assert hello["schema"]["properties"]["network"] and hello["max_text_bytes"] == scenes.MAX_FILE_BYTES
+        ws.send_json({"type": "edit", "rev": 1, "text": hello["text"], "index": 3})
         info, _ = receive(ws, "scene")
-        assert (info["width"], info["height"], info["count"], info["values"]["seed"]) == (48, 32, 8, 4)
+        assert (info["width"], info["height"], info["count"], info["values"]["seed"], info["rev"]) == (48, 32, 8, 4, 1)
         first, _ = receive(ws, "frame")
         assert first["key"] == info["key"] and first["index"] == 3  # the playhead's frame first
         preview = studio.preview_of(scenes.load(tiny))
@@ -206,17 +217,53 @@ def test_edit_shows_frames_then_an_error_at_its_line_then_frames_again(tmp_path,
             got.add(receive(ws, "frame")[0]["index"])
         assert got == set(range(8))
 
-        ws.send_json({"type": "edit", "text": TINY.replace("width: 8", "widht: 8"), "index": 0})
+        ws.send_json({"type": "edit", "rev": 2, "text": TINY.replace("width: 8", "widht: 8"), "index": 0})
         error, _ = receive(ws, "error")
-        assert error["line"] == 5 and error["message"].startswith(f"{tiny}:5:") and "widht" in error["message"]
+        assert error["rev"] == 2 and error["line"] == 5 and error["message"].startswith(f"{tiny}:5:") and "widht" in error["message"]
 
         fixed = TINY.replace("seed: 4", "seed: 9")
-        ws.send_json({"type": "edit", "text": fixed, "index": 0})
+        ws.send_json({"type": "edit", "rev": 3, "text": fixed, "index": 0})
         info2, _ = receive(ws, "scene")
         frame, _ = receive(ws, "frame")
-        assert info2["key"] != info["key"] and frame["key"] == info2["key"]
+        assert info2["rev"] == 3 and info2["key"] != info["key"] and frame["key"] == info2["key"]
         assert not np.array_equal(pixels(frame["png"]), pixels(first["png"]))
     assert tiny.read_text() == TINY  # edits never touch the file
+
+
+def test_every_answer_carries_the_revision_and_only_the_newest_text_counts(tiny):
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        for rev in range(1, 7):  # typing faster than the server validates
+            ws.send_json({"type": "edit", "rev": rev, "text": TINY.replace("seed: 4", f"seed: {40 + rev}"), "index": 0})
+        revs = []
+        while not revs or revs[-1] != 6:
+            revs.append(receive(ws, "scene")[0]["rev"])
+        assert revs == sorted(revs) and len(revs) <= 6  # in order; texts typed over are skipped
+        assert s.compile(TINY.replace("seed: 4", "seed: 46")).scene.seed == 46
+
+
+def test_a_slider_edits_the_pages_text_by_a_patch_of_its_revision(tiny):
+    s, client = make(tiny)
+    text = "# ☃ a comment with 𝄞 (two UTF-16 units)\n" + TINY
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "set", "rev": 7, "key": "view.zoom", "value": 2.5, "text": text})
+        got, _ = receive(ws, "patch")
+    want = yamledit.set_key(text, "view.zoom", 2.5)
+    units = text.encode("utf-16-le")  # the page counts offsets in UTF-16 units, as JavaScript does
+    applied = (units[: 2 * got["from"]].decode("utf-16-le") + got["insert"] + units[2 * got["to"] :].decode("utf-16-le"))
+    assert got["rev"] == 7 and got["key"] == "view.zoom" and applied == want and "view:\n  zoom: 2.5\n" in want
+
+
+def test_a_slider_for_an_animated_key_edits_nothing(tiny):
+    s, client = make(tiny)
+    text = TINY + "animate:\n  view.zoom: [{at: 0, value: 1}, {at: 1, value: 2}]\n"
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "set", "rev": 3, "key": "view.zoom", "value": 2.5, "text": text})
+        error, before = receive(ws, "error")
+    assert "animated" in error["message"] and not [m for m in before if m["type"] == "patch"]
 
 
 def test_save_writes_the_opened_file_only_and_never_the_overrides(tmp_path, tiny):
@@ -225,26 +272,28 @@ def test_save_writes_the_opened_file_only_and_never_the_overrides(tmp_path, tiny
     new = TINY.replace("fps: 8", "fps: 6  # slower")
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         receive(ws, "hello")
-        ws.send_json({"type": "edit", "text": new, "index": 0})
+        ws.send_json({"type": "edit", "rev": 1, "text": new, "index": 0})
         info, _ = receive(ws, "scene")
-        assert info["values"]["seed"] == 11 and info["count"] == 6  # the page shows the override
-        ws.send_json({"type": "save", "text": new})
+        assert info["values"]["seed"] == 11 and info["count"] == 6 and info["overridden"] == ["seed"]  # the page shows the override
+        ws.send_json({"type": "save", "rev": 1, "text": new, "base": 0})
         saved, _ = receive(ws, "saved")
-    assert saved["path"] == str(tiny) and tiny.read_text() == new  # as typed: seed 4, no override
+    assert saved["path"] == str(tiny) and saved["disk"] == 1 and tiny.read_text() == new  # as typed: seed 4, no override
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray temporary file
 
 
-def test_sliders_write_into_the_yaml_text(tiny):
+def test_save_is_refused_when_the_file_changed_on_disk_since(tiny):
     s, client = make(tiny)
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         receive(ws, "hello")
-        ws.send_json({"type": "set", "key": "view.zoom", "value": 2.5, "text": TINY})
-        text, _ = receive(ws, "text")
-        info, _ = receive(ws, "scene")
-        assert "view:\n  zoom: 2.5\n" in text["text"] and info["values"]["view.zoom"] == 2.5
-        ws.send_json({"type": "set", "key": "seed", "value": 77, "text": text["text"]})
-        text2, _ = receive(ws, "text")
-        assert text2["text"] == text["text"].replace("seed: 4", "seed: 77")
+        tiny.write_text(TINY.replace("seed: 4", "seed: 12"))  # another editor, before the page heard of it
+        ws.send_json({"type": "save", "rev": 2, "text": "seed: 1\n" + TINY, "base": 0})
+        error, before = receive(ws, "error")
+        assert "changed on disk" in error["message"] and error["message"].startswith("not saved")
+        disk = next(m for m in before if m["type"] == "disk") if any(m["type"] == "disk" for m in before) else receive(ws, "disk")[0]
+        assert "seed: 12" in disk["text"] and tiny.read_text() == TINY.replace("seed: 4", "seed: 12")
+        ws.send_json({"type": "save", "rev": 2, "text": "seed: 1\n" + TINY, "base": disk["disk"]})  # "keep mine"
+        receive(ws, "saved")
+    assert tiny.read_text() == "seed: 1\n" + TINY
 
 
 def test_a_change_on_disk_reaches_the_page(tiny):
@@ -252,9 +301,94 @@ def test_a_change_on_disk_reaches_the_page(tiny):
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         receive(ws, "hello")
         time.sleep(0.05)
-        tiny.write_text(TINY.replace("seed: 4", "seed: 12"))
+        tiny.write_text(TINY.replace("seed: 4", "seed: 12").replace("\n", "\r\n"))
         disk, _ = receive(ws, "disk")
-    assert "seed: 12" in disk["text"]
+    assert "seed: 12" in disk["text"] and "\r" not in disk["text"] and disk["disk"] == 1  # the editor's line ends
+
+
+@pytest.mark.parametrize(
+    "junk,code",
+    [("{not json", 1007), ("[1, 2]", 1007), ('{"type": "launch"}', 1007), ('{"type": "edit", "text": "x"}', 1007),
+     ('{"type": "edit", "rev": "1", "text": "x", "index": 0}', 1007), ('{"type": "set", "rev": 1, "key": "network.depth", "value": 3, "text": ""}', 1007),
+     ('{"type": "seek", "index": true}', 1007), (b"\x00\x01", 1003)],
+)  # fmt: skip
+def test_a_malformed_message_closes_with_the_reason(tiny, junk, code):
+    from starlette.websockets import WebSocketDisconnect
+
+    s, client = make(tiny)
+    with client:
+        with client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+            receive(ws, "hello")
+            ws.send_bytes(junk) if isinstance(junk, bytes) else ws.send_text(junk)
+            with pytest.raises(WebSocketDisconnect) as e:
+                receive(ws, "never")
+        assert e.value.code == code and e.value.reason
+        with client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:  # the studio goes on
+            receive(ws, "hello")
+            ws.send_json({"type": "edit", "rev": 1, "text": TINY, "index": 0})
+            receive(ws, "frame")
+
+
+def test_a_device_that_is_not_there_is_shown_and_the_fix_brings_the_preview_back(tiny):
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "edit", "rev": 1, "text": TINY + "render: {device: 'cuda:9'}\n", "index": 0})
+        error, _ = receive(ws, "error")
+        assert error["rev"] == 1 and error["line"] == 11 and "cuda:9 is not available" in error["message"]
+        assert "\n" not in error["message"]
+        ws.send_json({"type": "edit", "rev": 2, "text": TINY, "index": 0})
+        info, _ = receive(ws, "scene")
+        frame, _ = receive(ws, "frame")
+    assert info["rev"] == 2 and frame["key"] == info["key"]
+
+
+def test_a_device_override_shows_on_every_edit_and_the_session_lives(tiny):
+    s, client = make(tiny, [("render.device", "cuda:9", "--set render.device=cuda:9")])
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        for rev in (1, 2):
+            ws.send_json({"type": "edit", "rev": rev, "text": TINY.replace("seed: 4", f"seed: {rev}"), "index": 0})
+            error, _ = receive(ws, "error")
+            assert error["rev"] == rev and "--set render.device=cuda:9" in error["message"] and "not available" in error["message"]
+
+
+def test_out_of_memory_while_previewing_is_shown_and_the_next_edit_recovers(tiny, monkeypatch):
+    s, client = make(tiny)
+    real, calls = studio.Compiled.frame_png, []
+
+    def fails_once(self, index):
+        calls.append(index)
+        if len(calls) == 1:
+            raise MemoryError("cannot allocate 4.0 GiB")
+        return real(self, index)
+
+    monkeypatch.setattr(studio.Compiled, "frame_png", fails_once)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "edit", "rev": 1, "text": TINY, "index": 0})
+        info, _ = receive(ws, "scene")
+        error, _ = receive(ws, "error")
+        assert error == {"type": "error", "rev": 1, "message": "cppn-anim: out of memory: cannot allocate 4.0 GiB", "line": None, "col": None}
+        ws.send_json({"type": "edit", "rev": 2, "text": TINY + "# again\n", "index": 0})
+        frame, _ = receive(ws, "frame")  # the same pixels: tried again, and drawn
+    assert frame["key"] == info["key"]
+
+
+def test_out_of_memory_when_preparing_is_one_line(tiny, monkeypatch):
+    from cppn_anim.errors import OutOfMemory
+
+    s, client = make(tiny)
+
+    def no_room(*args, **kw):
+        raise OutOfMemory("not enough memory (RAM): a network 8 wide ... needs about 9.0 GB, 1.0 GB is free")
+
+    monkeypatch.setattr(core, "prepare", no_room)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "edit", "rev": 4, "text": TINY, "index": 0})
+        error, _ = receive(ws, "error")
+    assert error["rev"] == 4 and error["message"].startswith("not enough memory (RAM)")
 
 
 def test_picker_opens_only_scenes_it_lists(tmp_path, monkeypatch):
@@ -285,23 +419,71 @@ def test_a_studio_started_on_a_file_edits_that_file_only(tmp_path, monkeypatch):
         assert hello["scenes"] == [] and hello["path"] == str(path)
         ws.send_json({"type": "open", "name": "a.yaml"})
         assert "mine.yaml only" in receive(ws, "notice")[0]["message"]
-        ws.send_json({"type": "save", "text": "seed: 1\n" + TINY})
+        ws.send_json({"type": "save", "rev": 1, "text": "seed: 1\n" + TINY, "base": 0})
         receive(ws, "saved")
     assert (tmp_path / "scenes/a.yaml").read_text() == TINY and path.read_text().startswith("seed: 1\n")
 
 
-def test_render_writes_the_scene_output_with_progress(tmp_path, monkeypatch):
+def test_render_renders_the_pages_text_with_progress(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_scene(tmp_path, TINY + "output: {format: gif}\n", "tiny.yaml")
     s, client = make(path)
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         receive(ws, "hello")
-        ws.send_json({"type": "render", "text": path.read_text()})
+        ws.send_json({"type": "edit", "rev": 1, "text": path.read_text(), "index": 0})  # the preview knows the gif one
+        receive(ws, "frame")
+        edited = TINY.replace("[48, 32]", "[30, 20]") + "output: {format: mp4}\n"  # unsaved: the page's text
+        ws.send_json({"type": "render", "rev": 2, "text": edited})
         done, before = receive(ws, "rendered")
         progress = [m for m in before if m["type"] == "progress"]
-        assert progress[0]["path"] == "out/tiny.gif" and progress[-1]["done"] == progress[-1]["total"] == 8
+        assert progress[0]["path"] == "out/tiny.mp4" and progress[-1]["done"] == progress[-1]["total"] == 8
         r = client.get(done["url"] + f"&token={s.token}")
-    assert r.status_code == 200 and r.content[:6] == b"GIF89a" and (tmp_path / "out/tiny.gif").read_bytes() == r.content
+    assert r.status_code == 200 and (tmp_path / "out/tiny.mp4").read_bytes() == r.content and not (tmp_path / "out/tiny.gif").exists()
+    assert "filename*=UTF-8''tiny.mp4" in r.headers["content-disposition"]
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "out/tiny.mp4"))
+    assert next(reader)["size"] == (30, 20)  # the page's size, not the saved one
+    reader.close()
+
+
+def test_a_second_render_while_one_runs_is_refused(tmp_path, monkeypatch):
+    from cppn_anim.errors import Cancelled
+
+    def waits(scene, progress, cancel):  # a render that runs until cancelled
+        cancel.wait(120)
+        raise Cancelled("cancelled")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(studio, "render_full", waits)
+    path = write_scene(tmp_path, TINY, "tiny.yaml")
+    s, client = make(path)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "render", "rev": 1, "text": TINY})
+        ws.send_json({"type": "render", "rev": 2, "text": TINY.replace("seed: 4", "seed: 5")})
+        refused, _ = receive(ws, "render_error")
+        ws.send_json({"type": "cancel"})
+        receive(ws, "cancelled")
+        ws.send_json({"type": "cancel"})
+        nothing, _ = receive(ws, "notice")
+    assert refused["rev"] == 2 and "a render is already running (out/tiny.mp4)" in refused["message"]
+    assert nothing["message"] == "no render is running"
+
+
+def test_cancel_stops_the_render_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    long = TINY.replace("duration: 1", "duration: 200") + "output: {format: gif}\n"  # 1600 frames: time to cancel
+    path = write_scene(tmp_path, long, "tiny.yaml")
+    s, client = make(path)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "render", "rev": 1, "text": long})
+        receive(ws, "progress")
+        ws.send_json({"type": "cancel"})
+        cancelled, before = receive(ws, "cancelled")
+    assert cancelled["path"] == "out/tiny.gif" and not [m for m in before if m["type"] == "rendered"]
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize("where", ["../escape.gif", "/tmp/abs.gif"])
@@ -311,24 +493,126 @@ def test_render_refuses_a_target_outside_the_folder(tmp_path, monkeypatch, where
     s, client = make(path)
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         receive(ws, "hello")
-        ws.send_json({"type": "render", "text": path.read_text()})
+        ws.send_json({"type": "render", "rev": 1, "text": path.read_text()})
         error, _ = receive(ws, "render_error")
-    assert "output.path" in error["message"] and error["message"].startswith(f"{path}:")
+    assert "output.path" in error["message"] and error["message"].startswith(f"{path}:") and error["rev"] == 1
     assert not (tmp_path.parent / "escape.gif").exists()
 
 
-def test_still_of_the_page_scene_at_a_chosen_size(tmp_path, tiny):
+def test_still_of_the_page_scene_at_the_frame_shown_any_name(tmp_path, tiny):
     s, client = make(tiny)
-    edited = TINY.replace("seed: 4", "seed: 6")
+    edited = "name: 螺旋 \"x\"\n" + TINY.replace("seed: 4", "seed: 6")
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
         receive(ws, "hello")
-        ws.send_json({"type": "edit", "text": edited, "index": 0})
+        ws.send_json({"type": "edit", "rev": 1, "text": edited, "index": 0})
         info, _ = receive(ws, "scene")
-        r = client.get(f"/still.png?key={info['key']}&t=0.25&w=30&h=20&token={s.token}")
+        r = client.get(f"/still.png?key={info['id']}&frame=2&w=30&h=20&token={s.token}")
+        old = client.get(f"/still.png?key={info['id']}&t=0.25&w=30&h=20&token={s.token}")
     edited_path = write_scene(tmp_path, edited, "edited.yaml")
-    assert r.status_code == 200 and "tiny_t0.25_30x20.png" in r.headers["content-disposition"]
-    assert np.array_equal(pixels(r.content), still_pixels(tmp_path, edited_path, "--time", "0.25", "--size", "30x20"))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"] == "attachment; filename=\"__ _x__frame2_30x20.png\"; filename*=UTF-8''%E8%9E%BA%E6%97%8B%20%22x%22_frame2_30x20.png"
+    assert np.array_equal(pixels(r.content), still_pixels(tmp_path, edited_path, "--time", "0.25", "--size", "30x20"))  # frame 2 at 8 fps
+    assert np.array_equal(pixels(old.content), pixels(r.content))
     assert client.get(f"/still.png?key=unknown&t=0&w=30&h=20&token={s.token}").status_code == 410
+    assert client.get(f"/still.png?key={info['id']}&frame=8&w=30&h=20&token={s.token}").status_code == 400
+
+
+@pytest.mark.parametrize("name", ["螺旋.gif", 'a "quoted"\nname.gif', "plain.gif", "back\\slash%.gif"])
+def test_downloads_carry_any_file_name(name):
+    from urllib.parse import unquote
+
+    header = studio_server.attachment(name)
+    header.encode("latin-1")  # a valid header value
+    assert header.isascii() and "\n" not in header and "\r" not in header
+    plain = re.search(r'filename="([^"]*)"', header).group(1)
+    assert len(plain) == len(name) and "\\" not in plain
+    assert unquote(re.search(r"filename\*=UTF-8''(\S+)$", header).group(1)) == name
+
+
+def test_result_of_a_scene_with_a_non_ascii_name(tmp_path, tiny):
+    s, client = make(tiny)
+    out = tmp_path / "螺旋.gif"
+    out.write_bytes(b"GIF89a")
+    s.last_output = out
+    r = client.get(f"/result?token={s.token}")
+    assert r.status_code == 200 and r.content == b"GIF89a" and "%E8%9E%BA%E6%97%8B.gif" in r.headers["content-disposition"]
+
+
+# ------------------------------------------------------------------ save as an editor saves
+
+
+def test_save_goes_through_a_symlink_keeps_the_mode_and_crlf(tmp_path):
+    import os
+
+    real = tmp_path / "real" / "scene.yaml"
+    real.parent.mkdir()
+    real.write_bytes(TINY.replace("\n", "\r\n").encode())
+    real.chmod(0o600)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    s = studio.Studio(link, port=PORT)
+    assert s.page_text() == TINY  # the editor sees LF
+    path, version = s.save(TINY.replace("seed: 4", "seed: 5"), base=0)
+    assert path == link and version == 1 and link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_bytes() == TINY.replace("seed: 4", "seed: 5").replace("\n", "\r\n").encode()
+    assert (real.stat().st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in real.parent.iterdir()) == ["scene.yaml"]  # atomic: no temporary file left
+    assert s.disk_changed() is None  # our own save is no change by another editor
+
+
+def test_save_refuses_a_text_over_the_scene_size_limit_and_a_stale_base(tiny):
+    s = studio.Studio(tiny, port=PORT)
+    with pytest.raises(studio.SaveRefused, match="over the scene size limit"):
+        s.save("# " + "x" * scenes.MAX_FILE_BYTES + "\n" + TINY, base=0)
+    with pytest.raises(studio.SaveRefused, match="changed on disk"):
+        s.save(TINY, base=5)
+    assert tiny.read_text() == TINY
+
+
+# ------------------------------------------------------------------ caches
+
+
+def test_a_texts_identity_is_all_of_it_and_only_the_renderer_is_shared(tiny):
+    s = studio.Studio(tiny, port=PORT)
+    gif = s.compile(TINY + "output: {format: gif}\n")
+    mp4 = s.compile(TINY + "output: {format: mp4}\n")
+    assert gif is not mp4 and gif.id != mp4.id and gif.key == mp4.key  # the same pixels, other targets
+    assert studio.output_target(gif.scene).suffix == ".gif" and studio.output_target(mp4.scene).suffix == ".mp4"
+    assert s.prepare(gif) is s.prepare(mp4)  # one renderer for both
+    assert s.compile(TINY + "output: {format: gif}\n") is gif
+    over = studio.Studio(tiny, [("seed", 5, "--seed 5")], port=PORT).compile(TINY + "output: {format: gif}\n")
+    assert over.id != gif.id and over.key != gif.key
+
+
+def test_the_caches_keep_their_byte_budgets(tiny, monkeypatch):
+    monkeypatch.setattr(studio, "PREPARED_CACHE_BYTES", 1)
+    s = studio.Studio(tiny, port=PORT)
+    a, b = s.compile(TINY), s.compile(TINY.replace("seed: 4", "seed: 5"))
+    s.prepare(a), s.prepare(b)
+    assert len(s.renderers) == 1 and s.renderers.get(b.key) is b.renderer and s.renderers.used == b.renderer.bytes > 0
+    assert len(s.frames) == 0 and s.frames.budget == studio.FRAME_CACHE_BYTES
+
+
+def test_the_page_keeps_a_window_of_frames_around_the_playhead():
+    assert studio.window_of(24, 320, 180) == 24  # a short loop: all of it
+    big = studio.window_of(18000, 320, 180)
+    assert big * 320 * 180 * 4 <= studio.PAGE_FRAME_BYTES and big >= 100
+    count, window = 1000, 100
+    kept = [i for i in range(count) if studio.in_window(i, 10, count, window)]
+    assert len(kept) == window and 0 in kept and 994 in kept and 84 in kept and 85 not in kept  # 25 behind (wrapping), 74 ahead
+
+
+def test_a_fixed_port_keeps_its_token_across_restarts(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = studio_server.kept_token(40123)
+    assert first and studio_server.kept_token(40123) == first and studio_server.kept_token(40124) != first
+    folder = tmp_path / f"cppn-anim-studio-{os.getuid()}"
+    assert (folder.stat().st_mode & 0o777) == 0o700 and (folder / "port-40123.token").stat().st_mode & 0o777 == 0o600
+    folder.chmod(0o755)  # not private: no token kept there
+    assert studio_server.kept_token(40123) is None
 
 
 # ------------------------------------------------------------------ pieces
@@ -410,3 +694,41 @@ def test_a_port_that_cannot_be_is_a_usage_error(tmp_path, port):
     r = cli_main("studio", scene, "--no-browser", f"--port={port}")
     assert r.returncode == 2 and "--port" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.stderr and not r.stdout
+
+
+# ------------------------------------------------------------------ a scene with a soundtrack
+
+MUSIC = TINY.replace("trajectory:", "audio:\n  path: beat.wav\n  bpm: 120\n  beat_offset: 0\n  signals:\n    level: {feature: rms}\n    pulse: {feature: beat, release: 0.1}\ntrajectory:")
+
+
+def write_wav(path, seconds=1.0, rate=8000):
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    y = 0.5 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_a_scene_with_audio_sends_its_soundtrack_and_signals(tmp_path, deaf_audio):
+    wav = write_wav(tmp_path / "beat.wav")
+    path = write_scene(tmp_path, MUSIC, "music.yaml")
+    s, client = make(path)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "edit", "rev": 1, "text": MUSIC, "index": 0})
+        info, _ = receive(ws, "scene")
+        signals, _ = receive(ws, "signals")
+        ws.send_json({"type": "edit", "rev": 2, "text": MUSIC + "# a comment\n", "index": 0})
+        again, between = receive(ws, "scene")
+        ws.send_json({"type": "edit", "rev": 3, "text": TINY, "index": 0})  # no audio: no signals
+        silent, _ = receive(ws, "signals")
+        r = client.get(info["audio"]["url"] + f"&token={s.token}", headers={"range": "bytes=0-99"})
+    assert info["audio"]["start"] == 0 and info["audio"]["duration"] == 1 and again["audio"] == info["audio"]
+    assert signals["names"] == ["level", "pulse"] and len(signals["values"]["pulse"]) == info["count"] == 8
+    assert signals["beats"] == [0.0, 0.5] and max(signals["values"]["pulse"]) == 1.0
+    assert not [m for m in between if m["type"] == "signals"]  # not again with every keystroke
+    assert silent["names"] == []
+    assert r.status_code == 206 and r.content == wav.read_bytes()[:100]
