@@ -426,11 +426,11 @@ def test_validation_work_is_linear_in_the_file_and_not_in_its_frames():
     from cppn_anim import core
 
     core.parse(_tracked(3))  # imports and caches (the schema, the easings) out of the count
-    small, big = _work(_tracked(60)), _work(_tracked(600))
+    small, big = _work(_tracked(40)), _work(_tracked(400))
     assert big <= 11 * small, (small, big)
-    plain = _work(_tracked(600, key="view.rotation"))
+    plain = _work(_tracked(400, key="view.rotation"))
     assert big <= 1.25 * plain, (big, plain)
-    longer = _work(_tracked(60, duration=3000, fps=240))  # 720,000 frames instead of 1,800
+    longer = _work(_tracked(40, duration=3000, fps=240))  # 720,000 frames instead of 1,200
     assert longer <= 1.02 * small, (small, longer)
 
 
