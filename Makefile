@@ -39,7 +39,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
 
 check: test
-	$(BIN)/python -m pytest -m slow; code=$$?; [ $$code = 0 ] || [ $$code = 5 ]  # 5: no slow test collected
+	$(BIN)/python -m pytest -m slow  # exit 5 (no slow test collected) fails too: the slow tier must run
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/kernels.py

@@ -8,12 +8,14 @@ import torch; the first function that renders does.
     load(path, overrides=()) -> Scene                  a scene file, overrides applied, every rule checked
     parse(text, source="<scene>", overrides=(), default_name="scene") -> Scene
         overrides: a list of (key.path, value[, label]) or a dict {key.path: value};
-        raises errors.SceneError (FILE:LINE:COL: key.path: message).
+        raises errors.SceneError (FILE:LINE:COL: key.path: message), the first error in
+        file order, with .errors listing every error found (what `validate` prints).
     prepare(scene, size=None, *, threads=None, pin=None, workers=None, kernel=None) -> Prepared
         weights + motion + the renderer render_path picks (the fused kernels where they run), reusable
         Prepared.still(t, rows_done=None, cancel=None) -> (H, W, 3) uint8
         Prepared.frames(start=0, stop=None, cancel=None) -> iterator of (H, W, 3) uint8, in order
     still(scene, t, size=None, ...) -> (H, W, 3) uint8        t in seconds, size (W, H)
+    check_time(scene, t), frame_time(scene, i)  a time or frame index checked (UsageError), before any work
     frames(scene, start=0, stop=None, size=None, ...) -> iterator of (H, W, 3) uint8
     render(scene, path=None, fmt=None, start=0, stop=None, *, preset=None, colors=256, report=,
            cancel=None, pin=None, workers=None, scheduler=None, resume=False)
@@ -45,9 +47,11 @@ the memory estimate exceeds the free memory, before any work).
 from __future__ import annotations
 
 import difflib
+import os
 import threading
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -92,6 +96,8 @@ def load(path: str | Path, overrides: Iterable | Mapping = ()) -> Scene:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # a dangling link: say where it points, never suggest its own name
+            raise SceneError(str(path), f"a symbolic link to {os.readlink(path)}, which does not exist")
         raise SceneError(str(path), "no such file" + _siblings_hint(path))
     scene = scenes.load(path, overrides_list(overrides), hear=_hearing(path.parent))
     _check_heard(scene)
@@ -119,9 +125,10 @@ def _check_heard(scene: Scene) -> None:
 
 
 def _siblings_hint(path: Path) -> str:
+    """The scene files beside a missing one, and the closest name (only files that are there)."""
     folder = path.parent
     try:
-        names = sorted(p.name for p in folder.glob("*.yaml"))
+        names = sorted(p.name for p in folder.glob("*.yaml") if p.name != path.name and p.exists())
     except OSError:
         return ""
     if not names:
@@ -254,6 +261,13 @@ def check_time(scene: Scene, t: float) -> float:
     if not 0 <= t <= scene.duration:
         raise UsageError(f"time {float(t):g}: the scene runs from 0 to {scene.duration:g} s")
     return t
+
+
+def frame_time(scene: Scene, i: int) -> Fraction:
+    """Frame i's time, i / fps exactly (what `still --frame I` shows), else UsageError."""
+    if not 0 <= i < scene.frame_count:
+        raise UsageError(f"frame {i}: the scene has frames 0..{scene.frame_count - 1}")
+    return scene.frame_time(i)
 
 
 # ------------------------------------------------------------------ pixels
@@ -437,8 +451,10 @@ def draft_message(precision: str) -> str:
 
 
 def still(scene: Scene, t: float, size=None, rows_done=None, *, cancel: threading.Event | None = None, pin=None) -> np.ndarray:
-    """The scene at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) or the scene's."""
-    return prepare(scene, size, pin=pin).still(check_time(scene, t), rows_done, cancel)
+    """The scene at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) or the scene's.
+    The time is checked before any work (the weights of a large network take seconds and memory)."""
+    t = check_time(scene, t)
+    return prepare(scene, size, pin=pin).still(t, rows_done, cancel)
 
 
 def frames(scene: Scene, start: int = 0, stop: int | None = None, size=None, *, cancel: threading.Event | None = None, pin=None) -> Iterator[np.ndarray]:
@@ -486,8 +502,19 @@ class Rendered:
     fps: float = 0.0
 
 
+def check_named(path: str | Path | None, what: str = "-o") -> None:
+    """Refuse a path whose name is only an extension (`-o .mp4`, `-o out/.png`): it names no
+    file (it was read as a hidden file without an extension, and refused as the wrong format)."""
+    if path is None:
+        return
+    name = Path(path).name
+    if name.startswith(".") and name[1:].lower() in (*scenes.FORMATS, "yaml"):
+        raise UsageError(f"{what} {path}: '{name}' is an extension without a name; name the file, e.g. {Path(path).with_name('NAME' + name)}")
+
+
 def output_format(scene: Scene, path: str | Path | None = None, fmt: str | None = None) -> str:
     """The format: `fmt` if given, else the extension of `path`, else the scene's output.format."""
+    check_named(path)
     if fmt:
         if fmt not in scenes.FORMATS:
             raise UsageError(f"format {fmt}: use one of {', '.join(scenes.FORMATS)}")
@@ -644,8 +671,15 @@ def _check_segmented(fmt: str, workers: int | None, scheduler: str | None) -> No
         raise UsageError("gif cannot be rendered in segments: one palette spans the whole animation; use mp4, webm or png")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: at least 1")
+    if workers is not None and workers > max_workers():
+        raise UsageError(f"--workers {workers}: at most {max_workers()}, the CPU count of this machine (for more, start a cluster and give --scheduler)")
     if (workers is not None or scheduler) and not _has_dask():
         raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
+
+
+def max_workers() -> int:
+    """The most local workers a segmented render may start: the machine's CPU count."""
+    return os.cpu_count() or 1
 
 
 def _has_dask() -> bool:
@@ -668,6 +702,7 @@ def write_still(
     report.progress(n) hears of finished rows; report.starting() runs once every check has
     passed, just before the work."""
     t = check_time(scene, t)
+    check_named(path)
     path = Path(path) if path is not None else default_still_path(scene, t)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")

@@ -5,10 +5,25 @@ page or the new one, never half of one."""
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from . import targets
+from .errors import one_line
+
+
+def _text(text: str) -> str:
+    """User text (a scene's name, a file name, an error line) as HTML text: escaped, on one
+    line, a byte of a name that is not UTF-8 shown as \\xNN."""
+    return html.escape(one_line(text))
+
+
+def _url(name: str) -> str:
+    """A file name beside index.html as a link: its bytes percent-encoded (#, ?, % and a name
+    that is not UTF-8 stay part of the name)."""
+    return html.escape(quote(os.fsencode(name)))
 
 
 @dataclass(frozen=True)
@@ -35,15 +50,15 @@ def write_index(folder: Path, entries: list[Entry], errors: list[str], sheet: st
     for e in entries:
         cards.append(
             f"""  <figure>
-    <img src="{html.escape(e.gif)}" alt="{html.escape(e.name)}" loading="lazy">
-    <figcaption><b>{html.escape(e.name)}</b><br>{e.duration:g} s &middot; {e.size[0]}&times;{e.size[1]} &middot; {e.fps:g} fps
-      &middot; <a href="{html.escape(e.yaml)}">{html.escape(e.yaml)}</a>
+    <img src="{_url(e.gif)}" alt="{_text(e.name)}" loading="lazy">
+    <figcaption><b>{_text(e.name)}</b><br>{e.duration:g} s &middot; {e.size[0]}&times;{e.size[1]} &middot; {e.fps:g} fps
+      &middot; <a href="{_url(e.yaml)}">{_text(e.yaml)}</a>
       <br><small>preview: {e.frames} frames, {e.bytes / 1024:.0f} KB</small></figcaption>
   </figure>"""
         )
-    problems = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in errors)
+    problems = "".join(f"<li><code>{_text(line)}</code></li>" for line in errors)
     body = "\n".join(cards)
-    sheet_html = f'<h2>Contact sheet</h2><img class="sheet" src="{html.escape(sheet)}" alt="one still per scene">' if sheet else ""
+    sheet_html = f'<h2>Contact sheet</h2><img class="sheet" src="{_url(sheet)}" alt="one still per scene">' if sheet else ""
     page = f"""<!doctype html>
 <html lang="en">
 <head>
