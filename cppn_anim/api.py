@@ -3,6 +3,7 @@
     import cppn_anim
     scene = cppn_anim.load("scenes/spiral.yaml", overrides={"seed": 3, "network.depth": 6})
     frame = scene.still(t=1.5, size=(640, 360))    # (360, 640, 3) uint8
+    frame = scene.still(frame=12)                  # as `cppn-anim still --frame 12`
     for frame in scene.frames(start=0, stop=10):   # (H, W, 3) uint8 each, in order
         ...
     scene.render("out/x.mp4")                      # as `cppn-anim render`; returns the Path
@@ -22,6 +23,7 @@ from another thread.
 from __future__ import annotations
 
 import base64
+import html
 import numbers
 import threading
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from . import core, previews, targets
-from .errors import ArgumentError, UsageError
+from .errors import ArgumentError, one_line
 from .report import Reporter
 from .scene import Scene
 
@@ -41,9 +43,10 @@ def load(path: str | Path, overrides: Mapping | None = None) -> "Animation":
     """Read and validate a scene file. overrides: {key path: value}, e.g. {"seed": 3, "network.depth": 6,
     "size": [640, 360]}, applied before validation as `--set` is.
 
-    Raises cppn_anim.SceneError (.line, .col 1-based, None for an override; .key_path;
-    .message; str() is the CLI's one line); cppn_anim.ArgumentError for a path that is
-    not one or overrides that are not a mapping.
+    Raises cppn_anim.SceneError, the first error in file order (.line, .col 1-based, None
+    for an override; .key_path; .message; str() is the CLI's one line; .errors: every
+    error found in the file, in file order, as `cppn-anim validate` prints them);
+    cppn_anim.ArgumentError for a path that is not one or overrides that are not a mapping.
     """
     if not isinstance(path, (str, Path)):
         raise ArgumentError(f"load(path): a path (str or pathlib.Path), not {type(path).__name__}")
@@ -150,17 +153,14 @@ class Animation:
 
         Pixel for pixel what `cppn-anim still --time t` (or `--frame I`) `--size WxH`
         writes. cppn_anim.UsageError (a ValueError) for a time or frame outside the scene
-        or a size outside 1..16384; cppn_anim.ArgumentError (a TypeError) for a t that is
-        not a number, a frame that is not a whole number, both t and frame, or a size
-        that is not two whole numbers.
+        or a size outside 1..16384, raised before any work; cppn_anim.ArgumentError (a
+        TypeError) for a t that is not a number, a frame that is not a whole number, both
+        t and frame, or a size that is not two whole numbers.
         """
+        if t is not None and frame is not None:
+            raise ArgumentError("still(): give t (seconds) or frame (an index), not both")
         if frame is not None:
-            if t is not None:
-                raise ArgumentError("still(): give t (seconds) or frame (an index), not both")
-            i = _whole(frame, "frame")
-            if not 0 <= i < self.scene.frame_count:
-                raise UsageError(f"frame {i}: the scene has frames 0..{self.scene.frame_count - 1}")
-            when = self.scene.frame_time(i)
+            when = core.frame_time(self.scene, _whole(frame, "frame"))
         else:
             when = core.check_time(self.scene, _number(0.0 if t is None else t, "t"))
         return self._at(size).still(when)
@@ -230,8 +230,9 @@ class Preview:
         self.data, self.name = data, name
 
     def _repr_html_(self) -> str:
+        """The GIF inline; the scene's name (user text) escaped, so it stays text in the page."""
         encoded = base64.b64encode(self.data).decode("ascii")
-        return f'<img src="data:image/gif;base64,{encoded}" alt="{self.name} preview">'
+        return f'<img src="data:image/gif;base64,{encoded}" alt="{html.escape(one_line(self.name))} preview">'
 
     def save(self, path: str | Path) -> Path:
         """Write the GIF to path; returns it."""

@@ -25,7 +25,7 @@ Where the kernel cannot run (llvmlite missing, an activation without a fused bod
 from __future__ import annotations
 
 import collections
-import math
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
 
@@ -33,7 +33,9 @@ import numpy as np
 
 from . import cpu_fused
 from .network import Weights, channels, lookup, to_rgb
-from .render import GRID_CACHE_SAMPLES, sample_grid
+from .network import shape as network_shape
+from .report import check
+from .render import GRID_CACHE_SAMPLES, first_layer, sample_grid
 from .trajectory import FrameParams
 
 BAND_SAMPLES = 1 << 15  # samples per band: ~5 ms of one core at 32 wide and 8 deep; many bands per frame to share
@@ -41,27 +43,9 @@ MIN_BANDS_PER_WORKER = 4  # a small frame is still cut finely enough for every w
 LOOKAHEAD = 2  # frames whose bands are queued at once by `frames`
 
 
-def unsupported(weights: Weights) -> str | None:
-    """None if BandRenderer can render these weights on this machine; else why not (one line)."""
-    return cpu_fused.supported(weights.activations, weights.output, weights.first.shape[1])
-
-
-def first_layer(weights: Weights, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first layer for one frame, the view folded in: float64 (3, width) weights for the
-    base x, y and the viewed r', the (width,) bias (z, input_scale, z_scale, the style's
-    coordinate gain and offset) and the view (2, 2) that maps base (x, y) rows to viewed ones
-    (A^T; the centre is added after). As render.Renderer._first_layer, without its tanh fold."""
-    w = weights
-    rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
-    xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"]) * w.coords[0][:, None]
-    offset = w.coords[1] @ np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
-    theta = math.radians(p.rotation)
-    cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
-    a = np.array([[cos, sin], [-sin, cos]])  # x' = x cos + y sin, y' = -x sin + y cos, then + centre
-    w_xy, w_r = xyr[:2] * p.input_scale, xyr[2] * p.input_scale
-    matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])
-    bias = np.asarray(p.center) @ w_xy + p.input_scale * offset + p.z_scale * (np.asarray(p.z) @ w.first_z) + w.first_bias
-    return matrix, bias, a.T
+def unsupported(net) -> str | None:
+    """None if BandRenderer can render these weights (or this network spec) on this machine; else why not (one line)."""
+    return cpu_fused.supported(*network_shape(net))
 
 
 class BandRenderer:
@@ -72,6 +56,8 @@ class BandRenderer:
     (or use it as a context manager) to stop its threads; they also end with the process.
     """
 
+    kind = "fused-cpu"  # what computes the network (bench reports it): cpu_fused's kernel
+
     def __init__(self, weights: Weights, width: int, height: int, supersample: int = 1, workers: int = 1, band_samples: int | None = None):
         why = unsupported(weights)
         if why:
@@ -79,9 +65,13 @@ class BandRenderer:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
         self.weights, self.width, self.height, self.k, self.workers = weights, width, height, supersample, workers
+        self.device = "cpu"  # as render.Renderer's (what bench reports)
         self.channels = channels(weights.color)
         net_width = weights.first.shape[1]
-        self.kernel = cpu_fused.compile_kernel(net_width, tuple(weights.activations), self.channels, weights.output)
+        # rgb and gray at one sample a pixel: the kernel writes the uint8 pixels itself; hsv, a
+        # palette or supersampling need the values (converted, then averaged, here)
+        self._pixels = supersample == 1 and weights.palette is None and weights.color in ("rgb", "gray")
+        self.kernel = cpu_fused.compile_kernel(net_width, tuple(weights.activations), self.channels, weights.output, self._pixels)
         self._hidden = cpu_fused.pack_hidden(weights.hidden)
         row = width * supersample * supersample  # samples per output row
         rows = max(1, (band_samples or BAND_SAMPLES) // row)
@@ -93,39 +83,50 @@ class BandRenderer:
 
     # ------------------------------------------------------------ frames
 
-    def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None) -> np.ndarray:
-        """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band, in the calling thread."""
+    def render(self, p: FrameParams, rows_done: Callable[[int], None] | None = None, cancel: threading.Event | None = None) -> np.ndarray:
+        """One frame -> (H, W, 3) uint8. `rows_done(n)` hears of each finished band, in the
+        calling thread and in order (progress of big stills); `cancel`, once set, stops the
+        work between bands (errors.Cancelled): bands not started are dropped, a running one
+        finishes (a few milliseconds)."""
         out = np.empty((self.height, self.width, 3), dtype=np.uint8)
         block = self._frame_block(p)
         if self.workers == 1:
             for r0, r1 in self._bands:
+                check(cancel)
                 self._band(block, p, r0, r1, out)
                 if rows_done:
                     rows_done(r1 - r0)
             return out
-        for future, (r0, r1) in zip(self._submit(block, p, out), self._bands):
-            future.result()
-            if rows_done:
-                rows_done(r1 - r0)
+        futures = self._submit(block, p, out, cancel)
+        try:
+            for future, (r0, r1) in zip(futures, self._bands):
+                future.result()
+                check(cancel)
+                if rows_done:
+                    rows_done(r1 - r0)
+        finally:  # cancelled, or a band failed: the bands still queued are dropped
+            for f in futures:
+                f.cancel()
         return out
 
-    def frames(self, params: Iterable[FrameParams]) -> Iterator[np.ndarray]:
+    def frames(self, params: Iterable[FrameParams], cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
         """Frames in order, one (H, W, 3) uint8 array each; the bands of the next LOOKAHEAD - 1
-        frames are already queued while a frame finishes."""
+        frames are already queued while a frame finishes. `cancel` as in render."""
         if self.workers == 1:
             for p in params:
-                yield self.render(p)
+                yield self.render(p, cancel=cancel)
             return
         pending: collections.deque = collections.deque()
         try:
             for p in params:
+                check(cancel)
                 out = np.empty((self.height, self.width, 3), dtype=np.uint8)
-                pending.append((out, self._submit(self._frame_block(p), p, out)))
+                pending.append((out, self._submit(self._frame_block(p), p, out, cancel)))
                 if len(pending) >= LOOKAHEAD:
-                    yield self._finish(*pending.popleft())
+                    yield self._finish(*pending.popleft(), cancel)
             while pending:
-                yield self._finish(*pending.popleft())
-        finally:  # a consumer that stops early: let queued bands go, wait for none
+                yield self._finish(*pending.popleft(), cancel)
+        finally:  # a consumer that stops early, a cancel: let queued bands go, wait for none
             for _, futures in pending:
                 for f in futures:
                     f.cancel()
@@ -141,17 +142,23 @@ class BandRenderer:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __del__(self) -> None:  # its threads end with it (a renderer dropped without close())
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     # ------------------------------------------------------------ bands
 
-    def _submit(self, block: np.ndarray, p: FrameParams, out: np.ndarray) -> list[Future]:
+    def _submit(self, block: np.ndarray, p: FrameParams, out: np.ndarray, cancel: threading.Event | None = None) -> list[Future]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cppn-band")
-        return [self._pool.submit(self._band, block, p, r0, r1, out) for r0, r1 in self._bands]
+        return [self._pool.submit(self._band, block, p, r0, r1, out, cancel) for r0, r1 in self._bands]
 
     @staticmethod
-    def _finish(out: np.ndarray, futures: list[Future]) -> np.ndarray:
+    def _finish(out: np.ndarray, futures: list[Future], cancel: threading.Event | None = None) -> np.ndarray:
         for f in futures:
             f.result()  # a band's exception is raised here, in the caller's thread
+            check(cancel)
         return out
 
     def _frame_block(self, p: FrameParams) -> np.ndarray:
@@ -173,9 +180,20 @@ class BandRenderer:
                 self._grids[(r0, r1)] = grid  # the same value whichever thread stores it
         return grid
 
-    def _band(self, block: np.ndarray, p: FrameParams, r0: int, r1: int, out: np.ndarray) -> None:
-        """Output rows r0..r1-1 of one frame -> out[r0:r1] (uint8)."""
+    def _band(self, block: np.ndarray, p: FrameParams, r0: int, r1: int, out: np.ndarray, cancel: threading.Event | None = None) -> None:
+        """Output rows r0..r1-1 of one frame -> out[r0:r1] (uint8); nothing once `cancel` is set."""
+        if cancel is not None and cancel.is_set():
+            return
+        with np.errstate(all="ignore"):  # huge scales overflow: the flat-picture warning (core) says it in one line
+            self._band_pixels(block, p, r0, r1, out)
+
+    def _band_pixels(self, block: np.ndarray, p: FrameParams, r0: int, r1: int, out: np.ndarray) -> None:
         xs, ys = self._grid(r0, r1)
+        if self._pixels:  # the kernel's own uint8 RGB (its last tile may run past the band: into `scratch`, not `out`)
+            scratch = np.empty(3 * len(xs), dtype=np.uint8)
+            self.kernel.run(block, self._hidden, xs, ys, scratch)
+            out[r0:r1] = scratch[: 3 * (r1 - r0) * self.width].reshape(r1 - r0, self.width, 3)
+            return
         values = np.empty((self.channels, len(xs)), dtype=np.float32)
         self.kernel.run(block, self._hidden, xs, ys, values)
         k, n = self.k, (r1 - r0) * self.k * self.k * self.width

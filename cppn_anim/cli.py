@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import bench, core, entry, explore, previews, scene as scenes, studio_server, watch  # the studio loads its web stack only when it runs
 from .core import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS
-from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError
+from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError, one_line
 from .report import Reporter
 from .version import __version__
 
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", parents=[common], help="re-render the preview whenever the scene file changes")
     p.add_argument("scene")
     p.add_argument("-o", "--output", type=_path_arg, help="default out/NAME.preview.gif")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the file")
+    p.add_argument("--interval", type=_interval, default=0.5, help="seconds between looks at the file (default 0.5)")
 
     studio_server.add_arguments(sub.add_parser("studio", parents=[common], help="a live editor in the browser: the scene plays as you type"))
 
@@ -169,6 +169,13 @@ def _path_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path; name a file or folder")
     return text
+
+
+def _interval(text: str) -> float:
+    try:
+        return watch.check_interval(float(text))
+    except ValueError:  # not a number, or out of range (UsageError is a ValueError)
+        raise argparse.ArgumentTypeError(f"'{text}': seconds, more than 0 and at most {watch.MAX_INTERVAL:g}") from None
 
 
 def _scheduler_address(text: str) -> str:
@@ -239,9 +246,11 @@ def cmd_validate(args) -> int:
             raise Cancelled("stopped")
         try:
             _load(path, args)
-            print(f"{path}: ok", flush=True)
-        except SceneError as e:
-            print(e, file=sys.stderr, flush=True)
+            print(one_line(f"{path}: ok"), flush=True)
+        except SceneError as e:  # every error in the file, one line each, in file order
+            for error in e.errors:
+                print(error, file=sys.stderr)
+            sys.stderr.flush()
             bad += 1
     return EXIT_BAD_INPUT if bad else EXIT_OK
 
@@ -267,7 +276,7 @@ def _bar(total: int, quiet: bool, what: str = "frame"):
 
 def _warn(message: str) -> None:
     """Our one-line warning; Python warnings (core.DraftPrecision, core.FlatPicture) are shown so too (entry.process)."""
-    print(f"cppn-anim: warning: {message}", file=sys.stderr)
+    print(one_line(f"cppn-anim: warning: {message}"), file=sys.stderr)
 
 
 class _Report(Reporter):
@@ -290,10 +299,10 @@ class _Report(Reporter):
         if self.bar is not None:
             self.bar.write(f"cppn-anim: {message}", file=sys.stderr)
         else:
-            print(message, file=sys.stderr, flush=True)
+            print(one_line(message), file=sys.stderr, flush=True)
 
     def error(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        print(one_line(message), file=sys.stderr, flush=True)
 
     def starting(self) -> None:
         if self.long is not None:
@@ -321,14 +330,14 @@ def cmd_render(args) -> int:
     try:
         with dask:
             done = core.render(
-                scene, path, fmt, start, stop, preset=args.preset, report=report, cancel=args.stop.event, pin=entry.torch_threads,
+                scene, path, fmt, start, stop, preset=args.preset, report=report, cancel=args.stop.event, pin=entry.Threads(),
                 workers=args.workers, scheduler=args.scheduler, resume=args.resume, hold=entry.held_signals,
             )  # fmt: skip
     finally:
         bar.close()
     if not args.quiet:
         took = time.perf_counter() - began
-        print(f"wrote {done.path} ({done.frames} frames, {done.width}x{done.height}, {done.format}) in {took:.1f} s", file=sys.stderr)
+        print(one_line(f"wrote {done.path} ({done.frames} frames, {done.width}x{done.height}, {done.format}) in {took:.1f} s"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -341,7 +350,7 @@ def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None) -> Non
         return
     from . import resources
 
-    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device)
+    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device, scene.render.precision)
     if seconds > LONG_RENDER_SECONDS:
         what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
         line = f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look"
@@ -361,25 +370,22 @@ def _duration(seconds: float) -> str:
 
 def cmd_still(args) -> int:
     scene = _load(args.scene, args)
-    if args.frame is not None:
-        if not 0 <= args.frame < scene.frame_count:
-            raise UsageError(f"--frame {args.frame}: the scene has frames 0..{scene.frame_count - 1}")
-        t = scene.frame_time(args.frame)
-    else:
-        if not 0 <= args.time <= scene.duration:
-            raise UsageError(f"--time {args.time:g}: the scene runs from 0 to {scene.duration:g} s")
-        t = args.time
+    try:  # checked before any work: the weights of a large network take seconds and memory
+        t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
+    except UsageError as e:
+        raise UsageError(f"--{e}") from None  # "--frame 9: ...", "--time 99: ..."
+    core.check_named(args.output)
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
     began = time.perf_counter()
     bar = _bar(scene.height, args.quiet, "row")
     try:
         report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, 1, args.quiet, bar))
-        path = core.write_still(scene, t, args.output, report=report, cancel=args.stop.event, pin=entry.torch_threads)
+        path = core.write_still(scene, t, args.output, report=report, cancel=args.stop.event, pin=entry.Threads())
     finally:
         bar.close()
     if not args.quiet:
-        print(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s", file=sys.stderr)
+        print(one_line(f"wrote {path} ({scene.width}x{scene.height}, t={float(t):g} s) in {time.perf_counter() - began:.1f} s"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -388,8 +394,9 @@ def cmd_bench(args) -> int:
         scene = _load(args.scene, args)
     else:
         scene = core.parse("trajectory: {keyframes: [{at: 0, z: random}]}", "<bench>", _overrides(args), default_name="bench")
-    result = bench.bench(scene, args.frames, cancel=args.stop.event, pin=entry.torch_threads)
-    print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}):"
+    result = bench.bench(scene, args.frames, cancel=args.stop.event, pin=entry.Threads())
+    how = f"{result['kernel']}, {result['workers']} workers" if result["workers"] > 1 else result["kernel"]
+    print(f"{result['frames']} frames of {scene.width}x{scene.height} on {result['device']} ({result['precision']}, {how}):"
           f" {result['frames_per_s']} frames/s, {result['megapixels_per_s']} MP/s")  # fmt: skip
     if args.json:
         print(json.dumps(result))
@@ -433,9 +440,9 @@ def cmd_audio(args) -> int:
 
 def cmd_previews(args) -> int:
     report = _Report(quiet=args.quiet)
-    result = previews.previews(args.folder, args.output, _overrides(args), report=report, cancel=args.stop.event, pin=entry.torch_threads)
+    result = previews.previews(args.folder, args.output, _overrides(args), report=report, cancel=args.stop.event, pin=entry.Threads())
     if not args.quiet:
-        print(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)", file=sys.stderr)
+        print(one_line(f"wrote {result.index} ({len(result.entries)} scenes, {len(result.errors)} refused)"), file=sys.stderr)
     return EXIT_BAD_INPUT if result.errors else EXIT_OK
 
 
@@ -491,25 +498,26 @@ def cmd_explore(args) -> int:
     bar = _bar(total, args.quiet, "still")
     try:
         report = _Report(bar, args.quiet)
-        done = explore.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, report=report, cancel=args.stop.event, pin=entry.torch_threads)
+        done = explore.explore(args.scene, axes, _overrides(args), args.time, args.cell, args.output, report=report, cancel=args.stop.event, pin=entry.Threads())
     finally:
         bar.close()
     if not args.quiet:
-        print(f"wrote {done.path} ({done.cells} stills at t={done.time:g} s)", file=sys.stderr)
+        print(one_line(f"wrote {done.path} ({done.cells} stills at t={done.time:g} s)"), file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_watch(args) -> int:
     class Lines(Reporter):
         def note(self, line: str) -> None:
-            print(line, file=sys.stderr, flush=True)
+            print(one_line(line), file=sys.stderr, flush=True)
 
     path = Path(args.scene)
+    core.check_named(args.output)
     if not path.is_file():
         core.load(path, _overrides(args))  # the one-line "no such file": exit 2 before watching
-    print(f"watching {path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print(one_line(f"watching {path} (Ctrl-C to stop)"), file=sys.stderr, flush=True)
     try:
-        watch.watch(path, args.output, _overrides(args), args.interval, report=Lines(), cancel=args.stop.event, pin=entry.torch_threads)
+        watch.watch(path, args.output, _overrides(args), args.interval, report=Lines(), cancel=args.stop.event, pin=entry.Threads())
     except (Cancelled, KeyboardInterrupt):
         if args.stop.signum not in (None, signal.SIGINT):
             raise Cancelled("stopped") from None  # SIGTERM 143, SIGHUP 129: not the normal end
@@ -561,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         return _output_closed()
     except Exception as e:  # noqa: BLE001 - the last resort
         message = re.sub(r"\s*\n\s*", " | ", str(e).strip())
-        print(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)", file=sys.stderr)
+        print(one_line(f"cppn-anim: internal error: {type(e).__name__}: {message} (please report this)"), file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -601,7 +609,7 @@ def _run(argv: list[str] | None) -> int:
                   " render.supersample, or render.precision bf16", file=sys.stderr)  # fmt: skip
             return EXIT_FAILED
         except OSError as e:
-            print(f"cppn-anim: {e}", file=sys.stderr)
+            print(one_line(f"cppn-anim: {e}"), file=sys.stderr)
             return EXIT_FAILED
 
 

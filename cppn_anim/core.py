@@ -8,11 +8,14 @@ import torch; the first function that renders does.
     load(path, overrides=()) -> Scene                  a scene file, overrides applied, every rule checked
     parse(text, source="<scene>", overrides=(), default_name="scene") -> Scene
         overrides: a list of (key.path, value[, label]) or a dict {key.path: value};
-        raises errors.SceneError (FILE:LINE:COL: key.path: message).
-    prepare(scene, size=None, *, threads=None, pin=None) -> Prepared   weights + motion + renderer, reusable
+        raises errors.SceneError (FILE:LINE:COL: key.path: message), the first error in
+        file order, with .errors listing every error found (what `validate` prints).
+    prepare(scene, size=None, *, threads=None, pin=None, workers=None, kernel=None) -> Prepared
+        weights + motion + the renderer render_path picks (the fused kernels where they run), reusable
         Prepared.still(t, rows_done=None, cancel=None) -> (H, W, 3) uint8
         Prepared.frames(start=0, stop=None, cancel=None) -> iterator of (H, W, 3) uint8, in order
     still(scene, t, size=None, ...) -> (H, W, 3) uint8        t in seconds, size (W, H)
+    check_time(scene, t), frame_time(scene, i)  a time or frame index checked (UsageError), before any work
     frames(scene, start=0, stop=None, size=None, ...) -> iterator of (H, W, 3) uint8
     render(scene, path=None, fmt=None, start=0, stop=None, *, preset=None, colors=256, report=,
            cancel=None, pin=None, workers=None, scheduler=None, resume=False)
@@ -44,9 +47,11 @@ the memory estimate exceeds the free memory, before any work).
 from __future__ import annotations
 
 import difflib
+import os
 import threading
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -91,6 +96,8 @@ def load(path: str | Path, overrides: Iterable | Mapping = ()) -> Scene:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # a dangling link: say where it points, never suggest its own name
+            raise SceneError(str(path), f"a symbolic link to {os.readlink(path)}, which does not exist")
         raise SceneError(str(path), "no such file" + _siblings_hint(path))
     scene = scenes.load(path, overrides_list(overrides), hear=_hearing(path.parent))
     _check_heard(scene)
@@ -118,9 +125,10 @@ def _check_heard(scene: Scene) -> None:
 
 
 def _siblings_hint(path: Path) -> str:
+    """The scene files beside a missing one, and the closest name (only files that are there)."""
     folder = path.parent
     try:
-        names = sorted(p.name for p in folder.glob("*.yaml"))
+        names = sorted(p.name for p in folder.glob("*.yaml") if p.name != path.name and p.exists())
     except OSError:
         return ""
     if not names:
@@ -255,6 +263,13 @@ def check_time(scene: Scene, t: float) -> float:
     return t
 
 
+def frame_time(scene: Scene, i: int) -> Fraction:
+    """Frame i's time, i / fps exactly (what `still --frame I` shows), else UsageError."""
+    if not 0 <= i < scene.frame_count:
+        raise UsageError(f"frame {i}: the scene has frames 0..{scene.frame_count - 1}")
+    return scene.frame_time(i)
+
+
 # ------------------------------------------------------------------ pixels
 
 
@@ -264,7 +279,7 @@ class Prepared:
 
     scene: Scene
     motion: Any  # trajectory.Motion
-    renderer: Any  # render.Renderer
+    renderer: Any  # bands.BandRenderer, fused.FusedRenderer or render.Renderer (render_path): render(p, rows_done, cancel), frames(params, cancel)
     looked: bool = False  # a flat frame was reported (or cannot be: inputs: []): look no more
 
     def still(self, t: float, rows_done=None, cancel: threading.Event | None = None) -> np.ndarray:
@@ -298,11 +313,26 @@ class Prepared:
             warnings.warn(FlatPicture(f"{self.scene.name}: a frame is a single colour: {FLAT_HINT}"), stacklevel=3)
 
 
-def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None, *, threads: int | None = None, pin=None) -> Prepared:
+KERNELS = ("auto", "fused", "eager")
+KERNEL_VARIABLE = "CPPN_ANIM_KERNEL"  # auto | fused | eager: which path computes the network (render_path)
+
+
+def prepare(
+    scene: Scene, size: tuple[int, int] | list[int] | None = None, *, threads: int | None = None, pin=None, workers: int | None = None,
+    kernel: str | None = None,
+) -> Prepared:  # fmt: skip
     """Weights, motion and renderer for a scene at `size` (W, H; default the scene's). Imports torch.
 
-    threads: the torch threads its frames want (default: the renderer's choice, 1 for a small
-    frame); pin: how torch is held to them (render.ThreadPin; an entry point's, or none).
+    The renderer is the fastest path that can run the scene (render_path): on a CPU in fp32
+    the fused kernel's band workers (bands.BandRenderer), on CUDA the fused Triton kernel
+    (fused.FusedRenderer), else torch's layer-by-layer path (render.Renderer).
+    workers: the band workers of the CPU path; its caller's to give, here or as the pin's
+    `workers` (the command line's entry.Threads: torch.get_num_threads() read once when the
+    command starts, so OMP_NUM_THREADS=1 means one worker); default `threads`, else
+    torch.get_num_threads() as the caller has it (the API's, the studio's thread's).
+    threads: the torch threads the torch path's frames want (default: its choice, 1 for a
+    small frame); pin: how torch is held to them (render.ThreadPin; an entry point's, or none).
+    kernel: auto | fused | eager (default: $CPPN_ANIM_KERNEL, else auto).
     """
     from . import render, resources, trajectory
 
@@ -313,8 +343,9 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None, *, th
         device = render.pick_device(scene.render.device)
     except DeviceUnavailable as e:
         raise scene.error(("render", "device"), str(e)) from None
+    path, why = render_path(scene.network, device, scene.render.precision, kernel)
     # errors.OutOfMemory (a MemoryError) before the weights, when the estimate cannot fit
-    resources.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision)
+    resources.check_fits(scene.network, int(width), int(height), scene.render.supersample, str(device), scene.render.precision, path)
     if scene.render.precision != "fp32":  # once per run (Python shows a warning once per place)
         warnings.warn(DraftPrecision(draft_message(scene.render.precision)), stacklevel=2)
     if not scene.network.inputs:  # said once here; every frame of such a scene is one colour
@@ -322,11 +353,58 @@ def prepare(scene: Scene, size: tuple[int, int] | list[int] | None = None, *, th
                                   " add x, y or r"), stacklevel=2)  # fmt: skip
     with np.errstate(all="ignore"):  # huge scales overflow: the flat-picture warning says it in one line
         weights = build_weights(scene)
-        renderer = render.Renderer(
-            weights, int(width), int(height), supersample=scene.render.supersample, device=str(device),
-            precision=scene.render.precision, threads=threads, pin=pin,
-        )  # fmt: skip
+        k = scene.render.supersample
+        if path == "fused-cpu":
+            import torch
+
+            from .bands import BandRenderer
+
+            count = workers or getattr(pin, "workers", None) or threads or torch.get_num_threads()
+            renderer = BandRenderer(weights, int(width), int(height), k, workers=max(1, int(count)))
+        elif path == "fused-triton":
+            from .fused import FusedRenderer
+
+            renderer = FusedRenderer(weights, int(width), int(height), k, device=str(device), precision=scene.render.precision)
+        else:
+            renderer = render.Renderer(
+                weights, int(width), int(height), supersample=k, device=str(device), precision=scene.render.precision, threads=threads, pin=pin,
+            )  # fmt: skip
+        renderer.why_not_fused = why
     return Prepared(scene, trajectory.Motion(scene), renderer, looked=not scene.network.inputs)
+
+
+def render_path(net, device, precision: str, kernel: str | None = None) -> tuple[str, str | None]:
+    """Which renderer computes a network (scene.Network, or its Weights) on this torch device: ("fused-cpu" | "fused-triton" |
+    "torch", why not fused: None or one line). auto: the fused kernel wherever it can run (a
+    CPU in fp32, CUDA in fp32 or bf16; every activation has a body there, the width fits),
+    else torch's; eager: torch's always; fused: the fused kernel, or UsageError saying why not.
+    `kernel` None reads $CPPN_ANIM_KERNEL (for checks and benchmarks: scripts/gpu_check.sh)."""
+    import os
+
+    choice = kernel or os.environ.get(KERNEL_VARIABLE) or "auto"
+    if choice not in KERNELS:
+        raise UsageError(f"{KERNEL_VARIABLE}={choice}: use one of {', '.join(KERNELS)}")
+    if choice == "eager":
+        return "torch", "asked for the eager path"
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cpu":
+        from . import bands
+
+        path = "fused-cpu"
+        why = f"{precision} runs on torch's path (the fused CPU kernel is fp32)" if precision != "fp32" else bands.unsupported(net)
+    elif kind == "cuda":
+        from . import fused
+
+        path = "fused-triton"
+        why = (f"{precision} runs on torch's path (the fused GPU kernel is fp32 or bf16)" if precision not in ("fp32", "bf16")
+               else fused.unusable(device) or fused.unsupported(net))  # fmt: skip
+    else:
+        path, why = "torch", f"no fused kernel for {kind}"
+    if why is None:
+        return path, None
+    if choice == "fused":
+        raise UsageError(f"{KERNEL_VARIABLE}=fused: {why}")
+    return "torch", why
 
 
 def build_weights(scene: Scene):
@@ -373,8 +451,10 @@ def draft_message(precision: str) -> str:
 
 
 def still(scene: Scene, t: float, size=None, rows_done=None, *, cancel: threading.Event | None = None, pin=None) -> np.ndarray:
-    """The scene at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) or the scene's."""
-    return prepare(scene, size, pin=pin).still(check_time(scene, t), rows_done, cancel)
+    """The scene at time t (seconds, 0..duration) -> (H, W, 3) uint8, at size (W, H) or the scene's.
+    The time is checked before any work (the weights of a large network take seconds and memory)."""
+    t = check_time(scene, t)
+    return prepare(scene, size, pin=pin).still(t, rows_done, cancel)
 
 
 def frames(scene: Scene, start: int = 0, stop: int | None = None, size=None, *, cancel: threading.Event | None = None, pin=None) -> Iterator[np.ndarray]:
@@ -422,8 +502,19 @@ class Rendered:
     fps: float = 0.0
 
 
+def check_named(path: str | Path | None, what: str = "-o") -> None:
+    """Refuse a path whose name is only an extension (`-o .mp4`, `-o out/.png`): it names no
+    file (it was read as a hidden file without an extension, and refused as the wrong format)."""
+    if path is None:
+        return
+    name = Path(path).name
+    if name.startswith(".") and name[1:].lower() in (*scenes.FORMATS, "yaml"):
+        raise UsageError(f"{what} {path}: '{name}' is an extension without a name; name the file, e.g. {Path(path).with_name('NAME' + name)}")
+
+
 def output_format(scene: Scene, path: str | Path | None = None, fmt: str | None = None) -> str:
     """The format: `fmt` if given, else the extension of `path`, else the scene's output.format."""
+    check_named(path)
     if fmt:
         if fmt not in scenes.FORMATS:
             raise UsageError(f"format {fmt}: use one of {', '.join(scenes.FORMATS)}")
@@ -580,8 +671,15 @@ def _check_segmented(fmt: str, workers: int | None, scheduler: str | None) -> No
         raise UsageError("gif cannot be rendered in segments: one palette spans the whole animation; use mp4, webm or png")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: at least 1")
+    if workers is not None and workers > max_workers():
+        raise UsageError(f"--workers {workers}: at most {max_workers()}, the CPU count of this machine (for more, start a cluster and give --scheduler)")
     if (workers is not None or scheduler) and not _has_dask():
         raise UsageError("--workers and --scheduler need Dask: pip install 'cppn-anim[cluster]' (or: pip install 'dask[distributed]')")
+
+
+def max_workers() -> int:
+    """The most local workers a segmented render may start: the machine's CPU count."""
+    return os.cpu_count() or 1
 
 
 def _has_dask() -> bool:
@@ -604,6 +702,7 @@ def write_still(
     report.progress(n) hears of finished rows; report.starting() runs once every check has
     passed, just before the work."""
     t = check_time(scene, t)
+    check_named(path)
     path = Path(path) if path is not None else default_still_path(scene, t)
     if path.suffix.lower() != ".png":
         raise UsageError(f"-o {path}: a still is a PNG; name it *.png")

@@ -2,8 +2,9 @@
 
 What it computes, per sample (the same network as network.evaluate, in float32):
 
-    x', y' = (x, y) @ view + centre,  r = |(x', y')|
-    h = act0((x, y, r) @ first + first_bias)             the view and z are folded in per frame
+    d = (x, y) @ view,  delta = |c + d| - |c|           the sample is seen at c + d (c: the view's centre)
+    h = act0((x, y, delta) @ first + first_bias)         the view, z and the centre's share folded in per frame
+                                                          (render.first_layer, in float64: far centres keep precision)
     h = act_i(h @ W_i + b_i)                              the hidden layers
     out = output_act(h @ last + last_bias)               contrast folded in per frame; in [0, 1]
 
@@ -12,9 +13,12 @@ pass over it; with 32-wide layers the activation pass costs as much as the matmu
 benchmarks/kernels.py). Here each tile of TILE pixels (64 with AVX-512) goes through every layer
 with its activations in registers: a block of 4 outputs x 4 vectors of 16 pixels is 16
 accumulators, each weight is broadcast from L1 once per 4 vectors, and the activation (a
-rational or polynomial approximation, accurate to a few float32 ulps) runs on the accumulators
-before they are stored to a small scratch buffer in L1 for the next layer. No memory traffic
-between layers, no thread barriers, no Python per layer.
+rational or polynomial approximation, accurate to a few float32 ulps: each activation's `llvm`
+body in the activation table, activations.py) runs over the layer's outputs in L1 before the
+next layer reads them. No memory traffic between layers, no thread barriers, no Python per
+layer. Measured in CPU time (benchmarks/kernels.py), a 32-wide tanh network runs at ~75-95
+GFLOP per CPU second on the development machine's Xeon, the matmuls alone (relu) at ~140: the
+tanh's rational approximation is most of the rest.
 
 How it is built: the kernel is LLVM IR generated here for one network shape (width, depth,
 activations, channels; not the weights, which are arguments) and compiled for this CPU with
@@ -34,24 +38,30 @@ Accuracy: the float32 values are within ~1e-6 of network.evaluate's float64 ones
 network (tanh's rational approximation is within 6e-7 of tanh); pixels within 1/255.
 
 Cost: compiling a network shape takes 0.3-0.7 s here (the IR built in Python, then LLVM's code
-generator; no IR passes), once per process and shape (compile_kernel is cached). Caching the
-object code on disk (llvmlite's ExecutionEngine.set_object_cache) would save most of it from
-the second run on (not done here).
+generator; no IR passes). Once per process and shape (compile_kernel's lru_cache), and once per
+machine: the object code goes to an on-disk cache (cache_folder(), keyed by the shape, this CPU,
+llvmlite's version and the source of this module and the activation table; checksummed,
+written atomically), from which a later process loads it in about a millisecond.
 
 Public API: `available()`, `supported(activations, output, width)`, `compile_kernel(width,
 activations, channels, output)` -> Kernel (`.run(frame, hidden, xs, ys, out)`, `.tile`),
-`pack_frame(...)`, `pack_hidden(...)`, `vector_shape()`, `ACTIVATIONS`/`OUTPUTS` (the table).
+`pack_frame(...)`, `pack_hidden(...)`, `vector_shape()`, `cache_folder()`.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import hashlib
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .network import SIN_HIGH, SIN_LOW
+from . import activations as _act
 
 try:  # optional: without llvmlite the renderer keeps its torch path
     import llvmlite.binding as _llvm
@@ -78,16 +88,20 @@ def available() -> bool:
 
 
 def _target():
-    """The LLVM target machine for this CPU (made once)."""
+    """The LLVM target machine for this CPU (made once): the code generator of every kernel."""
     with _LOCK:
         if "tm" not in _STATE:
             _llvm.initialize_native_target()
             _llvm.initialize_native_asmprinter()
-            features = _llvm.get_host_cpu_features().flatten()
-            target = _llvm.Target.from_triple(_llvm.get_process_triple())
-            _STATE["tm"] = target.create_target_machine(cpu=_llvm.get_host_cpu_name(), features=features, opt=3)
-            _STATE["avx512"] = "+avx512f" in features.split(",")
+            _STATE["tm"] = _new_target_machine()
+            _STATE["avx512"] = "+avx512f" in _llvm.get_host_cpu_features().flatten().split(",")
         return _STATE["tm"]
+
+
+def _new_target_machine():
+    features = _llvm.get_host_cpu_features().flatten()
+    target = _llvm.Target.from_triple(_llvm.get_process_triple())
+    return target.create_target_machine(cpu=_llvm.get_host_cpu_name(), features=features, opt=3)
 
 
 def vector_shape() -> tuple[int, int, int]:
@@ -97,55 +111,14 @@ def vector_shape() -> tuple[int, int, int]:
     return (16, 4, 4) if _STATE["avx512"] else (8, 2, 4)
 
 
-# ======================================================================================
-# THE ACTIVATION TABLE OF THIS KERNEL (the one place its activation bodies are written).
-# name -> body(m, x): x is a vector of pre-activations, m the emitter below (m.fma, m.exp,
-# m.recip, m.const ...). When cppn_anim/activations.py lands, these entries move there as
-# its `llvm` field (and fused.py's as its `triton` field).
-# ======================================================================================
-def _tanh(m, x):
-    # rational approximation of tanh on [-7.9053, 7.9053] (Eigen's ptanh_float), clamped outside:
-    # x * P(x^2) / Q(x^2), a few ulps from tanh in float32
-    x = m.clamp(x, -7.90531110763549805, 7.90531110763549805)
-    x2 = m.mul(x, x)
-    p = m.poly(x2, [4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-                    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16])  # fmt: skip
-    q = m.poly(x2, [4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06])
-    return m.mul(m.mul(x, p), m.recip(q))
-
-
-def _sigmoid(m, x):
-    return m.recip(m.add(m.exp(m.neg(x)), m.const(1.0)))
-
-
-ACTIVATIONS = {
-    "tanh": _tanh,
-    "sigmoid": _sigmoid,
-    "sin": lambda m, x: m.sin(x),
-    "cos": lambda m, x: m.cos(x),
-    "relu": lambda m, x: m.max(x, m.const(0.0)),
-    "abs": lambda m, x: m.abs(x),
-    "gaussian": lambda m, x: m.exp(m.neg(m.mul(x, x))),
-    # max(x, 0) + log(1 + exp(-|x|)): no overflow; exact to float32 rounding
-    "softplus": lambda m, x: m.add(m.max(x, m.const(0.0)), m.log(m.add(m.exp(m.neg(m.abs(x))), m.const(1.0)))),
-    "elu": lambda m, x: m.select(m.gt(x, m.const(0.0)), x, m.sub(m.exp(m.min(x, m.const(0.0))), m.const(1.0))),
-}
-# the output layer's activations (network.output_value): sigmoid, or sin then sigmoid stretched to [0, 1]
-OUTPUTS = {
-    "sigmoid": _sigmoid,
-    "sin": lambda m, x: m.clamp(m.mul(m.sub(_sigmoid(m, m.sin(x)), m.const(SIN_LOW)), m.const(1 / (SIN_HIGH - SIN_LOW))), 0.0, 1.0),
-}
-# ======================================================================================
-
-
-def supported(activations, output: str = "sigmoid", width: int = 32) -> str | None:
+def supported(activations, output: str, width: int) -> str | None:
     """None if this kernel can run a network of this width with these activations; else why not (one line)."""
     if not available():
         return "llvmlite is not installed or cannot compile for this CPU"
     if width > MAX_WIDTH:
         return f"network width {width} is over the fused kernel's {MAX_WIDTH}"
-    missing = sorted({a for a in activations if a not in ACTIVATIONS} | ({output} - set(OUTPUTS)))
-    return f"no fused body for {', '.join(missing)}" if missing else None
+    missing = sorted({a for a in activations if _act.get(a).llvm is None} | ({output} if _act.output(output).llvm is None else set()))
+    return f"no fused CPU body for {', '.join(missing)} (activations.py)" if missing else None
 
 
 class _Emit:
@@ -276,6 +249,7 @@ class Kernel:
     tile: int  # samples per tile: `run` takes a multiple of it
     _fn: object
     _engine: object  # keeps the machine code alive
+    pixels: bool = False  # it writes uint8 RGB pixels (see run)
 
     def frame_size(self) -> int:
         """Floats in the per-frame parameter block (see pack_frame)."""
@@ -285,22 +259,28 @@ class Kernel:
         return (self.depth - 1) * (self.width * self.width + self.width)
 
     def run(self, frame: np.ndarray, hidden: np.ndarray, xs: np.ndarray, ys: np.ndarray, out: np.ndarray) -> None:
-        """out[c, i] = the network's output channel c for base coordinates (xs[i], ys[i]).
+        """out[c, i] = the network's output channel c for base coordinates (xs[i], ys[i]); for a
+        `pixels` kernel, out[3 i + c] = floor(clamp(255 v + 0.5, 0, 255)) of channel c (gray: of
+        the one channel, thrice), uint8 RGB as an (H, W, 3) frame holds them.
 
         frame: pack_frame's block; hidden: pack_hidden's; xs, ys: (n,) with n a multiple of
-        `tile`; out: (channels, n) or wider rows (its row stride is used). Releases the GIL.
+        `tile`; out: float32 (channels, n) or wider rows (its row stride is used), or for a
+        `pixels` kernel C-contiguous uint8 of at least 3 n. Releases the GIL.
         """
         n = len(xs)
-        if n % self.tile or len(ys) != n or out.shape[0] != self.channels or out.shape[1] < n:
-            raise ValueError(f"bad shapes: {n} samples (tile {self.tile}), out {out.shape}")
+        if self.pixels:
+            shape_ok = out.dtype == np.uint8 and out.flags.c_contiguous and out.size >= 3 * n
+        else:
+            shape_ok = out.ndim == 2 and out.shape[0] == self.channels and out.shape[1] >= n and out.dtype == np.float32 and out.strides[1] == 4
+        if n % self.tile or len(ys) != n or not shape_ok:
+            raise ValueError(f"bad shapes: {n} samples (tile {self.tile}), out {out.dtype} {out.shape}")
         for a in (frame, hidden, xs, ys):
             if a.dtype != np.float32 or not a.flags.c_contiguous:
                 raise ValueError("inputs must be C-contiguous float32")
-        if out.dtype != np.float32 or out.strides[1] != 4:
-            raise ValueError("out must be float32 with contiguous rows")
         if len(frame) != self.frame_size() or len(hidden) != self.hidden_size():
             raise ValueError("parameter blocks of the wrong size for this kernel")
-        self._fn(frame.ctypes.data, hidden.ctypes.data, xs.ctypes.data, ys.ctypes.data, out.ctypes.data, n // self.tile, out.strides[0] // 4)
+        stride = 0 if self.pixels else out.strides[0] // 4
+        self._fn(frame.ctypes.data, hidden.ctypes.data, xs.ctypes.data, ys.ctypes.data, out.ctypes.data, n // self.tile, stride)
 
 
 def pack_frame(view: np.ndarray, center, first: np.ndarray, first_bias: np.ndarray, last: np.ndarray, last_bias: np.ndarray) -> np.ndarray:
@@ -319,28 +299,135 @@ def pack_hidden(hidden) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str = "sigmoid") -> Kernel:
-    """The kernel for a network shape: `activations` has one name per layer (depth of them)."""
+def compile_kernel(width: int, activations: tuple[str, ...], channels: int, output: str, pixels: bool = False) -> Kernel:
+    """The kernel for a network shape: `activations` has one name per layer (depth of them),
+    `output` the output layer's (activations.OUTPUTS). pixels: it writes uint8 RGB pixels
+    (channels 3: rgb; 1: gray) instead of float32 values (Kernel.run).
+
+    Once per process and shape (lru_cache); its machine code also goes to the on-disk cache
+    (cache_folder()), so the next process loads it in about a millisecond instead of
+    compiling it (0.3-0.7 s)."""
     why = supported(activations, output, width)
     if why:
         raise ValueError(why)
     tm = _target()
     lanes, vecs, block = vector_shape()
+    if pixels and channels not in (1, 3):
+        raise ValueError(f"pixels from {channels} channels: 1 (gray) or 3 (rgb)")
+    shape = (width, tuple(activations), channels, output, bool(pixels), lanes, vecs, block, _STATE["avx512"])
+    folder = cache_folder()
+    try:
+        _code_identity()
+    except OSError:  # without the source there is no telling a stale entry: compile every time
+        folder = None
+    engine, address = None, None
     with _LOCK:  # LLVM's global state is not ours to race on
-        text = _module_ir(width, tuple(activations), channels, output, lanes, vecs, block, _STATE["avx512"])
-        mod = _llvm.parse_assembly(text)
-        mod.verify()
-        # no IR optimisation passes: the IR is already what we want run (half the compile time,
-        # the same speed, measured); the code generator still optimises at -O3
-        engine = _llvm.create_mcjit_compiler(mod, tm)
-        engine.finalize_object()
-        address = engine.get_function_address("cppn_tiles")
+        obj = _read_cached(folder, shape) if folder else None
+        if obj is not None:
+            try:
+                engine, address = _load(obj)
+            except Exception:  # noqa: BLE001 - an entry LLVM cannot load is compiled again
+                engine = None
+        if engine is None:
+            mod = _llvm.parse_assembly(_module_ir(*shape))
+            mod.verify()
+            # no IR optimisation passes: the IR is already what we want run (half the compile time,
+            # the same speed, measured); the code generator still optimises at -O3
+            obj = tm.emit_object(mod)
+            engine, address = _load(obj)  # the same path as a cached entry: the same machine code
+            if folder:
+                _write_cached(folder, shape, obj)
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 5), ctypes.c_int64, ctypes.c_int64)
-    return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine)
+    return Kernel(width, len(activations), channels, lanes * vecs, proto(address), engine, bool(pixels))
 
 
-def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: str, lanes: int, vecs: int, block: int, avx512: bool) -> str:
-    """The LLVM IR of `cppn_tiles(frame, hidden, xs, ys, out, ntiles, out_stride)`."""
+def _load(obj: bytes):
+    """(engine, address of cppn_tiles) for an object file's machine code. Each engine gets a
+    target machine of its own: an engine owns the one it is given and frees it with itself
+    (llvmlite), so a kernel dropped from the lru_cache must not take the shared one along."""
+    engine = _llvm.create_mcjit_compiler(_llvm.parse_assembly(""), _new_target_machine())
+    engine.add_object_file(_llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    address = engine.get_function_address("cppn_tiles")
+    if not address:
+        raise ValueError("no cppn_tiles in the object file")
+    return engine, address
+
+
+# ------------------------------------------------------------------ the on-disk cache of machine code
+# One file per shape and machine: MAGIC, the sha256 of the object file, the object file. The
+# key covers everything the machine code depends on: the shape, this CPU (name, features,
+# vector shape), llvmlite's version (its LLVM) and the source of the code that writes the IR
+# (this module and the activation table), so an entry is never stale, only unused. Written
+# atomically (a temporary file, then renamed), so a reader sees a whole entry or none; an
+# entry that does not check out (truncated, edited) is compiled again and replaced. A folder
+# that cannot be written costs the compile, nothing else.
+
+CACHE_MAGIC = b"cppnk\x00\x01\n"
+
+
+def cache_folder() -> Path | None:
+    """$XDG_CACHE_HOME/cppn-anim/kernels (an absolute XDG_CACHE_HOME only), else ~/.cache/cppn-anim/kernels;
+    None where there is no home to cache in."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    except RuntimeError:  # no home directory
+        return None
+    return root / "cppn-anim" / "kernels"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_identity() -> str:
+    """What else the machine code depends on: this CPU, llvmlite, and the IR writer's source."""
+    import llvmlite
+
+    from . import activations
+
+    h = hashlib.sha256()
+    for path in (Path(__file__), Path(activations.__file__)):
+        h.update(path.read_bytes())  # OSError (no source installed): no caching (cache_folder's caller)
+    h.update(repr((llvmlite.__version__, _llvm.get_process_triple(), _llvm.get_host_cpu_name(), _llvm.get_host_cpu_features().flatten())).encode())
+    return h.hexdigest()
+
+
+def _cache_path(folder: Path, shape: tuple) -> Path:
+    key = hashlib.sha256(repr((shape, _code_identity())).encode()).hexdigest()
+    return folder / f"{key[:40]}.o"
+
+
+def _read_cached(folder: Path, shape: tuple) -> bytes | None:
+    try:
+        data = _cache_path(folder, shape).read_bytes()
+    except OSError:
+        return None
+    head, digest, obj = data[: len(CACHE_MAGIC)], data[len(CACHE_MAGIC) : len(CACHE_MAGIC) + 32], data[len(CACHE_MAGIC) + 32 :]
+    if head != CACHE_MAGIC or hashlib.sha256(obj).digest() != digest:
+        return None
+    return obj
+
+
+def _write_cached(folder: Path, shape: tuple, obj: bytes) -> None:
+    path = _cache_path(folder, shape)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".o")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(CACHE_MAGIC + hashlib.sha256(obj).digest() + obj)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # a cache that cannot be written costs the next process the compile
+
+
+def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: str, pixels: bool, lanes: int, vecs: int, block: int,
+               avx512: bool) -> str:  # fmt: skip
+    """The LLVM IR of `cppn_tiles(frame, hidden, xs, ys, out, ntiles, out_stride)` (pixels: `out`
+    is uint8 RGB, interleaved, 3 bytes a sample, and out_stride is not used)."""
     ir = _ir
     f32, i64 = ir.FloatType(), ir.IntType(64)
     vec = ir.VectorType(f32, lanes)
@@ -474,6 +561,9 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
     v00, v01, v10, v11, cx, cy = (scalar(i) for i in range(6))
     first_w, first_b = b.gep(frame, [c64(6)]), b.gep(frame, [c64(6 + 3 * width)])
     last_w, last_b = b.gep(frame, [c64(6 + 4 * width)]), b.gep(frame, [c64(6 + 4 * width + width * channels)])
+    m = _Emit(b, vec, lanes, avx512, intr)
+    c_norm = b.call(intr["sqrt"], [m.fma(cy, cy, m.mul(cx, cx))])  # |c|
+    cx2, cy2 = m.add(cx, cx), m.add(cy, cy)
     b.cbranch(b.icmp_unsigned(">", ntiles, c64(0)), loop, done)
     b.position_at_end(loop)
     t = b.phi(i64)
@@ -484,12 +574,18 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
         at = b.add(base, c64(p * lanes))
         x = b.load(b.bitcast(b.gep(xs, [at]), pv), align=4)
         y = b.load(b.bitcast(b.gep(ys, [at]), pv), align=4)
-        mx = m.fma(y, v10, m.fma(x, v00, cx))  # x' = c0 + x a00 + y a10 (view = A^T)
-        my = m.fma(y, v11, m.fma(x, v01, cy))
-        r = b.call(intr["sqrt"], [m.fma(my, my, m.mul(mx, mx))])
-        for row, v in enumerate((x, y, r)):
+        dx = m.fma(y, v10, m.mul(x, v00))  # d = A (x, y) (view = A^T); the sample is seen at c + d
+        dy = m.fma(y, v11, m.mul(x, v01))
+        px, py = m.add(dx, cx), m.add(dy, cy)
+        seen = b.call(intr["sqrt"], [m.fma(py, py, m.mul(px, px))])  # |c + d|
+        # r - |c| = (2 c.d + d.d) / (|c + d| + |c|): of the size of d, however far the centre
+        # (render.first_layer puts |c| in the bias, in float64); 0 where the sample is the origin
+        num = m.fma(dy, m.add(dy, cy2), m.mul(dx, m.add(dx, cx2)))
+        den = m.add(seen, c_norm)
+        delta = m.select(m.gt(den, 0.0), b.fdiv(num, den), m.const(0.0))
+        for row, v in enumerate((x, y, delta)):
             b.store(v, b.gep(buf_in, [c64(row * vecs + p)]), align=64)
-    acts = [ACTIVATIONS[a] for a in activations]
+    acts = [_act.get(a).llvm for a in activations]
     b.call(dense(3, width, acts[0], activations[0]), [buf_in, first_w, first_b, buf_a])
     src, dst = buf_a, buf_b
     offset = 0
@@ -497,12 +593,32 @@ def _module_ir(width: int, activations: tuple[str, ...], channels: int, output: 
         b.call(dense(width, width, act, name), [src, b.gep(hidden, [c64(offset)]), b.gep(hidden, [c64(offset + width * width)]), dst])
         offset += width * width + width
         src, dst = dst, src
-    b.call(dense(width, channels, OUTPUTS[output], "out_" + output), [src, last_w, last_b, buf_in])
-    for c in range(channels):
-        row = b.mul(c64(c), stride)
+    b.call(dense(width, channels, _act.output(output).llvm, "out_" + output), [src, last_w, last_b, buf_in])
+    if pixels:  # uint8 RGB, interleaved: pixel = floor(clamp(v 255 + 0.5, 0, 255)) per channel (gray: the one channel thrice)
+        i8, i32 = ir.IntType(8), ir.IntType(32)
+        bytes_out = b.bitcast(out, i8.as_pointer())
         for p in range(vecs):
-            v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
-            b.store(v, b.bitcast(b.gep(out, [b.add(row, b.add(base, c64(p * lanes)))]), pv), align=4)
+            levels = []
+            for c in range(channels):
+                v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
+                q = m.clamp(m.fma(v, 255.0, 0.5), 0.0, 255.0)
+                levels.append(b.trunc(b.fptosi(q, ir.VectorType(i32, lanes)), ir.VectorType(i8, lanes)))
+            v8 = ir.VectorType(i8, lanes)
+            if channels == 3:
+                rg = b.shuffle_vector(levels[0], levels[1], ir.Constant(ir.VectorType(i32, 2 * lanes), list(range(2 * lanes))))
+                bb = b.shuffle_vector(levels[2], ir.Constant(v8, [0] * lanes), ir.Constant(ir.VectorType(i32, 2 * lanes), list(range(2 * lanes))))
+                mask = [c * lanes + j for j in range(lanes) for c in range(3)]
+                rgb = b.shuffle_vector(rg, bb, ir.Constant(ir.VectorType(i32, 3 * lanes), mask))
+            else:
+                rgb = b.shuffle_vector(levels[0], levels[0], ir.Constant(ir.VectorType(i32, 3 * lanes), [j for j in range(lanes) for _ in range(3)]))
+            at = b.mul(b.add(base, c64(p * lanes)), c64(3))
+            b.store(rgb, b.bitcast(b.gep(bytes_out, [at]), ir.VectorType(i8, 3 * lanes).as_pointer()), align=1)
+    else:
+        for c in range(channels):
+            row = b.mul(c64(c), stride)
+            for p in range(vecs):
+                v = b.load(b.gep(buf_in, [c64(c * vecs + p)]), align=64)
+                b.store(v, b.bitcast(b.gep(out, [b.add(row, b.add(base, c64(p * lanes)))]), pv), align=4)
     nxt = b.add(t, c64(1))
     t.add_incoming(nxt, b.block)
     b.cbranch(b.icmp_unsigned("<", nxt, ntiles), loop, done)

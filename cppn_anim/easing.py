@@ -12,14 +12,18 @@ on purpose. The formulas are Robert Penner's set; `cubic_bezier` is solved the w
 CSS solves it and `steps(n)` is CSS `steps(n, end)`.
 
 `parse(name)` turns a name as written in a scene ("in_out_cubic",
-"cubic_bezier(0.25, 0.1, 0.25, 1)", "steps(4)") into a function, or raises
-ValueError with a message fit for the user.
+"cubic_bezier(0.25, 0.1, 0.25, 1)", "steps(4)") into a function (the same one for the
+same text), or raises ValueError with a message fit for the user. `reach(f)` is the range
+of values an easing takes on [0, 1] (how far back and elastic overshoot), found once per
+easing: what the scene's rules need to know whether a track can dip below 0.
 """
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
@@ -53,7 +57,7 @@ def linear(u):
 
 
 def step_start(u):
-    """1 as soon as u > 0."""
+    """1 as soon as u > 0. (`levels`: the only values a jumping easing takes; see `reach`.)"""
     if isinstance(u, Fraction):
         return 1.0 if u > 0 else 0.0
     u = np.asarray(u, dtype=np.float64)
@@ -66,6 +70,9 @@ def step_end(u):
         return 1.0 if u >= 1 else 0.0
     u = np.asarray(u, dtype=np.float64)
     return np.where(u >= 1, 1.0, 0.0)
+
+
+step_start.levels = step_end.levels = (0.0, 1.0)
 
 
 @_pinned
@@ -220,7 +227,13 @@ def steps(n: int) -> Easing:
             return float(Fraction(math.floor(u * n), n))
         return np.floor(np.asarray(u, dtype=np.float64) * n) / n
 
-    return _pinned(ease, exact=True)
+    eased = _pinned(ease, exact=True)
+    if n <= MAX_LEVELS:  # more levels than this: `reach` treats it as the whole of [0, 1]
+        eased.levels = tuple(k / n for k in range(n + 1))
+    return eased
+
+
+MAX_LEVELS = 4096
 
 
 EASINGS: dict[str, Easing] = {"linear": linear, "step_start": step_start, "step_end": step_end}
@@ -246,8 +259,13 @@ _STEPS = re.compile(r"steps\(\s*(\d+)\s*\)$")
 
 
 def parse(name: str) -> Easing:
-    """The easing a scene names; ValueError with a suggestion when there is none."""
-    name = name.strip()
+    """The easing a scene names (the same function for the same text); ValueError with a
+    suggestion when there is none."""
+    return _parse(name.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(name: str) -> Easing:
     if name in EASINGS:
         return EASINGS[name]
     if name.startswith("cubic_bezier"):
@@ -274,3 +292,72 @@ def parse(name: str) -> Easing:
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------- how far an easing reaches
+
+REACH_SAMPLES = 2049  # a first look at an easing on [0, 1]; each extreme is then refined
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The values an easing takes for u in [0, 1]: its lowest and highest (and where), and for an
+    easing that jumps (step_start, step_end, steps(n)) the only values it takes (`levels`).
+    `u_at(e)` is a progress where the easing takes the value e (for saying when)."""
+
+    low: float
+    low_u: float
+    high: float
+    high_u: float
+    levels: tuple | None
+    grid: np.ndarray
+    values: np.ndarray
+
+    def u_at(self, e: float) -> float:
+        """The first progress u at which the easing reaches e (between two samples: interpolated)."""
+        if e <= self.low:
+            return self.low_u
+        if e >= self.high:
+            return self.high_u
+        above = self.values >= e if self.values[0] < e else self.values <= e
+        i = int(np.argmax(above))
+        a, b = self.values[i - 1], self.values[i]
+        return float(self.grid[i - 1] + (self.grid[i] - self.grid[i - 1]) * ((e - a) / (b - a) if b != a else 0.0))
+
+
+@functools.lru_cache(maxsize=1024)
+def reach(f: Easing) -> Reach:
+    """How far the easing f goes on [0, 1]: sampled on a grid, each extreme refined by a
+    golden-section search between its neighbours (exact to ~1e-12 for a smooth easing).
+    Computed once per easing (parse gives the same function for the same text)."""
+    grid = np.linspace(0.0, 1.0, REACH_SAMPLES)
+    values = np.asarray(f(grid), dtype=np.float64)
+    levels = getattr(f, "levels", None)
+    if levels is not None:
+        lo, hi = min(levels), max(levels)
+        return Reach(lo, float(grid[int(np.argmax(values <= lo))]), hi, float(grid[int(np.argmax(values >= hi))]), levels, grid, values)
+    i, j = int(np.argmin(values)), int(np.argmax(values))
+    low_u, low = _refine(f, grid, i, 1.0)
+    high_u, high = _refine(f, grid, j, -1.0)
+    return Reach(min(low, float(values[i])), low_u, max(high, float(values[j])), high_u, None, grid, values)
+
+
+def _refine(f: Easing, grid: np.ndarray, i: int, sign: float) -> tuple[float, float]:
+    """(u, f(u)) of the extreme of f near grid[i]: the lowest for sign 1, the highest for -1."""
+    a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    ratio = (math.sqrt(5) - 1) / 2
+    value = lambda u: sign * float(f(np.float64(u)))  # noqa: E731
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = value(c), value(d)
+    for _ in range(60):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = value(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = value(d)
+    u = float(grid[i])
+    best = min((value(u), u), (fc, c), (fd, d))
+    return best[1], sign * best[0]

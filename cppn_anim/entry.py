@@ -10,11 +10,17 @@ entry point decides.
 - OpenMP's wait policy: threads that wait for each other sleep instead of spinning
   (OMP_WAIT_POLICY=PASSIVE, unless the user set it): with another process busy on a core,
   a spinning wait burns the time slice its partner needs. Read once, when torch loads its
-  OpenMP runtime, so it is set before anything imports torch.
+  OpenMP runtime, so it is set before anything imports torch. It is for torch's path (the
+  fallback: networks the fused kernel cannot run, bf16/fp16 on a CPU, segments of old
+  versions): the fused CPU kernel's band workers use no OpenMP, so it costs the render path
+  nothing, quiet or busy (benchmarks/kernels.py, `[policy quiet]` and `[policy busy]`), while
+  ACTIVE made torch's path many times slower beside busy neighbours.
 - numpy's BLAS on one thread: the network's matrices are tiny, and on a busy machine BLAS
   threads mostly wait to be scheduled (benchmarks/blas_threads.py: 30-130x slower).
-- torch's threads: `torch_threads(n)` is the pin the command line lends the renderer
-  (render.ThreadPin): a small frame on one thread, then the threads put back.
+- torch's threads: read once when a command starts (`Threads`): that many band workers
+  for the CPU renderer (bands.py), which never changes torch's threads; for torch's path
+  (unsupported networks, bf16/fp16 on a CPU), `torch_threads(n)` is the pin the command line
+  lends the renderer (render.ThreadPin): a small frame on one thread, then the threads put back.
 - Warnings: shown as our own one line (the caller's `show`).
 - Dask (segmented renders): its logging and warnings quiet (`quiet_dask`), and Ctrl-C and
   hang-ups held back while a local cluster's workers start (`held_signals`).
@@ -116,6 +122,30 @@ def held_signals() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+class Threads:
+    """What the command line lends the work about threads, one per command: `workers`, the band
+    workers of the CPU renderer (bands.py), is torch.get_num_threads() as the process has it
+    (so OMP_NUM_THREADS=1 means one worker), read once, when first asked (the renderer's
+    set-up, before anything could hold torch's threads; a command that fails its checks never
+    loads torch for it); nothing changes torch's threads while a band renderer runs. Called as
+    a pin (render.ThreadPin), it holds torch's threads to n for a while, for torch's path
+    (torch_threads). core.prepare reads `workers` from the pin it gets."""
+
+    def __init__(self, workers: int | None = None):
+        self._workers = workers
+
+    @property
+    def workers(self) -> int:
+        if self._workers is None:
+            import torch
+
+            self._workers = torch.get_num_threads()
+        return max(1, int(self._workers))
+
+    def __call__(self, n: int | None) -> contextlib.AbstractContextManager:
+        return torch_threads(n)
 
 
 @contextlib.contextmanager

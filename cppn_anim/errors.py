@@ -16,12 +16,35 @@
 The command line maps them to exit statuses (cli.py): 2 for SceneError, UsageError and
 OutputError (bad input: nothing written), 1 for a RenderError, 130 / 143 / 129 for a
 Cancelled that a signal asked for. Nothing here imports anything: every stage may raise these.
+
+An error becomes text (str()) as one line: user text in it (a name written with a line
+break, an ESC sequence, a file name that is not UTF-8) is escaped there, once (`one_line`).
 """
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """text as one line that a terminal shows as it is: every character that is not printable
+    (C0 controls such as a line break or ESC, DEL, C1 controls, U+2028 / U+2029 and other
+    separators and format characters) written as its escape (\\n, \\x1b, \\u2028); a byte
+    of a file name that is not UTF-8 (a lone surrogate from surrogateescape) as \\xNN."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(c)[1:-1]  # \n, \t, \x1b, \x7f, \x85, \u2028
+
+
 class CppnAnimError(Exception):
-    """Base of every error cppn_anim raises on purpose."""
+    """Base of every error cppn_anim raises on purpose. str(): one line (`one_line`)."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class SceneError(CppnAnimError, ValueError):
@@ -30,11 +53,13 @@ class SceneError(CppnAnimError, ValueError):
     source: the file (for an override: the file and the --set that was wrong); line, col:
     1-based as in FILE:LINE:COL, None for an override or a file that cannot be read;
     key_path: e.g. 'network.depth' ('' when the whole file is wrong); message: what is
-    wrong. str(): the one line the CLI prints.
+    wrong. str(): the one line the CLI prints. errors: every error found in the file, in
+    file order, this one first (what `validate` prints, one line each).
     """
 
     def __init__(self, source: str, message: str, path: str = "", line: int | None = None, col: int | None = None):
         self.source, self.message, self.path, self.line, self.col = source, message, path, line, col
+        self.errors: list[SceneError] = [self]
         super().__init__(str(self))
 
     @property
@@ -44,7 +69,7 @@ class SceneError(CppnAnimError, ValueError):
 
     def __str__(self) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return one_line(f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}")
 
 
 class UsageError(CppnAnimError, ValueError):

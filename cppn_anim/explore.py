@@ -73,6 +73,7 @@ def explore(
     if shown != t:
         report.warn(f"--time {t:g} is past the end of {first.name} ({first.duration:g} s): the sheet shows t = {shown:g}")
     cell_size = tuple(core.fit(first.size, cell))
+    core.check_named(out)
     target = Path(out) if out is not None else Path(f"out/{first.name}.explore.png")
     if target.suffix.lower() != ".png":
         raise UsageError(f"-o {target}: a sheet is a PNG; name it *.png")

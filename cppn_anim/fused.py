@@ -22,17 +22,26 @@ Optional: triton is an extra (`pip install cppn-anim[gpu]`), imported when first
 it runs only under Triton's interpreter (TRITON_INTERPRET=1, set before triton is imported), which
 is how tests/test_fused.py checks it against the float64 reference.
 
-Public API: `unusable(device)`, `unsupported(weights)`, FusedNetwork(weights, device, precision)
-with `.values(params, xs, ys) -> (n, channels)` and `render(...)` for a whole frame.
+The first layer comes from render.first_layer (the view, z and the centre's share summed in
+float64 into the bias), so a view centred far from the origin keeps its precision here too.
+
+Public API: `unusable(device)`, `unsupported(weights)`, FusedRenderer(weights, width, height,
+supersample, device, precision) (render.Renderer's interface: what core.prepare uses on CUDA),
+FusedNetwork(weights, device, precision) with `.values(params, xs, ys) -> (channels, n)`, and
+`render(...)` for one whole frame.
 """
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import numpy as np
 
+from . import activations
 from .network import Weights, channels
+from .network import shape as network_shape
+from .render import Renderer, sample_grid
 
 BLOCK = 128  # samples per program: (128, 32) fp32 activations are 32 registers a thread at 4 warps
 MIN_DOT = 16  # tl.dot's smallest dimension
@@ -55,75 +64,36 @@ def unusable(device) -> str | None:
     return f"the fused kernel runs on CUDA (here: {kind}; on a CPU only under TRITON_INTERPRET=1)"
 
 
-def unsupported(weights: Weights) -> str | None:
-    """None if the kernel has a body for every activation of these weights and their width fits; else why not."""
-    if padded_width(weights.first.shape[1]) > MAX_WIDTH:
-        return f"network width {weights.first.shape[1]} is over the fused kernel's {MAX_WIDTH} (its activations would not stay in registers)"
-    names = set(weights.activations)
-    missing = sorted(names - set(_table()[0])) + ([weights.output] if weights.output not in _table()[1] else [])
-    return f"no fused body for {', '.join(missing)}" if missing else None
+def unsupported(net) -> str | None:
+    """None if the kernel has a body for every activation of these weights (or network spec) and
+    their width fits; else why not (one line)."""
+    acts, output, width = network_shape(net)
+    if padded_width(width) > MAX_WIDTH:
+        return f"network width {width} is over the fused GPU kernel's {MAX_WIDTH} (its activations would not stay in registers)"
+    missing = sorted({a for a in acts if activations.get(a).triton is None})
+    missing += [output] if activations.output(output).triton is None else []
+    return f"no fused GPU body for {', '.join(missing)} (activations.py)" if missing else None
 
 
-@functools.lru_cache(maxsize=1)
-def _table():
-    """(activation bodies, output bodies, kernel): built on first use, so importing this module never imports triton."""
+@functools.cache
+def _body(kind: str, name: str):
+    """The @triton.jit body of an activation ("hidden") or output activation ("output"), from
+    the activation table, made once per process (importing triton then)."""
     import triton
     import triton.language as tl
 
-    # ==================================================================================
-    # THE ACTIVATION TABLE OF THIS KERNEL (the one place its bodies are written): name ->
-    # a @triton.jit function of the pre-activation block. When cppn_anim/activations.py
-    # lands, these entries move there as its `triton` field; the kernel below only looks
-    # them up by name (ACTS is the tuple of this network's bodies, layer by layer).
-    # ==================================================================================
-    @triton.jit
-    def _tanh(x):
-        t = tl.exp(-2.0 * tl.abs(x))  # in (0, 1]: no overflow
-        v = (1.0 - t) / (1.0 + t)
-        return tl.where(x < 0, -v, v)
+    entry = activations.get(name) if kind == "hidden" else activations.output(name)
+    body = entry.triton(triton, tl)
+    if interpreted():  # the interpreter wants triton.language among a body's module globals (the compiler reads its closure)
+        body.fn.__globals__.setdefault("tl", tl)
+    return body
 
-    @triton.jit
-    def _sigmoid(x):
-        return tl.sigmoid(x)
 
-    @triton.jit
-    def _sin(x):
-        return tl.sin(x)
-
-    @triton.jit
-    def _cos(x):
-        return tl.cos(x)
-
-    @triton.jit
-    def _relu(x):
-        return tl.maximum(x, 0.0)
-
-    @triton.jit
-    def _abs(x):
-        return tl.abs(x)
-
-    @triton.jit
-    def _gaussian(x):
-        return tl.exp(-x * x)
-
-    @triton.jit
-    def _softplus(x):
-        return tl.maximum(x, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(x)))
-
-    @triton.jit
-    def _elu(x):
-        return tl.where(x > 0, x, tl.exp(tl.minimum(x, 0.0)) - 1.0)
-
-    @triton.jit
-    def _out_sin(x):  # network.output_value's "sin": sigmoid(sin), stretched from [s(-1), s(1)] to [0, 1]
-        # SIN_LOW = sigmoid(-1) and 1 / (SIN_HIGH - SIN_LOW) as literals: a jit function reads only
-        # constexpr globals (tests/test_fused.py checks them against network.py's)
-        return tl.minimum(tl.maximum((tl.sigmoid(tl.sin(x)) - 0.2689414213699951) * 2.163953413738653, 0.0), 1.0)
-
-    activations = {"tanh": _tanh, "sigmoid": _sigmoid, "sin": _sin, "cos": _cos, "relu": _relu,
-                   "abs": _abs, "gaussian": _gaussian, "softplus": _softplus, "elu": _elu}  # fmt: skip
-    outputs = {"sigmoid": _sigmoid, "sin": _out_sin}
-    # ==================================================================================
+@functools.lru_cache(maxsize=1)
+def _kernel():
+    """The kernel, built on first use, so importing this module never imports triton."""
+    import triton
+    import triton.language as tl
 
     @triton.jit
     def _cppn(xs, ys, frame, hidden, out, n, stride,
@@ -137,9 +107,15 @@ def _table():
         mask = offs < n
         x = tl.load(xs + offs, mask=mask, other=0.0)
         y = tl.load(ys + offs, mask=mask, other=0.0)
-        mx = x * tl.load(frame + 0) + y * tl.load(frame + 2) + tl.load(frame + 4)
-        my = x * tl.load(frame + 1) + y * tl.load(frame + 3) + tl.load(frame + 5)
-        r = tl.sqrt(mx * mx + my * my)
+        cx, cy = tl.load(frame + 4), tl.load(frame + 5)
+        dx = x * tl.load(frame + 0) + y * tl.load(frame + 2)  # d = A (x, y); the sample is seen at c + d
+        dy = x * tl.load(frame + 1) + y * tl.load(frame + 3)
+        px, py = dx + cx, dy + cy
+        # r - |c| = (2 c.d + d.d) / (|c + d| + |c|): of the size of d however far the centre
+        # (render.first_layer: |c| is in the bias, summed in float64); 0 at the origin
+        den = tl.sqrt(px * px + py * py) + tl.sqrt(cx * cx + cy * cy)
+        num = dx * (dx + 2.0 * cx) + dy * (dy + 2.0 * cy)
+        r = tl.where(den > 0, num / tl.where(den > 0, den, 1.0), 0.0)
         cols = tl.arange(0, WIDTH)
         h = (x[:, None] * tl.load(frame + 6 + cols)[None, :] + y[:, None] * tl.load(frame + 6 + WIDTH + cols)[None, :]
              + r[:, None] * tl.load(frame + 6 + 2 * WIDTH + cols)[None, :] + tl.load(frame + 6 + 3 * WIDTH + cols)[None, :])  # fmt: skip
@@ -162,10 +138,10 @@ def _table():
             v = tl.sum(h * wc[None, :], axis=1) + tl.load(last + WIDTH * CHANNELS + c)
             tl.store(out + c * stride + offs, OUTPUT(v), mask=mask)
 
-    return activations, outputs, _cppn
+    return _cppn
 
 
-SIN_LITERALS = (0.2689414213699951, 2.163953413738653)  # what _out_sin writes: SIN_LOW, 1 / (SIN_HIGH - SIN_LOW)
+SIN_LITERALS = activations.SIN_LITERALS  # what the sin output's Triton body writes
 
 
 def padded_width(width: int) -> int:
@@ -198,15 +174,15 @@ class FusedNetwork:
             blocks += [mp.ravel(), np.pad(b, (0, wp - self.width))]
         flat = np.concatenate(blocks) if blocks else np.zeros(1)
         self.hidden = torch.as_tensor(flat, dtype=torch.float32, device=self.device)
-        activations, outputs, self._kernel = _table()
-        self._acts = tuple(activations[a] for a in weights.activations)
-        self._output = outputs[weights.output]
+        self._kernel = _kernel()
+        self._acts = tuple(_body("hidden", a) for a in weights.activations)
+        self._output = _body("output", weights.output)
 
     def frame_block(self, p):
         """One frame's first and last layers (view, z, look folded in), padded, on the device."""
         import torch
 
-        from .bands import first_layer
+        from .render import first_layer
 
         matrix, bias, view = first_layer(self.weights, p)
         wp, pad = self.padded, self.padded - self.width
@@ -218,6 +194,10 @@ class FusedNetwork:
 
     def values(self, p, xs, ys, out=None):
         """(n,) base coordinates (float32 tensors on the device) -> (channels, n) float32 in [0, 1]."""
+        return self.run(self.frame_block(p), xs, ys, out)
+
+    def run(self, block, xs, ys, out=None):
+        """values() for a frame_block made already (one per frame, reused for every band)."""
         import torch
 
         n = xs.numel()
@@ -225,46 +205,55 @@ class FusedNetwork:
             out = torch.empty((self.channels, n), dtype=torch.float32, device=self.device)
         grid = (-(-n // self.block),)
         launch = {} if interpreted() else {"num_warps": self.num_warps, "enable_fp_fusion": True}  # fused multiply-adds, as cuBLAS
-        self._kernel[grid](xs, ys, self.frame_block(p), self.hidden, out, n, out.stride(0),
+        self._kernel[grid](xs, ys, block, self.hidden, out, n, out.stride(0),
                            WIDTH=self.padded, DEPTH=len(self.weights.activations), CHANNELS=self.channels, BLOCK_=self.block,
                            ACTS=self._acts, OUTPUT=self._output, BF16=self.precision == "bf16", EMULATE_BF16=interpreted(), **launch)  # fmt: skip
         return out
 
 
-def grid(width: int, height: int, supersample: int = 1, device="cuda"):
-    """Base x, y of every sample of a frame, float32 on the device (render.sample_grid's)."""
-    import torch
+class FusedRenderer(Renderer):
+    """render.Renderer with the fused kernel computing the network: the same bands, batches,
+    colour conversion, averaging and uint8 quantisation on the device, the same interface
+    (render, frames, cancel, rows_done); only the network's values come from one kernel launch
+    per frame and band instead of two ops per layer. core.prepare uses it on CUDA where
+    `unusable` and `unsupported` say nothing. ValueError (their reason) where it cannot run."""
 
-    from .render import sample_grid
+    kind = "fused-triton"  # what computes the network (bench reports it)
 
-    x, y = sample_grid(width, height, supersample, 0, width * height * supersample * supersample)
-    return torch.as_tensor(x, dtype=torch.float32, device=device), torch.as_tensor(y, dtype=torch.float32, device=device)
+    def __init__(self, weights: Weights, width: int, height: int, supersample: int = 1, device="cuda", precision: str = "fp32",
+                 block: int = BLOCK, num_warps: int = 4):  # fmt: skip
+        self.precision, self._launch = precision, (block, num_warps)
+        super().__init__(weights, width, height, supersample, device, precision)
+        self._samples: dict[tuple[int, int], tuple] = {}
+
+    def _plan(self) -> None:
+        self.net = FusedNetwork(self.weights, self.device, self.precision, *self._launch)
+
+    def _frame_inputs(self, p) -> tuple:
+        return self.net.frame_block(p), p.palette_shift - math.floor(p.palette_shift)  # the palette shift last, as Renderer's
+
+    def _values(self, inputs: list[tuple], first: int, last: int):
+        import torch
+
+        xs, ys = self._band_samples(first, last)
+        out = torch.empty((len(inputs), self.channels, last - first), dtype=torch.float32, device=self.device)
+        for f, frame in enumerate(inputs):
+            self.net.run(frame[0], xs, ys, out[f])
+        return out.transpose(1, 2)  # (B, samples, channels)
+
+    def _band_samples(self, first: int, last: int):
+        """Base x, y of samples first..last-1, float32 on the device; kept for frames up to GRID_CACHE_SAMPLES."""
+        import torch
+
+        found = self._samples.get((first, last))
+        if found is None:
+            x, y = sample_grid(self.width, self.height, self.k, first, last)
+            found = (torch.as_tensor(x, dtype=torch.float32, device=self.device), torch.as_tensor(y, dtype=torch.float32, device=self.device))
+            if self._cache_grid:
+                self._samples[(first, last)] = found
+        return found
 
 
-def render(weights: Weights, p, width: int, height: int, supersample: int = 1, device="cuda", precision: str = "fp32",
-           net: FusedNetwork | None = None, samples=None):  # fmt: skip
-    """A whole frame -> (H, W, 3) uint8, with render.py's colour conversion, averaging and
-    quantisation (the same steps as Renderer._band) on the fused kernel's values. `net` and
-    `samples` (grid's) may be passed in to reuse them from frame to frame."""
-    import torch
-
-    from .render import _lookup, _to_rgb
-
-    net = net or FusedNetwork(weights, device, precision)
-    k = supersample
-    xs, ys = samples if samples is not None else grid(width, height, k, net.device)
-    values = net.values(p, xs, ys).T[None]  # (1, samples, channels)
-    if weights.palette is not None:
-        table = np.concatenate([weights.palette[:-1], np.diff(weights.palette, axis=0)], axis=1)
-        shift = torch.tensor([[p.palette_shift - np.floor(p.palette_shift)]], dtype=torch.float32, device=net.device)
-        rgb = _lookup(values[..., 0], torch.as_tensor(table, dtype=torch.float32, device=net.device), shift)
-    else:
-        rgb = _to_rgb(values, weights.color)
-    rgb = rgb.reshape(1, height, k, width, k, 3)
-    total = rgb[:, :, 0, :, 0]
-    for i in range(k):
-        for j in range(k):
-            if i or j:
-                total = total + rgb[:, :, i, :, j]
-    mean = total / (k * k) if k > 1 else total
-    return torch.clamp(mean * 255 + 0.5, 0, 255).to(torch.uint8)[0].cpu().numpy()
+def render(weights: Weights, p, width: int, height: int, supersample: int = 1, device="cuda", precision: str = "fp32") -> np.ndarray:
+    """A whole frame -> (H, W, 3) uint8 through FusedRenderer (tests and scripts/gpu_check.sh)."""
+    return FusedRenderer(weights, width, height, supersample, device, precision).render(p)

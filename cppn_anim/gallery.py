@@ -9,11 +9,26 @@ one, never half of one.
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from . import targets
+from .errors import one_line
+
+
+def _text(text: str) -> str:
+    """User text (a scene's name, a file name, an error line) as HTML text: escaped, on one
+    line, a byte of a name that is not UTF-8 shown as \\xNN."""
+    return html.escape(one_line(text))
+
+
+def _url(name: str) -> str:
+    """A file name beside index.html as a link: its bytes percent-encoded (#, ?, % and a name
+    that is not UTF-8 stay part of the name)."""
+    return html.escape(quote(os.fsencode(name)))
+
 
 CELL = 256  # CSS pixels of a grid cell's picture box (a GIF is centred in it, never cropped)
 
@@ -39,12 +54,12 @@ def copy_scene(scene_file: Path, folder: Path) -> str:
 
 
 def _card(e: Entry) -> str:
-    name, gif, yaml = html.escape(e.name), quote(e.gif), quote(e.yaml)
+    name, gif, yaml = _text(e.name), _url(e.gif), _url(e.yaml)
     size = f' width="{e.preview_size[0]}" height="{e.preview_size[1]}"' if e.preview_size else ""
     gif_fps = f", {e.preview_fps:g} fps" if e.preview_fps else ""
     return f"""  <figure>
     <div class="box"><img src="{gif}" alt="{name}"{size} loading="lazy"></div>
-    <figcaption><b>{name}</b> &middot; <a href="{yaml}">{html.escape(e.yaml)}</a><br>
+    <figcaption><b>{name}</b> &middot; <a href="{yaml}">{_text(e.yaml)}</a><br>
       {e.duration:g} s &middot; {e.size[0]}&times;{e.size[1]} &middot; {e.fps:g} fps<br>
       <small>preview: {e.frames} frames{gif_fps}, {e.bytes / 1024:.0f} KB</small></figcaption>
   </figure>"""
@@ -55,10 +70,10 @@ def write_index(folder: Path, entries: list[Entry], errors: list[str], sheet: st
     (each scene's GIF, name, duration, size and YAML), the refused scenes, the contact sheet."""
     total = sum(e.bytes for e in entries)
     cards = "\n".join(_card(e) for e in entries)
-    problems = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in errors)
+    problems = "".join(f"<li><code>{_text(line)}</code></li>" for line in errors)
     refused = f'<h2>Refused</h2>\n<ul class="errors">{problems}</ul>' if problems else ""
     sheet_html = (
-        f'<h2>Contact sheet</h2>\n<img class="sheet" src="{quote(sheet)}" alt="one still per scene">'
+        f'<h2>Contact sheet</h2>\n<img class="sheet" src="{_url(sheet)}" alt="one still per scene">'
         if sheet
         else ""
     )
@@ -88,7 +103,7 @@ def write_index(folder: Path, entries: list[Entry], errors: list[str], sheet: st
 </head>
 <body>
 <h1>cppn-anim previews</h1>
-<p class="intro">Every scene in <code>{html.escape(source)}</code> as a small looping GIF ({count}, {total / 1e6:.1f} MB of GIFs):
+<p class="intro">Every scene in <code>{_text(source)}</code> as a small looping GIF ({count}, {total / 1e6:.1f} MB of GIFs):
 click a scene's file name for its YAML, and render it full size with <code>cppn-anim render</code>.</p>
 {refused}
 <main>

@@ -69,13 +69,21 @@ class Weights:
     out_bias: np.ndarray  # (channels,)
     activations: tuple[str, ...]  # one per hidden layer
     color: str  # rgb | gray | hsv
-    output: str = "sigmoid"  # sigmoid | sin
+    output: str  # the output layer's activation (activations.OUTPUTS: sigmoid | sin)
     coords: np.ndarray = field(default_factory=IDENTITY_COORDS.copy)  # (2, 3): x, y, r fed to the network = gain * coordinate + offset
     palette: np.ndarray | None = None  # (N, 3) colours in [0, 1] that the one channel is looked up in
 
 
 def channels(color: str) -> int:
     return 1 if color == "gray" else 3
+
+
+def shape(net) -> tuple[tuple[str, ...], str, int]:
+    """(activations, output activation, width) of Weights or of a network spec (scene.Network):
+    what decides whether a fused kernel can run it, known before any weight is drawn."""
+    if isinstance(net, Weights):
+        return tuple(net.activations), net.output, net.first.shape[1]
+    return tuple(net.activations()), net.output, net.width
 
 
 def build(spec: NetworkSpec, seed: int) -> Weights:
@@ -128,7 +136,7 @@ def _cppn_anim(spec: NetworkSpec, seed: int) -> tuple:
     low, mid, high = np.quantile(pre, [0.25, 0.5, 0.75], axis=0)
     half = (high - low) / 2
     gain = OUTPUT_SPREAD / np.where(half > 1e-12, half, 1.0)
-    if spec.output == "sin":  # sin wraps: its middle half to +-pi/2 draws bands, not noise
+    if activations.output(spec.output).wraps:  # sin wraps: its middle half to +-pi/2 draws bands, not noise
         gain = gain * (np.pi / 2 / OUTPUT_SPREAD)
     return first, first_z, first_bias, tuple(hidden), out * gain, -mid * gain
 
@@ -160,7 +168,7 @@ def features(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> np.ndarray
     return np.stack([cols[n] for n in names], axis=1) if names else np.zeros((len(x), 0))
 
 
-SIN_LOW, SIN_HIGH = 1 / (1 + np.exp(1.0)), 1 / (1 + np.exp(-1.0))  # sigmoid(-1), sigmoid(1)
+SIN_LOW, SIN_HIGH = activations.SIN_LOW, activations.SIN_HIGH  # sigmoid(-1), sigmoid(1): the sin output's stretch
 
 
 def evaluate(
@@ -182,10 +190,8 @@ def evaluate(
 
 
 def output_value(pre: np.ndarray, output: str) -> np.ndarray:
-    """The output layer's activation: sigmoid, or sin then sigmoid stretched from [s(-1), s(1)] to [0, 1]."""
-    if output == "sin":
-        return (1 / (1 + np.exp(-np.sin(pre))) - SIN_LOW) / (SIN_HIGH - SIN_LOW)
-    return 1 / (1 + np.exp(-pre))
+    """The output layer's activation (activations.OUTPUTS): sigmoid, or sin then sigmoid stretched from [s(-1), s(1)] to [0, 1]."""
+    return activations.output(output).numpy(pre)
 
 
 def wrap(v: np.ndarray, shift: float) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""The renderer kernel: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, with torch.
+"""torch's renderer: CPPN weights + per-frame parameters -> uint8 H x W x 3 pixels, layer by layer.
+
+Which renderer runs is core.render_path's choice: on a CPU in fp32 the fused kernel's band
+workers (bands.py, cpu_fused.py), on CUDA the fused Triton kernel (fused.FusedRenderer, which
+is this Renderer with one kernel launch for the whole network); this one everywhere else
+(bf16/fp16 on a CPU, networks wider than the fused kernels take, MPS, CPPN_ANIM_KERNEL=eager).
+`first_layer` (every renderer's first layer, the view folded in) and `sample_grid` (every
+renderer's coordinates) are shared.
 
 How it is fast (a CPPN is a tiny MLP run once per pixel, so it is all arithmetic):
 - pixels are evaluated in fixed-size chunks whose activation buffers stay in cache on a CPU
@@ -44,7 +51,7 @@ import torch
 
 from . import activations
 from .errors import DeviceUnavailable
-from .network import SIN_HIGH, SIN_LOW, Weights, channels
+from .network import Weights, channels
 from .report import check
 from .trajectory import FrameParams
 
@@ -121,6 +128,47 @@ def sample_grid(width: int, height: int, k: int, start: int, stop: int) -> tuple
     return x, y
 
 
+def first_layer(weights: Weights, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One frame's first layer for base coordinates, the view and z folded in: float64 (3, width)
+    weights for (x, y, delta), the (width,) bias, and A^T (2, 2). Every renderer uses it.
+
+    With A the view's 2x2 map (zoom, rotation) and c its centre, the sample at base (x, y) is
+    seen at v = c + d, d = A (x, y); so v @ W_xy = (x, y) @ (A^T W_xy) + c @ W_xy, and
+    r = |v| = |c| + delta, delta = (2 c.d + d.d) / (|c + d| + |c|) (0 where c + d = 0): the
+    renderers compute x, y and delta per sample (in float32; all of the size of the frame's
+    own extent, never of the centre's) and |c| W_r, c @ W_xy, z's share and the style's
+    coordinate offsets are summed here, in float64, into the bias. A view centred far from
+    the origin (1e5, 1e7) so keeps float32's precision where it matters. Where the first
+    activation is periodic (sin, cos), the bias is reduced by its period (exact in float64),
+    so float32 keeps its digits too. input_scale multiplies the coordinate rows, z_scale z's.
+    """
+    w = weights
+    rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
+    xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])  # (3, width), zero for an unused input
+    offset = w.coords[1] @ xyr  # the style's coordinate offsets (guibas: x from the frame's left edge)
+    xyr = xyr * w.coords[0][:, None]  # and its coordinate gains
+    theta = math.radians(p.rotation)
+    cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
+    a = np.array([[cos, sin], [-sin, cos]])  # x' = x cos + y sin, y' = -x sin + y cos (rotate by minus `rotation`), then + centre
+    w_xy, w_r = xyr[:2] * p.input_scale, xyr[2] * p.input_scale
+    matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
+    center = np.asarray(p.center, dtype=np.float64)
+    # the centre's share, summed from the smallest term up (they may cancel: that is the point)
+    bias = center @ w_xy + float(np.hypot(*center)) * w_r + p.input_scale * offset + p.z_scale * (np.asarray(p.z) @ w.first_z) + w.first_bias
+    period = activations.get(w.activations[0]).period
+    if period:
+        bias = bias - period * np.round(bias / period)
+    return matrix, bias, a.T
+
+
+def center_delta(d: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+    """delta = |c + d| - |c| for each row of d (n, 2), c (1, 2), computed so that it keeps the
+    precision of d however large c is (see first_layer): (n, 1); 0 where c + d is the origin."""
+    num = (d * (d + 2 * center)).sum(dim=1, keepdim=True)
+    den = torch.linalg.vector_norm(d + center, dim=1, keepdim=True) + torch.linalg.vector_norm(center)
+    return torch.where(den > 0, num / den, torch.zeros_like(num))
+
+
 @dataclass(frozen=True)
 class _Layer:
     weight: torch.Tensor  # (fan_in, fan_out)
@@ -136,13 +184,15 @@ def threads_for(net_width: int, hidden: int, outputs: int, samples: int, device_
 
 
 class Renderer:
-    """Renders frames of one network at one size.
+    """Renders frames of one network at one size, layer by layer with torch (the eager path).
 
     threads: the torch threads its frames want (default: 1 for a small frame on a CPU, else
     None, what the process has); pin: the caller's way to hold torch to them while a batch
     is computed (render.ThreadPin; none: torch's threads are left as they are).
     `band_rows` and `batch` may be changed before rendering: they change no pixel, only the pace.
     """
+
+    kind = "torch"  # what computes the network (bench reports it): torch's ops, layer by layer
 
     def __init__(
         self,
@@ -157,6 +207,7 @@ class Renderer:
     ):
         self.weights, self.width, self.height, self.k = weights, width, height, supersample
         self.device = pick_device(device)
+        self.workers = 1  # frames are computed here, in the calling thread (torch's own threads share each op)
         self.dtype = DTYPES[precision]
         samples = width * height * supersample * supersample
         net_width = weights.first.shape[1]
@@ -170,6 +221,10 @@ class Renderer:
         band_samples = BAND_SAMPLES if self.device.type == "cpu" else GPU_BAND_SAMPLES
         self.band_rows = max(1, band_samples // samples_per_row)  # output rows per band
         self._plan()
+        self._palette = None
+        if weights.palette is not None:  # (N - 1, 6): colour k and colour k+1 - colour k
+            steps = np.concatenate([weights.palette[:-1], np.diff(weights.palette, axis=0)], axis=1)
+            self._palette = torch.as_tensor(steps, dtype=torch.float32, device=self.device)
         self._bufs: tuple | None = None
         self._grids: dict[int, torch.Tensor] = {}
         self._cache_grid = samples <= GRID_CACHE_SAMPLES
@@ -208,34 +263,12 @@ class Renderer:
             prev = fold
         self._layers = layers
         self._first_act = activations.get(first.fold.via).torch if first.fold else first.torch
-        # the first layer's rows for x, y and r (zero where an input is not used), times the
-        # style's coordinate gain; the offsets' share is a bias: (3, width) and (width,)
-        rows = {name: w.first[i] for i, name in enumerate(w.inputs)}
-        xyr = np.stack([rows.get(name, np.zeros(w.first.shape[1])) for name in "xyr"])
-        self._first_xyr = xyr * w.coords[0][:, None]
-        self._first_offset = w.coords[1] @ xyr
-        self._palette = None
-        if w.palette is not None:  # (N - 1, 6): colour k and colour k+1 - colour k
-            steps = np.concatenate([w.palette[:-1], np.diff(w.palette, axis=0)], axis=1)
-            self._palette = torch.as_tensor(steps, dtype=torch.float32, device=self.device)
+        self._output = activations.output(w.output).torch
 
     def _first_layer(self, p: FrameParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per frame: the first layer's weights for base (x, y, r') and its bias, the view folded in.
-
-        With A the view's 2x2 map and c its centre, (x', y') = A (x, y) + c, so
-        [x', y'] @ W_xy = (x, y) @ (A^T W_xy) + c @ W_xy. r' = |(x', y')| is computed per sample.
-        input_scale multiplies the coordinate rows, z_scale the z term.
-        Returns float64 (3, width) weights, (width,) bias and A^T (2, 2).
-        """
-        w = self.weights
-        theta = math.radians(p.rotation)
-        cos, sin = math.cos(theta) / p.zoom, math.sin(theta) / p.zoom
-        # x' = x cos + y sin, y' = -x sin + y cos (rotate by minus `rotation`), then + centre
-        a = np.array([[cos, sin], [-sin, cos]])
-        w_xy, w_r = self._first_xyr[:2] * p.input_scale, self._first_xyr[2] * p.input_scale
-        matrix = np.stack([a[0, 0] * w_xy[0] + a[1, 0] * w_xy[1], a[0, 1] * w_xy[0] + a[1, 1] * w_xy[1], w_r])  # (3, width)
-        bias = p.center @ w_xy + p.input_scale * self._first_offset + p.z_scale * (p.z @ w.first_z) + w.first_bias
-        return matrix * self._first_scale, bias * self._first_scale, a.T
+        """first_layer's, times the fold of the first activation (tanh runs as sigmoid(2a))."""
+        matrix, bias, view = first_layer(self.weights, p)
+        return matrix * self._first_scale, bias * self._first_scale, view
 
     def _frame_inputs(self, p: FrameParams) -> tuple:
         """One frame's tensors on the device (fp32): the first layer's weights and bias, the view,
@@ -249,7 +282,7 @@ class Renderer:
             put(np.asarray(p.center)[None, :]),  # (1, 2)
             put(p.contrast * self._last[0]),  # (width, channels)
             put(p.contrast * self._last[1])[None, :],  # (1, channels)
-            p.palette_shift - math.floor(p.palette_shift),  # in [0, 1)
+            p.palette_shift - math.floor(p.palette_shift),  # in [0, 1): always the last
         )
 
     # ------------------------------------------------------------ one chunk
@@ -282,9 +315,8 @@ class Renderer:
         """
         first_w, first_b, view, center, last_w, last_b, _ = inputs
         grid = self._grid(start)  # (chunk, 2) base x, y
-        moved = torch.addmm(center, grid, view)  # (chunk, 2) x', y': the view applied
-        r = torch.linalg.vector_norm(moved, dim=1, keepdim=True)  # (chunk, 1)
-        feats = torch.cat([grid, r], dim=1)  # (chunk, 3): x, y, r', fp32
+        delta = center_delta(grid @ view, center)  # (chunk, 1): r' - |c| (first_layer)
+        feats = torch.cat([grid, delta], dim=1)  # (chunk, 3): x, y, delta, fp32
         a, b, wide = self._buffers()
         first = wide if wide is not None else a
         torch.addmm(first_b, feats, first_w, out=first)  # (chunk, width)
@@ -298,10 +330,7 @@ class Renderer:
         if wide is not None:
             a = wide.copy_(a)
         torch.addmm(last_b, a, last_w, out=out)  # (chunk, channels), fp32
-        if self.weights.output == "sin":  # sigmoid(sin), stretched from [s(-1), s(1)] to [0, 1]
-            torch.sigmoid_(out.sin_()).sub_(SIN_LOW).mul_(1 / (SIN_HIGH - SIN_LOW)).clamp_(0, 1)
-        else:
-            torch.sigmoid_(out)
+        self._output(out)  # the output activation, in place: values in [0, 1]
 
     # ------------------------------------------------------------ frames
 
@@ -334,20 +363,23 @@ class Renderer:
                     rows_done(r1 - r0)
         return list(out)
 
-    def _band(self, inputs: list[tuple], r0: int, r1: int) -> np.ndarray:
-        """Output rows r0..r1-1 of every frame of a batch -> (B, r1-r0, W, 3) uint8."""
-        k, gw, n = self.k, self.width * self.k, len(inputs)
-        first, last = k * r0 * gw, k * r1 * gw  # sample range of these rows
+    def _values(self, inputs: list[tuple], first: int, last: int) -> torch.Tensor:
+        """Samples first..last-1 of every frame of a batch -> (B, samples, channels) float32 in [0, 1]."""
         starts = range(first - first % self.chunk, last, self.chunk)  # chunks sit on multiples of the chunk size
-        values = torch.empty((n, len(starts) * self.chunk, self.channels), device=self.device)  # float32
+        values = torch.empty((len(inputs), len(starts) * self.chunk, self.channels), device=self.device)  # float32
         for i, start in enumerate(starts):
             for f, frame in enumerate(inputs):
                 self._chunk(start, frame, values[f, i * self.chunk : (i + 1) * self.chunk])
-        values = values[:, first - starts[0] : last - starts[0]]  # (B, samples, channels)
+        return values[:, first - starts[0] : last - starts[0]]
+
+    def _band(self, inputs: list[tuple], r0: int, r1: int) -> np.ndarray:
+        """Output rows r0..r1-1 of every frame of a batch -> (B, r1-r0, W, 3) uint8."""
+        k, gw, n = self.k, self.width * self.k, len(inputs)
+        values = self._values(inputs, k * r0 * gw, k * r1 * gw)  # (B, samples, channels)
         # Every sub-sample to RGB first, then the average: a colour conversion is not linear
         # (averaging hues as numbers turns red and magenta into green), nor is a palette.
         if self._palette is not None:
-            shifts = torch.tensor([frame[6] for frame in inputs], device=self.device)[:, None]  # (B, 1)
+            shifts = torch.tensor([frame[-1] for frame in inputs], device=self.device)[:, None]  # (B, 1)
             rgb = _lookup(values[..., 0], self._palette, shifts)
         else:
             rgb = _to_rgb(values, self.weights.color)

@@ -16,34 +16,66 @@ import torch
 
 from .errors import DeviceUnavailable, OutOfMemory
 from .network import channels
+from .network import shape as network_shape
 from .render import BAND_SAMPLES, DTYPES, GPU_BAND_SAMPLES, GPU_BATCH, GRID_CACHE_SAMPLES, chunk_size, pick_device, shape_flop
 
 
-def memory_needed(net, width: int, height: int, supersample: int = 1, device_type: str = "cpu", precision: str = "fp32") -> tuple[int, int]:
+def memory_needed(net, width: int, height: int, supersample: int = 1, device_type: str = "cpu", precision: str = "fp32",
+                  path: str | None = None) -> tuple[int, int]:  # fmt: skip
     """Peak bytes a render of a network spec (scene.Network) at a size needs: (host, device).
 
-    Host (RAM): the float64 weights network.build draws, two float64 copies of one
-    width x width layer while drawing and folding them, a batch of uint8 frames and one
-    more copy of a frame for the encoder. Device: the weights at `precision`, two
-    activation buffers (chunk x width) and a band of float32 outputs with the colour
-    conversion's temporaries. On a CPU the device is the host: add them up. An estimate
-    (within ~15% of the peak RSS over what torch itself takes), not a promise.
+    path: the renderer (core.render_path: fused-cpu, fused-triton or torch; default: the one
+    auto picks). Host (RAM): the float64 weights network.build draws, two float64 copies of
+    one width x width layer while drawing and folding them, the uint8 frames in flight and one
+    more copy of a frame for the encoder. torch's path on the device: the weights at
+    `precision`, two activation buffers (chunk x width) and a band of float32 outputs with the
+    colour conversion's temporaries; the fused Triton kernel the same without the activation
+    buffers; the fused CPU kernel: its float32 weights, the frame's sample grid (kept up to
+    GRID_CACHE_SAMPLES) and one band of values and temporaries per worker (at most one per
+    core). On a CPU the device is the host: add them up. An estimate (within ~15% of the peak
+    RSS over what torch itself takes), not a promise.
     """
     w, depth, k = net.width, net.depth, supersample
     c = channels(net.color)
     params = (len(net.inputs) + net.latent_dim + 1) * w + (depth - 1) * (w * w + w) + (w + 1) * c
     itemsize = DTYPES[precision].itemsize
     cpu = device_type == "cpu"
-    batch = 1 if cpu else GPU_BATCH
+    path = path or _default_path(net, device_type, precision)
     samples = width * height * k * k
-    chunk = chunk_size(w, samples, device_type, precision)
     row = width * k * k
+    host = params * 8 + 2 * w * w * 8
+    if path == "fused-cpu":
+        from .bands import BAND_SAMPLES as FUSED_BAND, LOOKAHEAD
+
+        frames = (LOOKAHEAD + 1) * width * height * 3  # frames in flight, and the encoder's copy
+        grid = samples * 8 if samples <= GRID_CACHE_SAMPLES else 0  # float32 x, y
+        band = max(row, FUSED_BAND // row * row) + 64  # samples of one band, whole tiles
+        per_band = band * (c * 4 + 8 + 16 + 3 * 8 * 3)  # values; x, y float32 and float64; rgb temporaries
+        device = params * 4 + grid + (os.cpu_count() or 1) * per_band
+        return host + frames + device, 0
+    batch = 1 if cpu else GPU_BATCH
+    chunk = chunk_size(w, samples, device_type, precision)
     band = max(1, (BAND_SAMPLES if cpu else GPU_BAND_SAMPLES) // row) * row + chunk  # samples of one band, chunk-aligned
     grid = -(-samples // chunk) * chunk * 2 * 4 if samples <= GRID_CACHE_SAMPLES else chunk * 2 * 4
-    host = params * 8 + 2 * w * w * 8 + (batch + 1) * width * height * 3
+    host += (batch + 1) * width * height * 3
     wide = 0 if precision == "fp32" else w * chunk * 4  # low precision: the first and last layers' fp32 buffer
-    device = params * itemsize + 2 * w * chunk * itemsize + wide + c * chunk * 4 + batch * band * 3 * 4 * 6 + grid
+    activations = 0 if path == "fused-triton" else 2 * w * chunk * itemsize + wide + c * chunk * 4
+    device = params * itemsize + activations + batch * band * 3 * 4 * 6 + grid
     return (host + device, 0) if cpu else (host, device)
+
+
+def _default_path(net, device_type: str, precision: str) -> str:
+    """What core.render_path picks by itself, from the spec alone (no triton import: CUDA's
+    fused path is assumed where its shape fits; its estimate is the smaller one)."""
+    from . import cpu_fused
+    from .fused import MAX_WIDTH as GPU_WIDTH, padded_width
+
+    acts, output, width = network_shape(net)
+    if device_type == "cpu":
+        return "fused-cpu" if precision == "fp32" and cpu_fused.supported(acts, output, width) is None else "torch"
+    if device_type == "cuda":
+        return "fused-triton" if precision in ("fp32", "bf16") and padded_width(width) <= GPU_WIDTH else "torch"
+    return "torch"
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -84,7 +116,7 @@ def available_memory(device: torch.device) -> int | None:
     return min(found) if found else None
 
 
-def check_fits(net, width: int, height: int, supersample: int, device: str, precision: str) -> None:
+def check_fits(net, width: int, height: int, supersample: int, device: str, precision: str, path: str | None = None) -> None:
     """Refuse, before any work, a render whose estimate (memory_needed) exceeds the free memory.
 
     Raises OutOfMemory; the command exits 1 with its one line. Exit 1, not 2: the scene is
@@ -92,7 +124,7 @@ def check_fits(net, width: int, height: int, supersample: int, device: str, prec
     is this machine's resources, which is a failure to do the work, not bad input.
     """
     dev = pick_device(device)
-    host, on_device = memory_needed(net, width, height, supersample, dev.type, precision)
+    host, on_device = memory_needed(net, width, height, supersample, dev.type, precision, path)
     for need, free, what in ((host, available_memory(torch.device("cpu")), "memory (RAM)"), (on_device, available_memory(dev) if on_device else None, f"{dev.type} memory")):
         if free is not None and need > free:
             size = f"{width}x{height}" + (f" x{supersample} supersampled" if supersample > 1 else "")
@@ -113,21 +145,25 @@ def out_of_memory(exc: BaseException) -> str | None:
     return None
 
 
-# Rough sustained arithmetic per second on each device, for estimates only (a 32-wide tanh
-# network runs ~50 GFLOP/s per core of the development machine; a GPU, some TFLOP/s).
-THROUGHPUT = {"cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU thread; per device
+# Rough sustained arithmetic per second on each path, for estimates only: the fused CPU kernel
+# runs a 32-wide tanh network at ~75-95 GFLOP per CPU second on the development machine
+# (benchmarks/kernels.py, `[720p share of peak per CPU second]`; less when the machine is
+# shared), torch's path ~40 GFLOP/s per thread; a GPU, some TFLOP/s.
+THROUGHPUT = {"fused-cpu": 70e9, "cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU worker or thread; per device
 
 
-def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str) -> float:
+def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str, precision: str = "fp32") -> float:
     """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
-    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT. Encoding
-    is not counted. Good to a factor of two or three: enough to say "this takes hours"."""
+    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT (of the path
+    core.render_path picks). Encoding is not counted. Good to a factor of two or three: enough
+    to say "this takes hours"."""
     flop = shape_flop(net.width, net.depth - 1, channels(net.color))
     try:
         kind = pick_device(device).type
     except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail
         kind = device.split(":")[0]
-    speed = THROUGHPUT.get(kind, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
+    key = "fused-cpu" if kind == "cpu" and _default_path(net, kind, precision) == "fused-cpu" else kind
+    speed = THROUGHPUT.get(key, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
     return flop * width * height * supersample * supersample * frames / speed
 
 

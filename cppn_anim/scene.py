@@ -23,7 +23,7 @@ import stat
 import string
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Iterator, Literal, Optional, Union
 
 from pydantic import (
     AfterValidator,
@@ -80,6 +80,7 @@ Interpolation = Literal["step", "linear", "slerp", "cubic"]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Vec2 = Annotated[list[Finite], Field(min_length=2, max_length=2)]
 Activation = Literal[activations.NAMES]  # type: ignore[valid-type]
+OutputActivation = Literal[activations.OUTPUT_NAMES]  # type: ignore[valid-type]
 
 
 def _kind(value: Any) -> str:
@@ -363,7 +364,7 @@ class Network(_Model):
     z_scale: Finite = Field(1.0, gt=0, description="multiplies z before the network (default: the style's)")
     input_scale: Finite = Field(1.0, gt=0, description="multiplies x, y, r after the view (default: the style's)")
     contrast: Finite = Field(1.0, gt=0, description="multiplies the output layer's pre-activation: harder edges")
-    output: Literal["sigmoid", "sin"] = Field("sigmoid", description="sin: sin, sigmoid, then a constant stretch to [0, 1]")
+    output: OutputActivation = Field("sigmoid", description="sin: sin, sigmoid, then a constant stretch to [0, 1]")
     palette: Optional[
         Annotated[
             Union[Annotated[PaletteName, Tag("text")], Annotated[Annotated[list[HexColor], Field(min_length=2)], Tag("list")]],
@@ -459,30 +460,53 @@ class Scene(_Model):
         """N = round(duration * fps), halves rounded up, computed exactly (see `exact`)."""
         return math.floor(exact(self.duration) * exact(self.fps) + Fraction(1, 2))
 
-    def error(self, path: tuple, message: str, at_key: bool = False) -> SceneError:
-        """A SceneError located at `path` in this scene's file (or its --set override)."""
+    def error(self, path: tuple, message: str, at_key: bool = False, also: tuple = ()) -> SceneError:
+        """A SceneError located at `path` in this scene's file (or its --set override).
+
+        also: the other places a rule ties `path` to; when `path` is as the file has it but
+        one of them was set by an override, that override is named (it caused the error).
+        """
+        if not self._overridden(path):
+            for other in also:
+                if self._overridden(other):
+                    return locate(self._source, self._doc, self._overrides, other, message)
         return locate(self._source, self._doc, self._overrides, path, message, at_key)
 
+    def _overridden(self, path: tuple) -> bool:
+        """Whether an override set `path`, a key on the way to it, or a key inside it."""
+        return any(path[: len(steps)] == steps or (path and steps[: len(path)] == path) for steps in self._overrides)
+
     def check_output(self, fmt: str) -> None:
-        """Rules that depend on the output format (known only once the command line is read)."""
+        """Rules that depend on the output format (known only once the command line is read):
+        the first one broken, as a SceneError."""
+        for error in self.output_problems(fmt):
+            raise error
+
+    def output_problems(self, fmt: str) -> list[SceneError]:
+        """Every rule that depends on the output format and is broken, as SceneErrors."""
+        found = []
         crf, (lo, hi) = self.output.crf, CRF_RANGE.get(fmt, (0, CRF_MAX))  # gif, png: no crf, but within the schema's range
         if crf is not None and not lo <= crf <= hi:
             if fmt in CRF_RANGE:
-                raise self.error(("output", "crf"), f"crf {crf} out of range for {fmt} ({lo}..{hi})")
-            ranges = ", ".join(f"{f} {lo}..{hi}" for f, (lo, hi) in CRF_RANGE.items())
-            raise self.error(("output", "crf"), f"crf {crf} out of range ({ranges}; {fmt} does not use crf)")
+                found.append(self.error(("output", "crf"), f"crf {crf} out of range for {fmt} ({lo}..{hi})", also=(("output", "format"),)))
+            else:
+                ranges = ", ".join(f"{f} {lo}..{hi}" for f, (lo, hi) in CRF_RANGE.items())
+                found.append(self.error(("output", "crf"), f"crf {crf} out of range ({ranges}; {fmt} does not use crf)", also=(("output", "format"),)))
         if fmt == "gif" and self.fps > GIF_MAX_FPS:
-            raise self.error(
+            found.append(self.error(
                 ("fps",),
                 f"{self.fps:g} fps is too fast for a GIF (at most {GIF_MAX_FPS}: GIF delays are centiseconds);"
                 " use --fps 25, or mp4/webm",
-            )
+                also=(("output", "format"),),
+            ))  # fmt: skip
         if fmt == "gif" and exact(self.fps) < GIF_MIN_FPS:
-            raise self.error(
+            found.append(self.error(
                 ("fps",),
                 f"{self.fps:g} fps is too slow for a GIF (at least 100/65535 = {float(GIF_MIN_FPS):.6f} fps: a GIF frame"
                 " shows at most 655.35 s, as its delay is 16 bits of centiseconds); use mp4/webm",
-            )
+                also=(("output", "format"),),
+            ))  # fmt: skip
+        return found
 
     def resolved_yaml(self) -> str:
         """The scene with every default filled in, as YAML: what made an output."""
@@ -557,7 +581,8 @@ def _file_kind(mode: int) -> str:
 
 
 def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None) -> Scene:
-    """YAML text -> a Scene, every rule checked; SceneError on any problem.
+    """YAML text -> a Scene, every rule checked; the first error in file order raised as a
+    SceneError whose `.errors` lists every error found (what `validate` prints).
 
     hear: how a scene with `audio` is heard (the audio stage, signals.py, comes later in the
     data flow, so its caller lends it: core.parse does). hear(scene, user_path) -> something
@@ -567,15 +592,40 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     from --audio (relative to the current folder, anywhere). Beat times ("8b") and a
     duration left out are resolved with it before the rules on times are checked.
     """
+    scene, errors = check(text, source, overrides, default_name, hear)
+    if errors:
+        first = errors[0]
+        first.errors = errors
+        raise first
+    return scene
+
+
+def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None) -> tuple[Scene | None, list[SceneError]]:
+    """(the scene, []) or (None, every error found in the file, in file order). hear: as parse's.
+
+    Every independent error: YAML that does not parse stops the reading (one error); a
+    duplicate key or a refused tag does not. pydantic reports every value that breaks the
+    schema at once; the nodes it blames are then left out (a list as a whole, so that the
+    items after a bad one keep their index; a left-out mapping key takes its default, a
+    left-out trajectory a stand-in) until the rest validates, and the rules across keys are
+    checked on that, each reported unless it depends on a node left out (what a rule would
+    say about a default stood in for a bad value is no error of the file). The soundtrack's
+    rules (audio, modulate, times in beats) stop at their first error, and are not looked
+    at when `audio` or `modulate` itself was left out (the times may depend on them). An
+    override that names no key path raises at once (the command line is wrong, not the file).
+    """
     try:
-        doc = yamlread.read(text)
+        doc = yamlread.read(text, keep_going=True)
     except yamlread.YamlProblem as p:
-        raise SceneError(source, p.message, dotted(p.path), p.line, p.col) from None
-    if doc.data is None:
-        raise SceneError(source, "the file is empty: a scene needs at least trajectory.keyframes", "", 1, 1)
+        return None, [SceneError(source, p.message, dotted(p.path), p.line, p.col)]
+    errors = [SceneError(source, p.message, dotted(p.path), p.line, p.col) for p in doc.problems]
+    if doc.data is None and not errors:
+        return None, [SceneError(source, "the file is empty: a scene needs at least trajectory.keyframes", "", 1, 1)]
     if not isinstance(doc.data, dict):
-        line, col = doc.values[()]
-        raise SceneError(source, f"a scene must be a mapping of keys, not {show(doc.data)}", "", line, col)
+        if not errors:
+            line, col = doc.values[()]
+            errors.append(SceneError(source, f"a scene must be a mapping of keys, not {show(doc.data)}", "", line, col))
+        return None, _in_file_order(errors)
     data = doc.data
     applied: dict = {}
     user_path = False
@@ -587,7 +637,45 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
             user_path = False  # a later --set audio.path follows the scene file's rule
         data = _set_path(data, steps, value, source, key)
         applied[steps] = label[0] if label else f"--set {key}={short(str(value))}"
-    scene = _validate(data, source, doc, applied)
+    left_out = list(doc.dropped)
+    scene = None
+    for attempt in range(8):  # each round leaves out what the last one blamed; a few suffice
+        try:
+            scene = _validate(data, source, doc, applied)
+            break
+        except ValidationError as e:
+            found = _explainer().all(e, source, doc, applied, data)
+        if attempt == 0:
+            errors += [error for _, about, error in found if not any(_related(about, gone) for gone in left_out)]
+        data, gone = _leave_out(data, [about if about in STAND_IN else node for node, about, _ in found])
+        if not gone:
+            break
+        left_out += gone
+    if scene is None:
+        return None, _in_file_order(errors)
+    if any(_related(gone, key) for gone in left_out for key in (("audio",), ("modulate",))):
+        return None, _in_file_order(errors)  # what the soundtrack decides (times in beats, duration) is unknown
+    try:
+        scene, data = _hear(scene, data, source, doc, applied, user_path, hear)
+    except SceneError as e:
+        return None, _in_file_order(errors + [e])
+    except ValidationError as e:  # the times in beats made the scene invalid (a keyframe past the end, say)
+        return None, _in_file_order(errors + [_explainer().first(e, source, doc, applied, data)])
+    if scene.name is None:
+        scene = changed(scene, name=default_name)
+    for error, depends in _rule_problems(scene, data):
+        if not any(_related(d, gone) for d in depends for gone in left_out):
+            errors.append(error)
+    if errors:
+        return None, _in_file_order(errors)
+    if scene._heard is not None:
+        scene._heard = scene._heard.follow(scene.duration)
+    return scene, []
+
+
+def _hear(scene: Scene, data: dict, source: str, doc, applied: dict, user_path: bool, hear) -> tuple[Scene, dict]:
+    """The soundtrack's rules, and the scene with its times in beats resolved (SceneError, or
+    pydantic's ValidationError for a scene the resolved times make invalid)."""
     beats = _beat_times(data)
     if scene.audio is None:
         if beats:
@@ -596,35 +684,72 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
                                     " write seconds, or add audio: {path: ...}")  # fmt: skip
         if scene.modulate.items():
             raise scene.error(("modulate",), "modulate needs `audio`: its signals come from the soundtrack (add audio: {path: ..., signals: ...})", at_key=True)
-    else:
-        _check_audio(scene, data, user_path)
-        if hear is None:
-            raise scene.error(("audio",), "this reader cannot hear audio (read scenes with cppn_anim.load or core.parse)", at_key=True)
-        heard = hear(scene, user_path)
-        times = {path: heard.time(float(written[:-1])) for path, written in beats}
-        for path, written in beats:
-            if len(path) > 1 and path[-2] == 0 and times[path] != 0:  # a first keyframe: at 0, whatever beat 0's time
-                raise scene.error(path, f"the first keyframe must be at 0, and '{written}' is at {times[path]:.4g} s"
-                                        f" (beat 0 falls at beat_offset {heard.time(0):.4g} s): write 0")  # fmt: skip
-        if beats or "duration" not in data:
-            data = _with_times(data, times, None if "duration" in data else heard.length)
-            scene = _validate(data, source, doc, applied)
-        scene._heard = heard
-    if scene.name is None:
-        scene = changed(scene, name=default_name)
-    _check_rules(scene, data)
-    if scene._heard is not None:
-        scene._heard = scene._heard.follow(scene.duration)
-    return scene
+        return scene, data
+    _check_audio(scene, data, user_path)
+    if hear is None:
+        raise scene.error(("audio",), "this reader cannot hear audio (read scenes with cppn_anim.load or core.parse)", at_key=True)
+    heard = hear(scene, user_path)
+    times = {path: heard.time(float(written[:-1])) for path, written in beats}
+    for path, written in beats:
+        if len(path) > 1 and path[-2] == 0 and times[path] != 0:  # a first keyframe: at 0, whatever beat 0's time
+            raise scene.error(path, f"the first keyframe must be at 0, and '{written}' is at {times[path]:.4g} s"
+                                    f" (beat 0 falls at beat_offset {heard.time(0):.4g} s): write 0")  # fmt: skip
+    if beats or "duration" not in data:
+        data = _with_times(data, times, None if "duration" in data else heard.length)
+        scene = _validate(data, source, doc, applied)
+    scene._heard = heard
+    return scene, data
 
 
 def _validate(data: dict, source: str, doc, applied: dict) -> Scene:
-    try:
-        scene = Scene.model_validate(data)
-    except ValidationError as e:
-        raise _explainer().first(e, source, doc, applied, data) from None
+    """The scene model of data (pydantic's ValidationError if it breaks the schema), located in its file."""
+    scene = Scene.model_validate(data)
     scene._source, scene._doc, scene._overrides = source, doc, applied
     return scene
+
+
+def _in_file_order(errors: list[SceneError]) -> list[SceneError]:
+    """Errors in file order (an override's, which have no line, first), each once."""
+    seen, out = set(), []
+    for e in sorted(errors, key=_file_order):
+        if str(e) not in seen:
+            seen.add(str(e))
+            out.append(e)
+    return out
+
+
+def _related(a: tuple, b: tuple) -> bool:
+    """Whether one key path is the other or inside it."""
+    return a[: len(b)] == b or b[: len(a)] == a
+
+
+STAND_IN = {("trajectory",): {"keyframes": [{"at": 0, "z": "random"}]}}  # for a required key left out
+
+
+def _leave_out(data: dict, paths: list[tuple]) -> tuple[dict, list[tuple]]:
+    """A copy of data without the nodes at `paths` (a list item: the whole list); what was left out."""
+    gone = []
+    for path in paths:
+        at = next((i for i, step in enumerate(path) if isinstance(step, int)), len(path))
+        path = path[:at]  # a list goes as a whole: the items after a bad one keep their index
+        if not path:
+            continue
+        data = dict(data)
+        node = data
+        for step in path[:-1]:
+            child = node.get(step) if isinstance(node, dict) else None
+            if not isinstance(child, dict):
+                node = None
+                break
+            node[step] = node = dict(child)
+        if not isinstance(node, dict) or (path[-1] not in node and path not in STAND_IN):
+            continue
+        if path in STAND_IN:
+            node[path[-1]] = STAND_IN[path]
+        else:
+            del node[path[-1]]
+        gone.append(path)
+    return data, gone
 
 
 def _position(scene: Scene, path: tuple) -> tuple:
@@ -765,77 +890,97 @@ def read_value(text: str) -> Any:
 # ---------------------------------------------------------------- rules across keys
 
 
-def _check_rules(scene: Scene, data: dict) -> None:
+MAX_FRAMES = 10**8  # what a scene may ask: duration x fps frames at most (about 39 days at 30 fps)
+POSITIVE = ("view.zoom", "network.z_scale", "network.input_scale", "network.contrast")  # must stay > 0
+
+
+def _rule_problems(scene: Scene, data: dict) -> Iterator[tuple[SceneError, tuple]]:
+    """Every rule across keys that the scene breaks: (the error, the key paths it depends on).
+
+    Each rule is checked on its own, so one broken rule never hides another (`validate`
+    reports them all). Where a rule ties two places, the error is at the one that depends
+    on the other, unless only the other came from an override: then the override that
+    caused it is named (Scene.error's `also`).
+    """
     net = scene.network
     raw_activation = data.get("network", {}).get("activation") if isinstance(data.get("network"), dict) else None
     if isinstance(raw_activation, list) and len(raw_activation) != net.depth:
-        raise scene.error(
-            ("network", "activation"),
-            f"{len(raw_activation)} activations for depth {net.depth}: give one name, or exactly {net.depth}",
-        )
+        where, also = ("network", "activation"), (("network", "depth"), ("network", "style"))
+        message = f"{len(raw_activation)} activations for depth {net.depth}: give one name, or exactly {net.depth}"
+        yield scene.error(where, message, also=also), (where, *also)
     if net.palette is not None and net.color != "gray":
-        raise scene.error(
-            ("network", "palette"),
-            f"a palette colours one gray channel: color {net.color} cannot go with it (leave color out, or write color: gray)",
-        )
+        where, also = ("network", "palette"), (("network", "color"),)
+        message = f"a palette colours one gray channel: color {net.color} cannot go with it (leave color out, or write color: gray)"
+        yield scene.error(where, message, also=also), (where, *also)
     for i, name in enumerate(net.inputs):
         if name in net.inputs[:i]:
-            raise scene.error(("network", "inputs", i), f"input '{name}' is listed twice")
-    if scene.frame_count < 1:
-        raise scene.error(("duration",), f"duration {scene.duration:g} s at {scene.fps:g} fps makes no frame")
+            yield scene.error(("network", "inputs", i), f"input '{name}' is listed twice"), (("network", "inputs"),)
+    frames, timing = scene.frame_count, (("duration",), ("fps",))
+    if frames < 1:
+        yield scene.error(("duration",), f"duration {scene.duration:g} s at {scene.fps:g} fps makes no frame", also=timing[1:]), timing
+    elif frames > MAX_FRAMES:
+        message = f"duration {scene.duration:g} s at {scene.fps:g} fps is {frames:.3g} frames; a scene asks at most {MAX_FRAMES:.0e} (10^8)"
+        yield scene.error(("duration",), message, also=timing[1:]), timing
     traj = scene.trajectory
-    _check_times(scene, ("trajectory", "keyframes"), [k.at for k in traj.keyframes], traj.loop)
+    yield from _time_problems(scene, ("trajectory", "keyframes"), [k.at for k in traj.keyframes], traj.loop, ("trajectory", "loop"))
     for k, key in enumerate(traj.keyframes):
         if isinstance(key.z, list) and len(key.z) != net.latent_dim:
-            raise scene.error(
-                ("trajectory", "keyframes", k, "z"),
-                f"z has {len(key.z)} numbers but network.latent_dim is {net.latent_dim}",
-            )
+            where, also = ("trajectory", "keyframes", k, "z"), (("network", "latent_dim"),)
+            message = f"z has {len(key.z)} numbers but network.latent_dim is {net.latent_dim}"
+            yield scene.error(where, message, also=also), (where, *also)
     for name, track in scene.animate.tracks().items():
         written = data.get("animate", {}).get(name) if isinstance(data.get("animate"), dict) else None
         keys = ("animate", name) if isinstance(written, list) else ("animate", name, "keyframes")  # as written
-        _check_times(scene, keys, [k.at for k in track.keyframes], track.loop)
-    _check_output(scene)
-    _check_positive_tracks(scene)
+        loop = ("animate", name) if isinstance(written, list) else ("animate", name, "loop")
+        yield from _time_problems(scene, keys, [k.at for k in track.keyframes], track.loop, loop)
+    yield from _output_problems(scene)
+    yield from _positive_track_problems(scene)
 
 
-POSITIVE = ("view.zoom", "network.z_scale", "network.input_scale", "network.contrast")  # must stay > 0
-SAMPLES_PER_SEGMENT = 256  # where a track is looked at between its keyframes (and every frame)
+def _check_rules(scene: Scene, data: dict) -> None:
+    """Raise the first broken rule in file order (SceneError), if any."""
+    found = sorted((e for e, _ in _rule_problems(scene, data)), key=_file_order)
+    if found:
+        raise found[0]
 
 
-def _check_positive_tracks(scene: Scene) -> None:
+def _file_order(e: SceneError) -> tuple:
+    """Errors in file order: an override's (no line) first, then by line and column."""
+    return (e.line is not None, e.line or 0, e.col or 0)
+
+
+def _positive_track_problems(scene: Scene) -> Iterator[tuple[SceneError, tuple]]:
     """Refuse (at the track) an animated zoom, z_scale, input_scale or contrast that dips to 0
-    or below between its keyframes: an overshooting easing (back, elastic, a cubic_bezier
+    or below anywhere in the video: an overshooting easing (back, elastic, a cubic_bezier
     with y outside [0, 1]) or a cubic spline can carry a value past its keyframes, which are
-    each checked > 0 already. Linear, slerp and step tracks with easings inside [0, 1] stay
-    between their keyframes, so only the others are sampled (every frame, and densely)."""
-    grid = [Fraction(i, SAMPLES_PER_SEGMENT) for i in range(1, SAMPLES_PER_SEGMENT)]
+    each checked > 0 already. Found exactly per segment (Track.lowest), not sampled: time
+    linear in the number of keyframes, whatever the duration or fps."""
     for name, spec in scene.animate.tracks().items():
         if name not in POSITIVE:
             continue
         track = Track.from_spec(spec, [k.value for k in spec.keyframes], scene.duration)
-        if track.interpolation != "cubic" and all(0 <= float(e(u)) <= 1 for e in track.eases for u in grid):
-            continue
-        bounds = track.exact_times + [track.end]
-        times = [a + (b - a) * u for a, b in zip(bounds, bounds[1:]) for u in grid] + [scene.frame_time(i) for i in range(scene.frame_count)]
-        low, when = min((float(track.at(t)[0]), t) for t in times)
+        low, when = track.lowest()
         if low <= 0:
-            raise scene.error(
-                ("animate", name),
-                f"the track reaches {low:.3g} at t = {float(when):.3g} s (its easing or cubic interpolation overshoots);"
+            where = ("animate", name)
+            yield scene.error(
+                where,
+                f"the track reaches {low:.3g} at t = {when:.3g} s (its easing or cubic interpolation overshoots);"
                 f" {name} must stay > 0: use an easing that does not overshoot, or keyframe values further from 0",
-            )
+                also=(("duration",),),
+            ), (where, ("duration",))
 
 
-def _check_output(scene: Scene) -> None:
+def _output_problems(scene: Scene) -> Iterator[tuple[SceneError, tuple]]:
     """What render would refuse about the scene's own output (so `validate` refuses it too):
     output.path must stay inside the folder it is rendered from and end in the format's
     extension (a scene file must not be able to write anywhere else), crf must suit the
     codec, a GIF at most GIF_MAX_FPS."""
     problem = output_path_problem(scene.output.path, scene.name, scene.output.format)
     if problem:
-        raise scene.error(("output", "path"), problem)
-    scene.check_output(scene.output.format)
+        where, also = ("output", "path"), (("name",), ("output", "format"))
+        yield scene.error(where, problem, also=also), (where, *also)
+    for error in scene.output_problems(scene.output.format):
+        yield error, (("output",), ("fps",))
 
 
 def output_path_problem(template: str, name: str, fmt: str) -> str | None:
@@ -882,20 +1027,25 @@ def fill_output_path(template: str, name: str, fmt: str) -> Path:
     return path.with_name(path.name[: len(path.name) - len(known)] + f".{fmt}")
 
 
-def _check_times(scene: Scene, where: tuple, times: list[float], loop: bool) -> None:
+def _time_problems(scene: Scene, where: tuple, times: list[float], loop: bool, loop_key: tuple) -> Iterator[tuple[SceneError, tuple]]:
     """Keyframe times start at 0, increase, and stay within the video; the first keyframe that breaks a rule is named."""
     for k, t in enumerate(times):
         at = where + (k, "at")
         if k == 0 and t != 0:
-            raise scene.error(at, f"the first keyframe must be at 0, not {t:g}")
+            yield scene.error(at, f"the first keyframe must be at 0, not {t:g}"), (at,)
+            return
         if k > 0 and t <= times[k - 1]:
-            raise scene.error(at, f"at {t:g} is not after the previous keyframe's {times[k - 1]:g} (times must increase)")
+            before = where + (k - 1, "at")
+            yield scene.error(at, f"at {t:g} is not after the previous keyframe's {times[k - 1]:g} (times must increase)", also=(before,)), (at, before)
+            return
+        bounds = (("duration",), loop_key)
         if loop and t >= scene.duration and k > 0:
-            raise scene.error(
-                at, f"at {t:g} is not before duration {scene.duration:g} (with loop: true, time {scene.duration:g} is keyframe 0 again)"
-            )
+            message = f"at {t:g} is not before duration {scene.duration:g} (with loop: true, time {scene.duration:g} is keyframe 0 again)"
+            yield scene.error(at, message, also=bounds), (at, *bounds)
+            return
         if not loop and t > scene.duration:
-            raise scene.error(at, f"at {t:g} is past the end (duration {scene.duration:g})")
+            yield scene.error(at, f"at {t:g} is past the end (duration {scene.duration:g})", also=bounds), (at, *bounds)
+            return
 
 
 # ---------------------------------------------------------------- overrides
@@ -906,7 +1056,7 @@ def _override_path(key: str, source: str) -> tuple:
     steps: list = []
     for part in key.split("."):
         m = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", part)
-        if not m or (not m.group(1) and not steps):
+        if not m or not m.group(1):  # every dot is followed by a key: 'seed.', 'a..b', 'keyframes.[0]' name nothing
             raise SceneError(source, f"--set {key}: not a key path (write e.g. network.depth or trajectory.keyframes[0].at)")
         if m.group(1):
             steps.append(m.group(1))

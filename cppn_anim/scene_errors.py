@@ -5,7 +5,8 @@
 scene.py validates; this module turns what failed (pydantic's errors, or a rule across
 keys) into that line: where in the file (or which --set override), which key path, and
 the message in our words, with "did you mean" from the format's own keys (KeyTable, read
-from the model's JSON Schema). Values are shown short and on one line, never whole.
+from the model's JSON Schema). Values are shown short, never whole; the line they end up
+in escapes control characters (SceneError's str(): errors.one_line).
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ class KeyTable:
 
 
 class Explainer:
-    """pydantic's ValidationError -> the one SceneError that comes first in the file, in our words.
+    """pydantic's ValidationError -> SceneErrors in our words: all of them, or the one that comes first in the file.
 
     keys: the scene model's KeyTable (for "did you mean" and "is a key of ..."); union_errors:
     key -> what its union accepts (for a text that fits no alternative); version: the format
@@ -103,6 +104,12 @@ class Explainer:
 
     def first(self, e: ValidationError, source: str, doc, overrides: dict, data: Any) -> SceneError:
         """The error that comes first in the file, as one SceneError."""
+        return min((error for _, _, error in self.all(e, source, doc, overrides, data)), key=lambda x: (x.line or 0, x.col or 0))
+
+    def all(self, e: ValidationError, source: str, doc, overrides: dict, data: Any) -> list[tuple[tuple, tuple, SceneError]]:
+        """Every error pydantic found, in our words: (the node to leave out so that the rest can
+        be checked, the key path the error is about, the SceneError). A typo'd key is not also
+        reported as the key it was meant to be "missing"."""
         errors = []
         raw = e.errors(include_url=False)
         # a misspelt key also makes the key it was meant to be "missing": report the typo
@@ -121,10 +128,11 @@ class Explainer:
                 message = f"required key '{last}' is missing" + _missing_hint(path, last)
                 error = locate(source, doc, overrides, path, message)
                 error.path = dotted(path + (last,))
+                errors.append((path, path + (last,), error))  # the mapping that lacks it is left out
             else:
                 error = locate(source, doc, overrides, path, self._message(err, path, data), at_key)
-            errors.append(error)
-        return min(errors, key=lambda x: (x.line or 0, x.col or 0))
+                errors.append((path, path, error))
+        return errors
 
     def _message(self, err: dict, path: tuple, data: Any) -> str:
         kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
@@ -278,8 +286,8 @@ def show(value: Any) -> str:
 
 
 def short(text: str, limit: int = 40) -> str:
-    """At most `limit` characters, on one line: newlines and other control characters escaped."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 4])
+    """At most `limit` characters (control characters are escaped once, where the error
+    becomes text: errors.one_line)."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

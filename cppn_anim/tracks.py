@@ -88,6 +88,8 @@ class Track:
             t0, t1, a, b, ease = times[-1], self.end, n - 1, 0, self.eases[0]
         else:
             t0, t1, a, b, ease = times[k - 1], times[k], k - 1, k, self.eases[k]
+        if self.interpolation == "step":  # holds the previous value until the keyframe's own time,
+            return self.values[b if t >= t1 else a].copy()  # whatever the easing (out_elastic is 1.0 early)
         u = (t - t0) / (t1 - t0)  # exact: a step at u = j/n is reached exactly when it should be
         return self._between(a, b, float(ease(u)), float(t1 - t0))
 
@@ -98,13 +100,60 @@ class Track:
         if e == 1:
             return vb.copy()
         kind = self.interpolation
-        if kind == "step":
-            return va.copy()
         if kind == "slerp":
             return slerp(va, vb, e)
         if kind == "cubic":
             return hermite(va, vb, self.tangents[a] * span, self.tangents[b] * span, e)
         return va + (vb - va) * e
+
+
+    def lowest(self) -> tuple[float, float]:
+        """(the lowest value, a time in seconds where it is reached) of a one-number track over
+        the whole video, exactly rather than sampled: in each segment the value depends on t
+        only through the eased progress e, so its lowest is the lowest of the interpolation
+        over the values e can take (easing.reach: [low, high], or a jumping easing's levels):
+        at an end of that range, or for cubic where the Hermite polynomial turns inside it.
+        A keyframe's own value is counted too. Time linear in the number of keyframes, and
+        independent of fps: the verdict never depends on which frames are rendered."""
+        values = self.values[:, 0]
+        k = int(np.argmin(values))
+        best = (float(values[k]), float(self.exact_times[k]))
+        if self.interpolation == "step":  # holds keyframe values only
+            return best
+        n = len(self.exact_times)
+        segments = [(a, a + 1, self.exact_times[a], self.exact_times[a + 1], self.eases[a + 1]) for a in range(n - 1)]
+        if self.loop:
+            segments.append((n - 1, 0, self.exact_times[-1], self.end, self.eases[0]))
+        for a, b, t0, t1, ease in segments:
+            span = float(t1 - t0)
+            low, e = self._segment_lowest(a, b, easing.reach(ease), span)
+            if low < best[0]:
+                best = (low, float(t0) + easing.reach(ease).u_at(e) * span)
+        return best
+
+    def _segment_lowest(self, a: int, b: int, reach, span: float) -> tuple[float, float]:
+        """(lowest value, the eased progress e where it is) of the one-number segment a -> b."""
+        va, vb = float(self.values[a, 0]), float(self.values[b, 0])
+        if reach.levels is not None:
+            candidates = list(reach.levels)
+        else:
+            candidates = [reach.low, reach.high]
+        if self.interpolation == "cubic":
+            ma, mb = float(self.tangents[a, 0]) * span, float(self.tangents[b, 0]) * span
+            # h(s) = A s^3 + B s^2 + ma s + va; h'(s) = 3A s^2 + 2B s + ma
+            A, B = 2 * va - 2 * vb + ma + mb, -3 * va + 3 * vb - 2 * ma - mb
+            if reach.levels is None:
+                turns = np.roots([3 * A, 2 * B, ma]) if (A or B) else np.array([])
+                candidates += [float(r.real) for r in np.atleast_1d(turns) if abs(r.imag) < 1e-12 and reach.low <= r.real <= reach.high]
+
+            def value(e):
+                return float(hermite(np.array([va]), np.array([vb]), np.array([ma]), np.array([mb]), e)[0])
+        else:  # linear, and slerp of one number (never on a sphere: it falls back to linear)
+
+            def value(e):
+                return va + (vb - va) * e
+
+        return min((value(e), e) for e in candidates)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, e: float) -> np.ndarray:

@@ -10,6 +10,15 @@ from . import core, previews
 from .errors import EncodeError, OutputError, SceneError, TargetBusy, UsageError
 from .report import QUIET, Reporter, check
 
+MAX_INTERVAL = 86400.0  # seconds between looks at the file: a day at most (a wait must end)
+
+
+def check_interval(interval: float) -> float:
+    """The seconds between looks at the file: a number > 0 and at most MAX_INTERVAL, else UsageError."""
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0 < interval <= MAX_INTERVAL:
+        raise UsageError(f"interval {interval}: the seconds between looks at the file are more than 0 and at most {MAX_INTERVAL:g}")
+    return float(interval)
+
 
 def watch(
     path: str | Path, out: str | Path | None = None, overrides: Iterable = (), interval: float = 0.5, *,
@@ -22,6 +31,8 @@ def watch(
     good preview. Returns only by an exception: errors.Cancelled once `cancel` is set (the
     command line's Ctrl-C, SIGTERM or SIGHUP), or KeyboardInterrupt without one.
     """
+    interval = check_interval(interval)
+    core.check_named(out)
     path = Path(path)
     if not path.is_file():
         core.load(path, overrides)  # raises the one-line "no such file" (or "not a text file")

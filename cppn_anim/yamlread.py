@@ -60,6 +60,10 @@ class Document:
     data: object
     values: dict = field(default_factory=dict)  # path -> (line, col) of the value node
     keys: dict = field(default_factory=dict)  # path -> (line, col) of its key in the parent mapping
+    # what a scene may not contain but the rest of the file can be read around (a duplicate
+    # key, a tag): each a YamlProblem; the node is left out of `data` (`dropped`: its path)
+    problems: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
 
 
 class _CoreResolver(VersionedResolver):
@@ -103,7 +107,15 @@ class _Scanner(Scanner):
 
 
 class _Composer(Composer):
-    """ruamel's composer, stopping at MAX_NODES nodes as written (aliases are counted in _build)."""
+    """ruamel's composer, stopping at MAX_NODES nodes as written (aliases are counted in _build).
+
+    An anchor may be defined again (YAML 1.2, 3.2.2.2: an alias refers to the most recent
+    node with its anchor), so ruamel's warning about it (8 lines on standard error) is off.
+    """
+
+    def __init__(self, loader=None):
+        super().__init__(loader)
+        self.warn_double_anchors = False
 
     def compose_node(self, parent, index):
         self.count = getattr(self, "count", 0) + 1
@@ -117,8 +129,12 @@ def _pos(node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def read(text: str) -> Document:
-    """Parse one YAML document; raise YamlProblem for anything a scene may not contain."""
+def read(text: str, keep_going: bool = False) -> Document:
+    """Parse one YAML document; raise YamlProblem for anything a scene may not contain.
+
+    keep_going: a duplicate key or a refused tag does not stop the reading: it goes to
+    doc.problems (in file order) and the node is left out (doc.dropped), so that the rest
+    of the file can still be checked; YAML that does not parse still raises."""
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)
     yaml.Scanner, yaml.Resolver, yaml.Composer = _Scanner, _CoreResolver, _Composer
@@ -135,6 +151,10 @@ def read(text: str) -> Document:
         if misindent and misindent[0] <= line:
             raise YamlProblem(*misindent) from None
         what = (e.problem or e.context or "cannot parse").strip()
+        if what == "but found another document":
+            raise YamlProblem(line, col, "a second YAML document ('---'): a scene file holds one document") from None
+        if what.startswith("but ") and e.context:  # ruamel's sentence is context + problem
+            what = f"{e.context.strip()}, {what}"
         raise YamlProblem(line, col, what if "indentation" in what else f"YAML syntax: {what}") from None
     except YAMLError as e:
         raise YamlProblem(1, 1, f"YAML syntax: {str(e).splitlines()[0]}") from None
@@ -145,7 +165,12 @@ def read(text: str) -> Document:
         return doc
     budget = [MAX_NODES]
     doc.data = _build(root, (), doc, budget, 0)
+    if doc.problems and not keep_going:
+        raise doc.problems[0]
     return doc
+
+
+_DROP = object()  # a node left out of the data (a refused tag): its parent skips it
 
 
 def _build(node, path: Path, doc: Document, budget: list, depth: int):
@@ -155,26 +180,45 @@ def _build(node, path: Path, doc: Document, budget: list, depth: int):
     if depth > MAX_DEPTH:
         raise YamlProblem(*_pos(node), f"nested more than {MAX_DEPTH} levels deep (a recursive alias?)", path)
     tag = node.tag if isinstance(node.tag, str) else getattr(node.tag, "value", str(node.tag))
-    if tag not in _ALLOWED_TAGS:
-        raise YamlProblem(*_pos(node), f"tag '{tag.replace(_CORE, '!!')}' is not allowed: a scene holds only plain values", path)
     doc.values.setdefault(path, _pos(node))
+    if tag not in _ALLOWED_TAGS:
+        return _drop(doc, path, YamlProblem(*_pos(node), f"tag '{tag.replace(_CORE, '!!')}' is not allowed: a scene holds only plain values", path))
     if isinstance(node, ScalarNode):
-        return _scalar(node, tag, path)
+        try:
+            return _scalar(node, tag, path)
+        except YamlProblem as problem:
+            return _drop(doc, path, problem)
     if isinstance(node, SequenceNode):
-        return [_build(item, path + (i,), doc, budget, depth + 1) for i, item in enumerate(node.value)]
+        items = [_build(item, path + (i,), doc, budget, depth + 1) for i, item in enumerate(node.value)]
+        if any(item is _DROP for item in items):  # without it, the items after it would move up
+            return _drop(doc, path)
+        return items
     if isinstance(node, MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise YamlProblem(*_pos(key_node), "a key must be plain text", path)
             key = key_node.value
-            if key in out:
+            if path + (key,) in doc.keys:
                 first = doc.keys[path + (key,)]
-                raise YamlProblem(*_pos(key_node), f"duplicate key '{key}' (first at line {first[0]})", path + (key,))
+                doc.problems.append(YamlProblem(*_pos(key_node), f"duplicate key '{key}' (first at line {first[0]})", path + (key,)))
+                doc.dropped.append(path + (key,))  # which one was meant? neither is checked further
+                out.pop(key, None)
+                continue
             doc.keys[path + (key,)] = _pos(key_node)
-            out[key] = _build(value_node, path + (key,), doc, budget, depth + 1)
+            value = _build(value_node, path + (key,), doc, budget, depth + 1)
+            if value is not _DROP and path + (key,) not in doc.dropped:
+                out[key] = value
         return out
     raise YamlProblem(*_pos(node), "unsupported YAML node", path)
+
+
+def _drop(doc: Document, path: Path, problem: YamlProblem | None = None):
+    """Leave the node at `path` out of the data (with the problem that says why, if any)."""
+    if problem is not None:
+        doc.problems.append(problem)
+    doc.dropped.append(path)
+    return _DROP
 
 
 def _scalar(node: ScalarNode, tag: str, path: Path):

@@ -50,6 +50,12 @@ def test_bench_json(tmp_path):
     assert {"megapixels_per_s", "frames_per_s", "width", "height", "frames", "device", "precision"} <= set(result)
     assert (result["width"], result["height"], result["frames"], result["device"], result["precision"]) == (64, 32, 2, "cpu", "fp32")
     assert result["megapixels_per_s"] > 0
+    # what ran, as `render` runs it: the fused CPU kernel on torch's thread count of band workers
+    import torch
+
+    assert (result["kernel"], result["workers"], result["why_not_fused"]) == ("fused-cpu", torch.get_num_threads(), None)
+    r = cli_main("bench", "--size", "64x32", "--frames", 1, "--json", env={"CPPN_ANIM_KERNEL": "eager"})
+    assert json.loads(r.stdout.strip().splitlines()[-1])["kernel"] == "torch"
 
 
 def test_bad_arguments_exit_2_with_one_line(tiny, tmp_path):
@@ -207,7 +213,7 @@ def test_every_one_value_option_takes_a_value_starting_with_a_dash():
     for name, sub in commands.items():
         positional = ["s.yaml"] if any(not a.option_strings and a.nargs in (None, "+") for a in sub._actions) else []
         for action in sub._actions:
-            if action.nargs is not None or not action.option_strings or action.dest in ("scheduler", "port"):  # checked forms: their own tests
+            if action.nargs is not None or not action.option_strings or action.dest in ("scheduler", "port", "interval"):  # checked forms: their own tests
                 continue
             value = "-5" if action.type in (int, float) else "-v.x"
             extra = ["--time", "1"] if name == "still" and action.dest not in ("time", "frame") else []

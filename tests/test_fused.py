@@ -90,3 +90,10 @@ def test_where_it_runs():
 def test_importing_it_does_not_import_triton():
     code = "import sys, cppn_anim.fused; assert 'triton' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_view_far_from_the_origin_keeps_its_precision():
+    """The centre's share of the first layer is summed in float64 (render.first_layer): at 1e7 the
+    kernel only ever sees the frame's own extent per sample."""
+    w, p = build("{latent_dim: 4, width: 16, depth: 4, activation: [sin, tanh, tanh, gaussian]}", "{zoom: 0.8, rotation: 30, center: [-3e3, 1e7]}")
+    assert off(frame(w, p, 23, 17), reference(w, p, 23, 17)) <= 1

@@ -168,3 +168,49 @@ def test_every_module_says_what_it_owns(name):
     assert doc and len(doc.split()) >= 5, name
     if is_entry(name) and name not in ("__main__", "entry"):
         assert doc.startswith("Entry point"), name
+
+
+# ------------------------------------------------------------------ the activation table
+
+ACTIVATION_OWNERS = {"activations"}  # the table itself
+# the scene format's defaults name activations as values: the style defaults' table, the
+# `activation` and `output` keys' defaults (scene.Network)
+FORMAT_DEFAULTS = {("scene", "STYLE_DEFAULTS"), ("scene", "activation"), ("scene", "output")}
+
+
+def named_activations(name: str) -> list[str]:
+    """Where module `name` names an activation or an output activation as a string ('tanh', 'sin', ...),
+    outside the assignments FORMAT_DEFAULTS allows."""
+    from cppn_anim import activations
+
+    names = set(activations.NAMES) | set(activations.OUTPUT_NAMES)
+    allowed: set[int] = set()
+    for node in ast.walk(MODULES[name]):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and (name, t.id) in FORMAT_DEFAULTS for t in targets):
+            allowed |= {id(n) for n in ast.walk(node)}
+    return [f"{name}.py:{node.lineno}: {node.value!r}" for node in ast.walk(MODULES[name])
+            if isinstance(node, ast.Constant) and node.value in names and id(node) not in allowed]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n not in ACTIVATION_OWNERS))
+def test_no_module_but_the_table_names_an_activation(name):
+    """Every activation's functions (numpy reference, torch, the fused kernels' llvm and triton
+    bodies, its fold and period) are in activations.py: the renderers and kernels look them up
+    by the names the network carries, so adding an activation touches no other module."""
+    assert named_activations(name) == []
+
+
+def test_the_activation_check_sees_what_it_looks_for():
+    assert len(named_activations("activations")) >= 9
+
+
+def test_every_activation_has_a_body_for_every_backend():
+    from cppn_anim import activations
+
+    for a in activations.TABLE.values():
+        assert callable(a.numpy) and callable(a.torch) and callable(a.llvm) and callable(a.triton), a.name
+        assert a.fold is None or a.fold.via in activations.TABLE
+    for o in activations.OUTPUTS.values():
+        assert callable(o.numpy) and callable(o.torch) and callable(o.llvm) and callable(o.triton), o.name
+    assert {a.name for a in activations.TABLE.values() if a.period} == {"sin", "cos"}

@@ -161,8 +161,8 @@ def test_png_failure_leaves_whole_frames_only_item1(tmp_path, tmpdir_):
 
     def broken():
         yield from frames(3)
-        deadline = time.time() + 20
-        while time.time() < deadline and len(list(folder.glob("frame_*.png"))) < 3:  # the writer has caught up
+        deadline = time.time() + 300  # a wait for the writer to catch up, not a time limit: a loaded machine is slow, not wrong
+        while time.time() < deadline and len(list(folder.glob("frame_*.png"))) < 3:
             time.sleep(0.01)
         raise RuntimeError("render failed")
 
@@ -540,10 +540,7 @@ def test_an_ffmpeg_that_stops_reading_is_noticed_item14(tmp_path, tmpdir_, monke
     with pytest.raises(errors.EncodeError, match=r"ffmpeg stopped reading frames .*fake-ffmpeg: hanging on purpose"):
         encode.write(frames(12, w, h), targets.VideoSpec(out, "mp4", w, h, 8))
     assert names(tmp_path) == ["fake-ffmpeg", "systemp"]
-    deadline = time.time() + 10
-    while time.time() < deadline and _sleepers():
-        time.sleep(0.1)
-    assert _sleepers() == []
+    assert _sleepers() == []  # stopped and waited for before the error came back: none left, at once (no deadline)
 
 
 def _sleepers() -> list[int]:

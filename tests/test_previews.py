@@ -60,10 +60,20 @@ def test_explore_grid_of_two_keys(tmp_path):
 
 
 def test_explore_same_weights_at_growing_sizes(tmp_path):
+    """Each cell is the scene's still at its own size, and the sizes show one picture (the same
+    weights, resolution independent): the middle pixel of each 3x3 block of the 96x54 cell is
+    the 32x18 cell's pixel. (This test only looked at the sheet's width before.)"""
+    from cppn_anim import core
+    from test_core import find
+
     scene = write_scene(tmp_path, SCENE % (320, 180, 1))
     out = tmp_path / "sizes.png"
-    assert cli_main("explore", scene, "--vary", "size=32x18,64x36,128x72", "--cell", 128, "-o", out, "--quiet").returncode == 0
-    assert Image.open(out).size[0] >= 3 * 128
+    assert cli_main("explore", scene, "--vary", "size=32x18,96x54", "--cell", 128, "-o", out, "--quiet").returncode == 0
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    small, big = (core.still(core.load(scene, {"size": size}), 0.0) for size in ([32, 18], [96, 54]))
+    for still in (small, big):  # each shown in a 128x72 cell, scaled by nearest (its pixels stay whole)
+        assert len(find(sheet, np.asarray(Image.fromarray(still).resize((128, 72), Image.NEAREST)))) == 1
+    assert np.abs(big[1::3, 1::3].astype(int) - small).max() <= 1
 
 
 def _wait_for(predicate, timeout=300.0):  # generous: a loaded machine is slow, not wrong

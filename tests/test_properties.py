@@ -1,4 +1,7 @@
-"""Property tests: valid scenes validate; any mutation validates or is refused cleanly."""
+"""Property tests: valid scenes validate; any mutation validates or is refused cleanly.
+
+Through the full validation, as `validate` and every command run it (core.parse: the
+schema, every rule across keys, every error of a file in file order)."""
 import contextlib
 import io
 import re
@@ -7,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cppn_anim import activations, easing, scene
+from cppn_anim import activations, core, easing, scene
 from cppn_anim.cli import main
 
 EASES = sorted(easing.EASINGS) + ["cubic_bezier(0.2, -0.3, 0.8, 1.4)", "steps(3)"]
@@ -49,7 +52,7 @@ def scenes(draw) -> dict:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes())
 def test_generated_valid_scenes_validate(data):
-    scene.parse(yaml.safe_dump(data, sort_keys=False))
+    core.parse(yaml.safe_dump(data, sort_keys=False))
 
 
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.lists(st.integers(), max_size=3), st.just({"x": 1}))
@@ -103,10 +106,13 @@ def _get(node, path):
 @given(mutated_texts())
 def test_mutations_validate_or_are_refused_with_a_location(text):
     try:
-        scene.parse(text, "m.yaml")
+        core.parse(text, "m.yaml")
     except scene.SceneError as e:
-        assert re.match(r"m\.yaml:\d+:\d+: ", str(e)), str(e)
-        assert "\n" not in str(e)
+        assert e.errors[0] is e and len(e.errors) >= 1
+        for error in e.errors:  # every one: located, one line, in file order
+            assert re.match(r"m\.yaml:\d+:\d+: ", str(error)), str(error)
+            assert str(error).isprintable(), str(error)
+        assert [(x.line, x.col) for x in e.errors] == sorted((x.line, x.col) for x in e.errors)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -118,14 +124,18 @@ def test_mutations_through_the_command_exit_0_or_2(tmp_path, text):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["validate", str(path)])
     assert code in (0, 2)
-    if code == 2:
-        assert re.match(re.escape(str(path)) + r":\d+:\d+: ", err.getvalue()) and err.getvalue().count("\n") == 1
+    if code == 2:  # one line per error, each located, in file order
+        lines = err.getvalue().splitlines()
+        assert lines and err.getvalue().count("\n") == len(lines)
+        where = [re.match(re.escape(str(path)) + r":(\d+):(\d+): ", line) for line in lines]
+        assert all(where), lines
+        assert [(int(m[1]), int(m[2])) for m in where] == sorted((int(m[1]), int(m[2])) for m in where)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes())
 def test_the_resolved_scene_reads_back_as_the_same_scene(data):
     """Workers of a segmented render get the resolved YAML: it must mean exactly the same scene."""
-    original = scene.parse(yaml.safe_dump(data, sort_keys=False), default_name="gen")
-    again = scene.parse(original.resolved_yaml())
+    original = core.parse(yaml.safe_dump(data, sort_keys=False), default_name="gen")
+    again = core.parse(original.resolved_yaml())
     assert again.model_dump() == original.model_dump()

@@ -40,11 +40,31 @@ def reference(w, p, width, height) -> np.ndarray:
     return np.clip(np.floor(rgb * 255 + 0.5), 0, 255).astype(np.uint8).reshape(height, width, 3)
 
 
-def test_pinned_weights():
-    """numpy's RandomState is frozen: the same seed gives these weights on every machine."""
-    s = scene.parse("seed: 5\nnetwork: {latent_dim: 2, width: 3, depth: 2}\ntrajectory: {keyframes: [{at: 0, z: random}]}")
+# numpy's RandomState is frozen: the same seed gives these numbers on every machine, for every
+# style (seed 5, latent_dim 2, width 3, depth 2): the first layer's x row, row 1 of the hidden
+# matrix, z's second row; hardmaru's output bias (all drawn, none measured on the probe)
+PINNED = {
+    "cppn-anim": {"first": [-6.839403126671571, 1.7733477477728017, 3.26117897384472],  # the same stream as before the look retune, times 2.5
+                  "hidden": [0.32393386033875743, -1.7056171120871362, -1.3057251804207886],
+                  "first_z": [-0.23788759712597787, 0.3480354417781127, -0.06326986980266097]},
+    "hardmaru": {"first": [0.9066032320881044, -0.2922733107418258, 1.481969845777213],
+                 "hidden": [-1.3431203909489582, -0.34966474162077277, -0.6822615335302703],
+                 "first_z": [0.9628610803192605, 0.8036284258215891, 1.3650538263229557],
+                 "out_bias": [-1.2214184233174716, -0.9612095960715625, -0.43495260097853283]},
+    "guibas": {"first": [0.11133249447112026, 0.46043130042928326, 0.30469133643681867],
+               "hidden": [0.23424396194052943, -0.9176001192661962, 0.6201490606923983],
+               "first_z": [0.4603532287489345, -0.4689155200453905, -0.581081537010607]},
+}  # fmt: skip
+PINNED_FIRST_ROW = PINNED["cppn-anim"]["first"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_pinned_weights(style):
+    s = scene.parse(f"seed: 5\nnetwork: {{latent_dim: 2, width: 3, depth: 2, style: {style}}}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}")
     w = network.build(s.network, s.seed)
-    np.testing.assert_allclose(w.first[0], PINNED_FIRST_ROW, rtol=0, atol=1e-12)
+    got = {"first": w.first[0], "hidden": w.hidden[0][0][1], "first_z": w.first_z[1], "out_bias": w.out_bias}
+    for key, values in PINNED[style].items():
+        np.testing.assert_allclose(got[key], values, rtol=0, atol=1e-12, err_msg=key)
     again = network.build(s.network, s.seed)
     assert all(np.array_equal(a, b) for a, b in zip(w.hidden[0], again.hidden[0]))
 
@@ -53,9 +73,6 @@ def test_seeds_past_32_bits_are_their_own():
     s = scene.parse("network: {width: 4, depth: 1}\ntrajectory: {keyframes: [{at: 0, z: random}]}")
     small, big = network.build(s.network, 5), network.build(s.network, 2**32 + 5)
     assert not np.array_equal(small.first, big.first)
-
-
-PINNED_FIRST_ROW = [-6.839403126671571, 1.7733477477728017, 3.26117897384472]  # the same stream as before the look retune, times 2.5
 
 
 @pytest.mark.parametrize("color, look", [("rgb", None), ("gray", None), ("hsv", None), *[("rgb", k) for k in LOOKS], ("gray", "hardmaru")])
@@ -233,3 +250,75 @@ def test_buffers_are_sized_from_the_network_width():
     low = Renderer(network.build(s.network, s.seed), 64, 48, device="cpu", precision="bf16")
     a, _, wide = low._buffers()  # bf16: the first and last layers run in an fp32 buffer
     assert a.dtype == torch.bfloat16 and wide.dtype == torch.float32 and wide.shape == (low.chunk, 300)
+
+
+# ------------------------------------------------------------------ the render path (issues 18, 20)
+
+FAR_NETS = ["{latent_dim: 4, width: 16, depth: 4, activation: [sin, tanh, tanh, gaussian]}",
+            "{latent_dim: 4, width: 16, depth: 3, style: hardmaru, activation: [cos, tanh, sigmoid], color: hsv}"]
+
+
+def _scene_at(net: str, view: str, size=(64, 48)):
+    s = scene.parse(f"seed: 12\nsize: [{size[0]}, {size[1]}]\nnetwork: {net}\nview: {view}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}\n")
+    return s, network.build(s.network, s.seed), trajectory.Motion(s).at(0.0)
+
+
+@pytest.mark.parametrize("center", ["[1e5, 2e3]", "[-3e3, 1e7]"])
+@pytest.mark.parametrize("net", FAR_NETS)
+def test_a_view_far_from_the_origin_keeps_its_precision(net, center):
+    """A centre at 1e5 or 1e7: float32 coordinates there are steps of 0.008 or 1 (stair steps,
+    up to 255/255 off a sin layer's float64 value); every renderer takes only the frame's own
+    extent per pixel (render.first_layer sums the centre's share in float64), so each stays
+    within 1/255 of network.evaluate, and the picture is not flat."""
+    from cppn_anim import core
+
+    s, w, p = _scene_at(net, f"{{zoom: 0.8, rotation: 30, center: {center}}}")
+    ref = reference(w, p, 64, 48)
+    assert np.ptp(ref.reshape(-1, 3), axis=0).max() > 100  # a picture, not one colour
+    assert np.abs(Renderer(w, 64, 48, device="cpu").render(p).astype(int) - ref).max() <= 1
+    assert np.abs(core.prepare(s).still(0.0).astype(int) - ref).max() <= 1  # the product's path (the fused CPU kernel here)
+
+
+def test_same_pixels_on_any_number_of_workers_or_threads():
+    """Above the small-frame size (640x360: torch's path runs it on every thread it has): the
+    renderer the commands use gives the same bits on 1, 2 or 3 band workers, as a still and
+    in a video; torch's path the same on 1 or 2 threads; the two paths within 1/255."""
+    from cppn_anim import core, entry
+
+    s = scene.parse("seed: 3\nsize: [640, 360]\nnetwork: {width: 32, depth: 4, color: hsv}\nview: {zoom: 0.7, rotation: 20}\n"
+                    "duration: 0.25\nfps: 8\ntrajectory: {keyframes: [{at: 0, z: random}, {at: 0.25, z: random}]}\n")  # fmt: skip
+    one = core.prepare(s, workers=1)
+    still = one.still(s.frame_time(1))
+    video = list(one.frames())
+    assert np.array_equal(video[1], still) and not np.array_equal(video[0], video[1])
+    for n in (2, 3):
+        many = core.prepare(s, workers=n)
+        assert many.renderer.workers == n
+        assert np.array_equal(many.still(s.frame_time(1)), still)
+        assert all(np.array_equal(a, b) for a, b in zip(many.frames(), video))
+    eager = [core.prepare(s, kernel="eager", threads=n, pin=entry.torch_threads).still(s.frame_time(1)) for n in (1, 2)]
+    assert np.array_equal(eager[0], eager[1])
+    assert np.abs(eager[0].astype(int) - still).max() <= 1
+
+
+def test_the_render_path_is_the_fastest_that_runs_the_scene(monkeypatch):
+    from cppn_anim import core
+    from cppn_anim.errors import UsageError
+
+    def path(net="{width: 8, depth: 2}", precision="fp32", kernel=None):
+        s, w, _ = _scene_at(net, "{zoom: 1}")
+        return core.render_path(w, torch.device("cpu"), precision, kernel)
+
+    assert path() == ("fused-cpu", None)
+    assert path(precision="bf16")[0] == "torch" and "fp32" in path(precision="bf16")[1]
+    assert path("{width: 300, depth: 2}")[0] == "torch"  # over the fused kernel's width: torch's GEMMs
+    assert path(kernel="eager")[0] == "torch"
+    monkeypatch.setenv("CPPN_ANIM_KERNEL", "eager")
+    assert path()[0] == "torch"
+    monkeypatch.setenv("CPPN_ANIM_KERNEL", "fused")
+    assert path() == ("fused-cpu", None)
+    with pytest.raises(UsageError, match="CPPN_ANIM_KERNEL=fused: bf16"):
+        path(precision="bf16")
+    monkeypatch.setenv("CPPN_ANIM_KERNEL", "fast")
+    with pytest.raises(UsageError, match="auto, fused, eager"):
+        path()

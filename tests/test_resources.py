@@ -47,6 +47,15 @@ def test_a_render_that_cannot_fit_is_refused_before_any_work(tiny, tmp_path, mon
     assert cli_main("validate", tiny, "--set", "network.width=2000").returncode == 0  # the scene itself is fine
 
 
+def fail_rendering(monkeypatch, fail) -> None:
+    """Every renderer fails with `fail`'s exception: torch's path as a batch is computed, the
+    band renderer in a band (in a worker thread: the exception reaches the caller all the same)."""
+    from cppn_anim import bands
+
+    monkeypatch.setattr(render.Renderer, "_render_batch", fail)
+    monkeypatch.setattr(bands.BandRenderer, "_band_pixels", fail)
+
+
 @pytest.mark.parametrize(
     "error, what",
     [(MemoryError(), "out of memory (RAM)"),
@@ -60,7 +69,7 @@ def test_running_out_of_memory_is_one_line_exit_1(tiny, tmp_path, monkeypatch, e
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(render.Renderer, "_render_batch", fail)
+    fail_rendering(monkeypatch, fail)
     out = tmp_path / "a.mp4"
     out.write_bytes(b"old")
     r = cli_main("render", tiny, "-o", out)
@@ -74,7 +83,7 @@ def test_other_runtime_errors_are_not_called_memory(tiny, tmp_path, monkeypatch)
     def fail(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(render.Renderer, "_render_batch", fail)
+    fail_rendering(monkeypatch, fail)
     r = cli_main("render", tiny, "-o", tmp_path / "a.mp4")
     assert r.returncode == 1 and "memory" not in r.stderr and "Traceback" not in r.stderr  # not called memory; no traceback either:
     assert r.stderr == "cppn-anim: internal error: RuntimeError: a bug (please report this)\n"  # main's last resort

@@ -47,13 +47,20 @@ def test_random_z_depends_on_seed_and_index_and_seed_z_on_n_alone():
     assert np.array_equal(trajectory.latent_vector(1, 0, seeded, 4), trajectory.latent_vector(99, 7, seeded, 4))
 
 
-def test_pinned_latent_values():
-    """numpy's RandomState is frozen: these numbers must never change."""
-    z = trajectory.latent_vector(0, 0, "random", 3)
-    np.testing.assert_allclose(z, PINNED_Z, rtol=0, atol=1e-12)
+@pytest.mark.parametrize("style", ["cppn-anim", "hardmaru", "guibas"])
+def test_pinned_latent_values(style):
+    """numpy's RandomState is frozen: these numbers must never change, for any style
+    (z: random at keyframe 0 of seed 0; z: {seed: 3} at keyframe 2 of seed 7)."""
+    z = trajectory.latent_vector(0, 0, "random", 3, style)
+    np.testing.assert_allclose(z, PINNED_Z[style][0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(trajectory.latent_vector(7, 2, scene.SeedZ(seed=3), 2, style), PINNED_Z[style][1], rtol=0, atol=1e-12)
 
 
-PINNED_Z = [-1.1063538910937303, -1.387749411657186, -0.308801128072761]
+PINNED_Z = {
+    "cppn-anim": ([-1.1063538910937303, -1.387749411657186, -0.308801128072761], [-0.906978371031181, 1.2947215859222605]),
+    "hardmaru": ([-0.923330969054774, 0.9471658338118989, -0.3557725324474277], [0.4385151904111284, -0.3071886631041263]),
+    "guibas": ([0.03833451547261302, 0.9735829169059494, 0.32211373377628616], [0.7192575952055642, 0.34640566844793685]),
+}
 
 
 def test_loop_returns_to_the_first_keyframe_at_duration():
