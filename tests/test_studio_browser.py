@@ -56,7 +56,8 @@ def start(folder: Path, *args) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cppn_anim", "studio", *args, "--no-browser"],
         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(folder), "TMPDIR": str(folder)},
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(folder), "TMPDIR": str(folder),
+             "XDG_CACHE_HOME": str(folder.parent / f"{folder.name}.cache")},  # compiled kernels: a user cache, not the scene's folder
     )  # fmt: skip
     url = proc.stdout.readline().strip()
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{20,}", url), (url, proc.poll())
