@@ -49,12 +49,9 @@ activations, channels, output)` -> Kernel (`.run(frame, hidden, xs, ys, out)`, `
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +59,8 @@ from pathlib import Path
 import numpy as np
 
 from . import activations as _act
+from . import targets
+from .errors import EncodeError
 
 try:  # optional: without llvmlite the renderer keeps its torch path
     import llvmlite.binding as _llvm
@@ -367,14 +366,9 @@ CACHE_MAGIC = b"cppnk\x00\x01\n"
 
 
 def cache_folder() -> Path | None:
-    """$XDG_CACHE_HOME/cppn-anim/kernels (an absolute XDG_CACHE_HOME only), else ~/.cache/cppn-anim/kernels;
-    None where there is no home to cache in."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    try:
-        root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    except RuntimeError:  # no home directory
-        return None
-    return root / "cppn-anim" / "kernels"
+    """The kernel cache: targets.user_cache("kernels") ($XDG_CACHE_HOME or ~/.cache, then
+    cppn-anim/kernels); None where there is no home to cache in."""
+    return targets.user_cache("kernels")
 
 
 @functools.lru_cache(maxsize=1)
@@ -408,19 +402,11 @@ def _read_cached(folder: Path, shape: tuple) -> bytes | None:
 
 
 def _write_cached(folder: Path, shape: tuple, obj: bytes) -> None:
-    path = _cache_path(folder, shape)
+    """One entry, whole or not at all (targets.atomic: a temporary file beside it, then os.replace)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".o")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(CACHE_MAGIC + hashlib.sha256(obj).digest() + obj)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError:
+        with targets.atomic(_cache_path(folder, shape)) as temp:
+            temp.write_bytes(CACHE_MAGIC + hashlib.sha256(obj).digest() + obj)
+    except (OSError, EncodeError):
         pass  # a cache that cannot be written costs the next process the compile
 
 

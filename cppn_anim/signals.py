@@ -503,11 +503,10 @@ def analyse(path: str | os.PathLike, signals: Definitions | Iterable[SignalDef] 
 # ------------------------------------------------------------------ the cache
 
 
-def cache_folder() -> Path:
-    """$XDG_CACHE_HOME/cppn-anim/audio (an absolute XDG_CACHE_HOME only, as the spec says), else ~/.cache/cppn-anim/audio."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return root / "cppn-anim" / "audio"
+def cache_folder() -> Path | None:
+    """The analysis cache: targets.user_cache("audio") ($XDG_CACHE_HOME or ~/.cache, then
+    cppn-anim/audio); None where there is no home to cache in (nothing is cached)."""
+    return targets.user_cache("audio")
 
 
 def _settings() -> str:

@@ -457,6 +457,18 @@ def check_folder(path: Path) -> None:
     _check_path(path, folder=True)
 
 
+def user_cache(kind: str) -> Path | None:
+    """The per-user cache folder for one kind of entry ("audio", "kernels"):
+    $XDG_CACHE_HOME/cppn-anim/KIND (an absolute XDG_CACHE_HOME only, as the XDG spec says),
+    else ~/.cache/cppn-anim/KIND; None where there is no home to cache in. Nothing is created."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    except RuntimeError:  # no home directory
+        return None
+    return root / "cppn-anim" / kind
+
+
 def write_bytes(data: bytes, path: Path, claimed: bool = False) -> Path:
     """A finished file's bytes, atomically (holding its claim, unless the caller does: `claimed`)."""
     with nullcontext() if claimed else claim(path), atomic(path) as temp:
