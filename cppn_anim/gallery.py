@@ -47,9 +47,13 @@ class Entry:
     preview_fps: float | None = None
 
 
-def copy_scene(scene_file: Path, folder: Path) -> str:
-    """A copy of the scene beside index.html, written atomically; its file name."""
+def copy_scene(scene_file: Path, folder: Path, audio: str | None = None) -> str:
+    """A copy of the scene beside index.html, written atomically; its file name. audio: the
+    scene's audio.path as written (relative to its folder, never above it): the soundtrack
+    is copied to the same place under `folder`, so the copy renders as the original does."""
     targets.write_bytes(scene_file.read_bytes(), folder / scene_file.name)
+    if audio is not None and not Path(audio).is_absolute():
+        targets.write_bytes((scene_file.parent / audio).read_bytes(), folder / audio)
     return scene_file.name
 
 

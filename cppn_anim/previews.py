@@ -174,7 +174,7 @@ def _write(loaded: list, errors: list[str], out: Path, report: Reporter, cancel:
         size = gif.stat().st_size
         entries.append(
             gallery.Entry(
-                scene.name, gif.name, gallery.copy_scene(path, out), scene.duration, tuple(scene.size), scene.fps, done.frames, size,
+                scene.name, gif.name, gallery.copy_scene(path, out, scene.audio.path if scene.audio else None), scene.duration, tuple(scene.size), scene.fps, done.frames, size,
                 (done.width, done.height), done.fps,
             )
         )

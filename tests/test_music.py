@@ -343,6 +343,19 @@ def test_a_segment_is_made_from_what_was_heard_without_the_file(music):
     np.testing.assert_array_equal(next(iter(elsewhere(4, 5))), made[0])
 
 
+def test_previews_copy_the_soundtrack_so_the_scene_copy_renders(music):
+    """The page's copy of a scene with audio is a scene that works where it lies: its
+    soundtrack is copied to the same place under the previews folder."""
+    (music / "sounds").mkdir()
+    (music / "beat.wav").rename(music / "sounds" / "beat.wav")
+    (music / "scene.yaml").write_text(MUSIC.replace("path: beat.wav", "path: sounds/beat.wav"))
+    r = cli_main("previews", str(music), "-o", str(music / "page"), cwd=music)
+    assert r.returncode == 0, r.stderr
+    copied = music / "page" / "sounds" / "beat.wav"
+    assert copied.read_bytes() == (music / "sounds" / "beat.wav").read_bytes()
+    assert core.signals(core.load(music / "page" / "scene.yaml"))["pulse"].shape == (30,)
+
+
 def test_the_schema_covers_audio_and_modulate():
     import jsonschema
     import yaml
