@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 # The test process is an entry point of its own: OpenMP threads that wait sleep, as the
@@ -120,6 +121,20 @@ def decode(path: Path) -> np.ndarray:
     meta = next(gen)
     w, h = meta["size"]
     return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
+
+
+RATE = 22050  # the tests' audio sample rate
+
+
+def write_wav(path: Path, y: np.ndarray, rate: int = RATE) -> Path:
+    """16-bit WAV; y is (n,) mono or (n, channels)."""
+    y = np.clip(np.asarray(y, dtype=np.float64), -1, 1)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1 if y.ndim == 1 else y.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
+    return path
 
 
 def numpy_compute(y: np.ndarray, bands, base: bool) -> dict:

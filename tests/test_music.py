@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import pickle
 import subprocess
-import wave
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,20 +20,9 @@ import cppn_anim
 from cppn_anim import core, scene as scenes, signals, targets, trajectory
 from cppn_anim.errors import SceneError
 
-from conftest import ROOT, cli_main, ffmpeg
-
-RATE = 22050
+from conftest import RATE, ROOT, cli_main, ffmpeg, write_wav
 
 
-def write_wav(path: Path, y: np.ndarray, rate: int = RATE) -> Path:
-    """16-bit WAV; y is (n,) mono or (n, channels)."""
-    y = np.clip(np.asarray(y, dtype=np.float64), -1, 1)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1 if y.ndim == 1 else y.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
-    return path
 
 
 def clicks(seconds: float, times, rate: int = RATE) -> np.ndarray:

@@ -12,7 +12,6 @@ import math
 import os
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,9 @@ import pytest
 from cppn_anim import signals
 from cppn_anim.signals import Analysis, AudioError, SignalDef, FRAME
 
-from conftest import ROOT, ffmpeg, numpy_compute
+from conftest import RATE, ROOT, ffmpeg, numpy_compute, write_wav
 
-RATE = 22050
+
 
 
 # ------------------------------------------------------------------ sounds made here
@@ -54,17 +53,6 @@ def place(seconds: float, times, sound: np.ndarray, gain: float = 1.0, rate: int
         part = sound[: max(0, y.size - i)]
         y[i:i + part.size] += gain * part
     return y
-
-
-def write_wav(path: Path, y: np.ndarray, rate: int = RATE) -> Path:
-    """16-bit WAV; y is (n,) mono or (n, channels)."""
-    y = np.clip(np.asarray(y, dtype=np.float64), -1, 1)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1 if y.ndim == 1 else y.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.round(y * 32767).astype("<i2").tobytes())
-    return path
 
 
 def beat_track(bpm: float, seconds: float = 16.0, first: float = 0.5, hats: bool = True) -> tuple[np.ndarray, np.ndarray]:
