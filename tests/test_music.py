@@ -23,8 +23,6 @@ from cppn_anim.errors import SceneError
 from conftest import RATE, ROOT, cli_main, ffmpeg, write_wav
 
 
-
-
 def clicks(seconds: float, times, rate: int = RATE) -> np.ndarray:
     """Silence with a short 2 kHz burst (about 5 ms) starting at each time."""
     y = np.zeros(int(round(seconds * rate)))

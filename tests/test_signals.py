@@ -23,8 +23,6 @@ from cppn_anim.signals import Analysis, AudioError, SignalDef, FRAME
 from conftest import RATE, ROOT, ffmpeg, numpy_compute, write_wav
 
 
-
-
 # ------------------------------------------------------------------ sounds made here
 
 
