@@ -576,6 +576,26 @@ def modules() -> str:
     return table(["module", "", "its concern"], rows)
 
 
+def layout() -> str:
+    """The README's Layout: the package's modules in data-flow order (names only; their
+    concerns are in docs/architecture.md), then the repository's folders."""
+    import ast
+
+    tree = ast.parse((ROOT / "tests" / "test_layout.py").read_text(encoding="utf-8"))
+    order = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "ORDER")
+    entry = {"cli", "entry", "studio_server", "dask_worker", "__main__"}
+    stages = " → ".join(f"`{n}`" for n in order if n not in entry and n != "__init__")
+    points = ", ".join(f"`{n}`" for n in order if n in entry)
+    return (
+        f"- `cppn_anim/`: one module per concern, in the order data flows: {stages}; "
+        f"the entry points, the only code that changes process-wide state: {points}. "
+        "Each module's concern: [Architecture](docs/architecture.md#modules-in-the-order-data-flows).\n"
+        "- `scenes/`: the example scenes and the demo soundtrack; `tests/`: `make test`, `make check`; "
+        "`benchmarks/`: `make bench`; `docs/`: `make docs`; `scripts/`, `editor/` (the studio's editor sources); "
+        "`.ci/run`: what CI runs."
+    )
+
+
 def gallery() -> str:
     """The gallery: one GIF per scene in scenes/, three to a row."""
     names = sorted(p.stem for p in (ROOT / "scenes").glob("*.yaml"))
@@ -603,6 +623,7 @@ def parts() -> dict[tuple[str, str], str]:
         ("architecture.md", "modules"): modules(),
         ("look.md", "gallery"): gallery(),
         ("../README.md", "first-run"): first_run(),
+        ("../README.md", "layout"): layout(),
     }
 
 
