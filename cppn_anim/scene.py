@@ -1,7 +1,7 @@
 """The scene format: YAML text -> a validated, immutable Scene, by every rule of the format.
 
 The models below are the one definition of the format: pydantic checks types and
-ranges and writes the JSON Schema from them; `_check_rules` adds the rules that tie
+ranges and writes the JSON Schema from them; `_rule_problems` adds the rules that tie
 two places together (keyframe times and duration, z length and latent_dim, an animated
 zoom that must stay > 0 between its keyframes, ...). `parse` (and `load`) applies every
 rule: a scene it returns is one every command renders. Every refusal becomes one
@@ -935,13 +935,6 @@ def _rule_problems(scene: Scene, data: dict) -> Iterator[tuple[SceneError, tuple
         yield from _time_problems(scene, keys, [k.at for k in track.keyframes], track.loop, loop)
     yield from _output_problems(scene)
     yield from _positive_track_problems(scene)
-
-
-def _check_rules(scene: Scene, data: dict) -> None:
-    """Raise the first broken rule in file order (SceneError), if any."""
-    found = sorted((e for e, _ in _rule_problems(scene, data)), key=_file_order)
-    if found:
-        raise found[0]
 
 
 def _file_order(e: SceneError) -> tuple:
