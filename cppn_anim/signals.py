@@ -736,18 +736,6 @@ def follow(analysis: Analysis, signals: Definitions, grid: Grid, *, start: float
                   names=tuple(defs))
 
 
-def frame_signals(path: str | os.PathLike, signals: Definitions, fps: float, frames: int | range, *,
-                  start: float = 0.0, duration: float | None = None, bpm: Number | str = "auto",
-                  beat_offset: Number | str = "auto", cache: bool | str | os.PathLike = True
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Everything at once: ({name: (n,) values of frames}, beat times), as the API's
-    signals() and beats() give them. duration: the video's (default: the audio after start)."""
-    analysis = analyse(path, signals, cache=cache)
-    grid = beat_grid(analysis, start, bpm, beat_offset)
-    curves = follow(analysis, signals, grid, start=start, duration=duration)
-    return curves.frames(fps, frames), curves.beats
-
-
 # ------------------------------------------------------------------ a scene's soundtrack
 
 
