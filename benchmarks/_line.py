@@ -132,20 +132,6 @@ def record(name: str, value: str, want: str | None, result: str, measured: float
     os.replace(staged, path)
 
 
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence what libraries write straight to file descriptor 2 (torch.profiler's
-    `profiler_start` lines): only figure lines reach the terminal."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def prune(run: str) -> list[str]:
