@@ -573,11 +573,8 @@ def encode_frames(
     """
     import contextlib
 
-    from .trajectory import frame_times
-
     with contextlib.nullcontext() if claimed or spec.segment else targets.claim_spec(spec):
         prepared = prepare(scene, pin=pin)
-        times = frame_times(scene, start, stop)
 
         def counted():
             for frame in prepared.frames(start, stop, cancel):
@@ -585,10 +582,10 @@ def encode_frames(
                 report.progress(1)
 
         def palette_frames():
-            return [prepared.still(times[i], cancel=cancel) for i in gif.sample_indices(len(times))]
+            return [prepared.still(scene.frame_time(start + i), cancel=cancel) for i in gif.sample_indices(stop - start)]
 
         encode.write(counted(), spec, palette_frames=palette_frames, warn=report.warn, cancel=cancel, claimed=True)
-    return len(times)
+    return stop - start
 
 
 def render(
