@@ -423,9 +423,8 @@ def cmd_audio(args) -> int:
           f"{' (written)' if audio.beat_offset != 'auto' else ''}; {len(beats)} beats: {shown or 'none'}")  # fmt: skip
     for name, d in heard.definitions.items():
         v = values[name]
-        what = f"band {d.band[0]:g}-{d.band[1]:g} Hz" if d.feature == "band" else d.feature
         timing = f"release {d.release:g} s" if d.feature == "beat" else f"attack {d.attack:g} s, release {d.release:g} s"
-        print(f"  {name}: {what}, {timing}: min {v.min():.3f}, mean {v.mean():.3f}, max {v.max():.3f}")
+        print(f"  {name}: {d.what}, {timing}: min {v.min():.3f}, mean {v.mean():.3f}, max {v.max():.3f}")
     if args.json:
         print(json.dumps({
             "bpm": heard.grid.bpm, "beat_offset": heard.grid.beat_offset, "beats": [float(b) for b in beats],

@@ -209,8 +209,7 @@ def write_signals_plot(scene: Scene, path: str | Path) -> Path:
     heard = scene.heard
     labels = {}
     for name, d in heard.definitions.items():
-        what = f"band {d.band[0]:g}-{d.band[1]:g} Hz" if d.feature == "band" else d.feature
-        labels[name] = f"{what}, release {d.release:g}" if d.feature == "beat" else f"{what}, {d.attack:g}/{d.release:g} s"
+        labels[name] = f"{d.what}, release {d.release:g}" if d.feature == "beat" else f"{d.what}, {d.attack:g}/{d.release:g} s"
     title = f"{scene.name}: {heard.path.name} from {heard.start:g} s, {heard.grid.bpm:.2f} bpm"
     image = signals_plot.plot(heard.curves, labels, title=title)
     import io

@@ -163,6 +163,11 @@ class SignalDef:
             return f"band_{self.band[0]!r}_{self.band[1]!r}"
         return None if self.feature == "beat" else self.feature
 
+    @property
+    def what(self) -> str:
+        """What it follows, as `cppn-anim audio` and its plot name it: 'band 20-150 Hz', 'rms', 'onset', 'beat'."""
+        return f"band {self.band[0]:g}-{self.band[1]:g} Hz" if self.feature == "band" else self.feature
+
 
 Definitions = Mapping[str, Union[SignalDef, Mapping]]
 
