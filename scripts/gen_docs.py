@@ -287,7 +287,7 @@ class Schema:
             if alt.get("type") == "array" and alt.get("items"):
                 alt = self.resolve(alt["items"])
             lo, hi = alt.get("minimum"), alt.get("maximum")
-            xlo, xhi = alt.get("exclusiveMinimum"), alt.get("exclusiveMaximum")
+            xlo = alt.get("exclusiveMinimum")  # the schema has no exclusiveMaximum
             if hi is not None and hi > 1e15:
                 hi = None
             text = ""
