@@ -1,4 +1,4 @@
-"""Entry point: the command line (the contract: shared cli.md). Parse arguments, call the core
+"""Entry point: the command line (docs/command-line.md). Parse arguments, call the core
 and the commands, show progress, map errors to exit statuses.
 
 All composition is in core.py and the command modules (explore, previews, watch, bench;

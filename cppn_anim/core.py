@@ -166,7 +166,7 @@ def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = ()
 
 def signals(scene: Scene, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
     """The scene's signals at frames start..stop-1 (default all): {name: (n,) float64 in [0, 1]},
-    frame i at t = i / fps, exactly what the frames see; {} without audio (scene-format.md, Audio)."""
+    frame i at t = i / fps, exactly what the frames see; {} without audio (docs/scenes.md, Audio)."""
     start, stop = frame_range(scene, start, stop)
     if scene.heard is None:
         return {}

@@ -32,7 +32,7 @@ bands, or which thread runs it. Multiply-adds are explicit fused `llvm.fma` call
 fast-math flags are used, so the compiler cannot reassociate anything. The approximations
 (tanh, exp, log, sin) are deterministic polynomials; the only hardware estimate is AVX-512's
 rcp14 (refined by a Newton step): the same bits on a given CPU, possibly different in the last
-bit on another vendor's (the contract allows 2/255 across machines).
+bit on another vendor's (docs/determinism.md allows 2/255 across machines).
 
 Accuracy: the float32 values are within ~1e-6 of network.evaluate's float64 ones for a tanh
 network (tanh's rational approximation is within 6e-7 of tanh); pixels within 1/255.

@@ -1,4 +1,4 @@
-"""Encoding: frames -> a file (MP4, WebM, GIF) or a folder of PNG frames, as the contract says.
+"""Encoding: frames -> a file (MP4, WebM, GIF) or a folder of PNG frames.
 
 `write` picks the sink by format (ffmpeg.py: mp4 / webm; gif.py: a palette first; targets.py:
 png frame files), holds the target's claim while writing, overlaps rendering with encoding

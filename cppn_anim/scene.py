@@ -232,7 +232,7 @@ class Animate(_Model):
         return out
 
 
-# ---------------------------------------------------------------- audio (scene-format.md "Audio")
+# ---------------------------------------------------------------- audio (docs/scenes.md, Audio)
 
 AUDIO_NYQUIST = 11025.0  # Hz: the analysis resamples to 22,050 Hz (signals.NYQUIST; a test keeps them equal)
 SIGNAL_NAME = r"^[a-z_][a-z0-9_]*$"
@@ -329,7 +329,7 @@ class UserPath(str):
 
 
 STYLES = ("cppn-anim", "hardmaru", "guibas")
-# What a style sets unless the file says otherwise (the contract's table under Styles).
+# What a style sets unless the file says otherwise (the table under Styles in docs/scenes.md).
 STYLE_DEFAULTS = {
     "cppn-anim": {"depth": 8, "width": 32, "activation": "tanh", "z_scale": 1.0, "input_scale": 1.0, "contrast": 1.0, "output": "sigmoid"},
     "hardmaru": {"depth": 4, "width": 32, "activation": "tanh", "z_scale": 10.0, "input_scale": 10.0, "contrast": 1.0, "output": "sigmoid"},

@@ -1,6 +1,6 @@
 """Targets: what a render writes (VideoSpec) and how a target is written without losing a user's work.
 
-The contract (shared cli.md, "Output paths") in one place:
+The output-path rules (docs/outputs.md) in one place:
 - path policy: a path is checked before any rendering (`check_output`, `check_file`,
   `check_folder`: nothing is created; a name over the file system's NAME_MAX is refused);
   a scene's own output.path is filled in and kept inside the folder it is rendered from
