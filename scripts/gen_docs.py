@@ -554,6 +554,51 @@ def first_run() -> str:
     )
 
 
+def render_speed() -> str:
+    """performance.md's render-speed figures (the targets and the candidates), from the record
+    of benchmarks/kernels.py: so the page says what the last `make bench` measured."""
+    data = json.loads(FIGURES.read_text(encoding="utf-8")) if FIGURES.exists() else {}
+    need = ["render speed setup", "render speed took", "720p ours", "target 720p vs peer"]
+    if any(n not in data for n in need):
+        return "(`make bench` has not recorded the render-speed lines yet: run it.)"
+    start, end = data["render speed setup"], data["render speed took"]
+    load = lambda f: " ".join(f"{v:g}" for v in (f.get("load") or [])[:1]) or "?"  # noqa: E731
+    head = (f"Run of {start['date']}, on {start['machine']}: load average {load(start)} at the start,"
+            f" {load(end)} at the end; {start['value'].split(';')[0]}. On a shared machine absolute"
+            " speeds fall with the load; the ratios are what to compare.")
+    targets = [n for n in ("target 720p vs peer", "target 720p share of peak", "target 720p quiet vs ACTIVE",
+                           "target small busy vs one") if n in data]
+    rows = [[code(f"[{n}]"), data[n]["value"], data[n].get("want") or "", data[n]["verdict"]] for n in targets]
+    out = [head, "", table(["target (`make bench` line)", "figure", "want", "verdict"], rows), ""]
+    sides = [("ours", "**ours: the fused CPU kernel in band workers**"),
+             ("torch bands", "torch's chunks in band workers, one OpenMP thread each"),
+             ("bf16", "torch's path in bf16"),
+             ("numba", "a plain numba kernel, `@njit(parallel=True, fastmath=True)`"),
+             ("today PASSIVE", "the torch renderer layer by layer, `OMP_WAIT_POLICY=PASSIVE`"),
+             ("today ACTIVE", "the same, `OMP_WAIT_POLICY=ACTIVE`"),
+             ("peer", "the peer: whole frame, `nn.Linear` + `torch.tanh` (`benchmarks/baseline.py`)")]
+    rows, speed = [], {}
+    for key, label in sides:
+        f = (data.get(f"720p {key}") or {}).get("figures") or {}
+        if f.get(f"mps_{key}") is None:
+            continue
+        speed[key] = f[f"mps_{key}"]
+        rows.append([f"{label} ({code(f'[720p {key}]')})", f"{f[f'mps_{key}']:.2f}", f"{100 * f[f'share_{key}']:.0f}%",
+                     f"{f[f'vs_ours_{key}']:.2f}×", f"{f[f'err255_{key}']}/255"])
+    if "720p torch.compile" in data:
+        rows.append([f"torch.compile ({code('[720p torch.compile]')})", data["720p torch.compile"]["value"].split(": ", 1)[-1], "", "", ""])
+    out += ["**The candidates** (720p, the same interleaved rounds):", "",
+            table(["side", "MP/s", "share of the GEMM peak", "vs ours", "largest difference from float64"], rows), ""]
+    fp32 = {k: v for k, v in speed.items() if k not in ("ours", "bf16")}
+    if "ours" in speed and fp32:
+        best = max(fp32, key=fp32.get)
+        label = {"torch bands": "torch's chunks in band workers", "numba": "numba", "today PASSIVE": "the torch renderer, PASSIVE",
+                 "today ACTIVE": "the torch renderer, ACTIVE", "peer": "the peer"}.get(best, best)
+        out.append(f"**Which won**: the fused CPU kernel in band workers, {speed['ours'] / fp32[best]:.1f}× the next"
+                   f" best fp32 candidate ({label}) in this run.")
+    return "\n".join(out).rstrip()
+
+
 # ------------------------------------------------------------------ the code's layout
 
 
@@ -621,6 +666,7 @@ def parts() -> dict[tuple[str, str], str]:
         ("scenes.md", "errors"): error_catalogue(),
         ("figures.md", "figures"): figures_page(),
         ("architecture.md", "modules"): modules(),
+        ("performance.md", "render-speed"): render_speed(),
         ("look.md", "gallery"): gallery(),
         ("../README.md", "first-run"): first_run(),
         ("../README.md", "layout"): layout(),
