@@ -206,6 +206,10 @@ def _build(node, path: Path, doc: Document, budget: list, depth: int):
                 out.pop(key, None)
                 continue
             doc.keys[path + (key,)] = _pos(key_node)
+            if isinstance(value_node, ScalarNode) and value_node.value == "" and value_node.style is None:
+                # an empty value (`seed:`) has no text of its own: the parser marks it at the next
+                # token, often the next line; the place to point at is its key
+                doc.values.setdefault(path + (key,), _pos(key_node))
             value = _build(value_node, path + (key,), doc, budget, depth + 1)
             if value is not _DROP and path + (key,) not in doc.dropped:
                 out[key] = value

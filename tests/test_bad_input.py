@@ -252,3 +252,16 @@ def test_mangled_scenes_are_refused_in_one_line_or_load():
 def test_an_unknown_activation_names_the_names_and_the_list_form():
     err = refuse("network: {activation: foo}\n" + KEYS)
     assert "one of tanh, sin" in err.message and "or a list of `depth` names" in err.message, str(err)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("seed:\nduration: 8\n" + KEYS, "1:1: seed:"),                                   # block, at the end of its line
+    ("network:\n  depth:\n  width: 8\n" + KEYS, "2:3: network.depth:"),              # nested block
+    ("network: {depth: , width: 8}\n" + KEYS, "1:11: network.depth:"),              # flow
+    (KEYS + "seed:", "4:1: seed:"),                                                  # the last line of the file
+])  # fmt: skip
+def test_an_empty_value_is_blamed_at_its_key_not_on_the_next_line(text, where):
+    """An empty value has no text of its own (YAML marks it at the next token, often the next
+    line): the error points at its key."""
+    err = str(refuse(text))
+    assert err.startswith(f"s.yaml:{where}") and "got nothing" in err, err
