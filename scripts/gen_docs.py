@@ -16,15 +16,20 @@ and the prose around it is written by hand. The parts:
   catalogue: bad scenes run through the real parser, with the one line each one gets;
 - architecture.md: every module in data-flow order with its concern (tests/test_layout.py's
   ORDER, each module's docstring); look.md: the gallery, one GIF per scene;
-- README.md: the first run's figures;
+- README.md: the first run's figures and the Layout;
+- performance.md: the render-speed targets and candidates;
 - figures.md: every `make bench` figure as last recorded (benchmarks/figures.json), with
   the date, machine and load it was measured at.
+A figure quoted in prose is written `[[bench: NAME]]` (the make bench line [NAME]); this
+fills in its recorded value between `<!-- bench: NAME -->` and `<!-- /bench -->`, and
+refreshes it on every run, so a committed page is true without building the site.
 tests/test_docs.py fails when a committed part differs from what this makes.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -682,13 +687,41 @@ def replace(text: str, name: str, body: str) -> str:
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
+BENCH = re.compile(r"<!-- bench: (.+?) -->.*?<!-- /bench -->|\[\[bench:\s*([^\]]+?)\s*\]\]", re.S)
+
+
+def fill_figures(text: str, path: Path, data: dict) -> str:
+    """Each figure quoted in a page, `[[bench: NAME]]` when first written, becomes the value of
+    the make bench line [NAME] as last recorded, linked to its row on the Figures page, between
+    markers that the next run refreshes: the committed page reads true without a build. An
+    unknown NAME stops the run (a page can never quote a figure no bench line gives)."""
+    link = os.path.relpath(DOCS / "figures.md", path.parent).replace(os.sep, "/")
+
+    def one(m: re.Match) -> str:
+        name = (m.group(1) or m.group(2)).strip()
+        if name not in data:
+            raise SystemExit(f"{path.name}: the figure [{name}] is no line of benchmarks/figures.json (run make bench)")
+        f = data[name]
+        verdict = f" (want {f['want']}: {f['verdict']})" if f.get("want") else ""
+        return f"<!-- bench: {name} -->{f['value']}{verdict} ([`[{name}]`]({link}#{slug(name)}))<!-- /bench -->"
+
+    return BENCH.sub(one, text)
+
+
 def pages() -> dict[Path, str]:
-    """Every page with a generated part, as it should be."""
+    """Every page with a generated part or a quoted figure, as it should be."""
     out: dict[Path, str] = {}
     for (page, name), body in parts().items():
         path = DOCS / page
         text = out.get(path) or path.read_text(encoding="utf-8")
         out[path] = replace(text, name, body)
+    data = json.loads(FIGURES.read_text(encoding="utf-8")) if FIGURES.exists() else {}
+    for path in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
+        key = next((p for p in out if p.resolve() == path.resolve()), path)
+        text = out.get(key) or path.read_text(encoding="utf-8")
+        filled = fill_figures(text, path, data)
+        if key in out or filled != text:
+            out[key] = filled
     return out
 
 

@@ -92,13 +92,15 @@ def _quoted_labels(text: str) -> set[str]:
 
 
 def test_every_figure_names_a_recorded_bench_line():
-    """A figure in the docs is `[[bench: NAME]]` (the site fills in the recorded value) or
-    quotes its `[NAME]`: each NAME is a line of benchmarks/figures.json (or an optional one)."""
+    """A figure in the docs sits between `<!-- bench: NAME -->` markers (scripts/gen_docs.py fills
+    in the recorded value; test_generated_pages_are_current keeps it current) or quotes its
+    `[NAME]`: each NAME is a line of benchmarks/figures.json (or an optional one)."""
     recorded = json.loads((ROOT / "benchmarks" / "figures.json").read_text(encoding="utf-8"))
     for page in PAGES + [ROOT / "README.md"]:
         text = page.read_text(encoding="utf-8")
-        for name in re.findall(r"\[\[bench:\s*([^\]]+?)\s*\]\]", text):
-            assert name in recorded, f"{page.name}: [[bench: {name}]] is no recorded make bench line"
+        assert "[[bench:" not in text, f"{page.name}: a [[bench: NAME]] not filled in (run scripts/gen_docs.py)"
+        for name in re.findall(r"<!-- bench: (.+?) -->", text):
+            assert name in recorded, f"{page.name}: the figure [{name}] is no recorded make bench line"
         for name in _quoted_labels(text) - OPTIONAL_LINES:
             assert name in recorded, f"{page.name}: [{name}] is no recorded make bench line"
 
