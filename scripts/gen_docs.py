@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -646,9 +647,17 @@ def layout() -> str:
     )
 
 
+def shipped_scenes() -> list[Path]:
+    """The example scenes the repository ships (tracked by git), not a user's own scenes in
+    scenes/; every scenes/*.yaml outside a git checkout."""
+    r = subprocess.run(["git", "ls-files", "-z", "scenes/*.yaml"], cwd=ROOT, capture_output=True)
+    names = [n for n in r.stdout.decode().split("\0") if n] if r.returncode == 0 else []
+    return sorted(ROOT / n for n in names) if names else sorted((ROOT / "scenes").glob("*.yaml"))
+
+
 def gallery() -> str:
     """The gallery: one GIF per scene in scenes/, three to a row."""
-    names = sorted(p.stem for p in (ROOT / "scenes").glob("*.yaml"))
+    names = sorted(p.stem for p in shipped_scenes())
     rows = []
     for i in range(0, len(names), 3):
         chunk = names[i : i + 3]

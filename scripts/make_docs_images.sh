@@ -21,7 +21,9 @@ $CLI explore scenes/twilight.yaml --vary "network.palette=magma,twilight,viridis
 $CLI explore scenes/breath.yaml --vary network.contrast=0.3,0.6,1,2,4 --cell 160 -o docs/contrast.png --quiet
 
 # the gallery: one small looping GIF per scene
-for path in scenes/*.yaml; do
+# (the scenes the repository ships: a scene of your own in scenes/ stays out of the docs)
+shipped=$(git ls-files 'scenes/*.yaml' 2>/dev/null); [ -n "$shipped" ] || shipped=$(ls scenes/*.yaml)
+for path in $shipped; do
   "$PY" - "$path" <<'PY'
 import sys
 from cppn_anim import core, scene

@@ -123,6 +123,22 @@ def decode(path: Path) -> np.ndarray:
     return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
 
 
+def gen_docs():
+    """scripts/gen_docs.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shipped_scenes() -> list[Path]:
+    """The example scenes the repository ships (gen_docs.shipped_scenes: tracked by git), not
+    the ones a user added to scenes/ following the tutorial."""
+    return gen_docs().shipped_scenes()
+
+
 RATE = 22050  # the tests' audio sample rate
 
 

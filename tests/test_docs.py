@@ -4,33 +4,25 @@ every figure names a `make bench` line, and the contracts behind the code are ne
 (Cheap: no rendering; the site itself is built by `make docs-check` in CI.)"""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 
 import pytest
 
 from cppn_anim import scene
-from conftest import ROOT
+from conftest import ROOT, gen_docs
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 
 
-def _gen_docs():
-    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_generated_pages_are_current():
     """What scripts/gen_docs.py makes from the code is what is committed (make docs writes it)."""
-    assert _gen_docs().stale() == [], "run `make docs` (or .venv/bin/python scripts/gen_docs.py) and commit"
+    assert gen_docs().stale() == [], "run `make docs` (or .venv/bin/python scripts/gen_docs.py) and commit"
 
 
 def test_every_scene_key_has_a_meaning():
-    assert _gen_docs().undescribed_keys() == [], "give the model field a description (or add it to MEANING in scripts/gen_docs.py)"
+    assert gen_docs().undescribed_keys() == [], "give the model field a description (or add it to MEANING in scripts/gen_docs.py)"
 
 
 def _yaml_blocks(path):
