@@ -1,7 +1,7 @@
 """Palettes: a colormap name from cmap's catalogue, or a list of hex colours -> a colour table.
 
 cmap (a well-kept colormap library without dependencies) ships matplotlib's, colorcet's,
-crameri's and other maps by name; a list of '#rrggbb' colours is spread evenly over [0, 1].
+crameri's and other maps by name; a list of '#rrggbb' (or '#rgb') colours is spread evenly over [0, 1].
 The network's one output channel is looked up in the table (network.lookup, render.py).
 """
 from __future__ import annotations

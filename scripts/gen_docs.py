@@ -270,7 +270,7 @@ class Schema:
             if pattern.endswith("b$"):
                 return "beats ('Nb')"
             if pattern.startswith("^#"):
-                return "'#rrggbb' colours" if plural else "'#rrggbb' colour"
+                return "'#rrggbb' or '#rgb' colours" if plural else "'#rrggbb' or '#rgb' colour"
             choice = re.fullmatch(r"\^\((.*)\)\$", pattern)
             if choice:
                 return " | ".join(c.replace("\\d+", "N") for c in choice.group(1).split("|"))
