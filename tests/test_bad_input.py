@@ -252,3 +252,10 @@ def test_mangled_scenes_are_refused_in_one_line_or_load():
 def test_an_unknown_activation_names_the_names_and_the_list_form():
     err = refuse("network: {activation: foo}\n" + KEYS)
     assert "one of tanh, sin" in err.message and "or a list of `depth` names" in err.message, str(err)
+
+
+@pytest.mark.parametrize("written, says", [('""', "the name is empty"), ('"a/b"', "a name is plain text without slashes")])
+def test_an_empty_name_is_called_empty(written, says):
+    with pytest.raises(scene.SceneError) as e:
+        scene.parse(f"name: {written}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}\n", "s.yaml")
+    assert str(e.value).startswith(f"s.yaml:1:7: name: {says}")
