@@ -99,9 +99,7 @@ def load(path: str | Path, overrides: Iterable | Mapping = ()) -> Scene:
         if path.is_symlink():  # a dangling link: say where it points, never suggest its own name
             raise SceneError(str(path), f"a symbolic link to {os.readlink(path)}, which does not exist")
         raise SceneError(str(path), "no such file" + _siblings_hint(path))
-    scene = scenes.load(path, overrides_list(overrides), hear=_hearing(path.parent))
-    _check_heard(scene)
-    return scene
+    return scenes.load(path, overrides_list(overrides), hear=_hearing(path.parent), limits=_limits)
 
 
 def _hearing(folder: Path | None, heard=None):
@@ -117,11 +115,11 @@ def _hearing(folder: Path | None, heard=None):
     return hear
 
 
-def _check_heard(scene: Scene) -> None:
-    if scene.heard is not None:
-        from . import trajectory
+def _limits(scene: Scene) -> list[SceneError]:
+    """scene.parse's `limits`: what the heard signals do to the parameters that must stay > 0 (trajectory's rule)."""
+    from . import trajectory
 
-        trajectory.check_modulation(scene)
+    return trajectory.modulation_problems(scene)
 
 
 def _siblings_hint(path: Path) -> str:
@@ -154,11 +152,8 @@ def parse(text: str, source: str = "<scene>", overrides: Iterable | Mapping = ()
     overrides = overrides_list(overrides)
     if heard is not None:  # the file was found (and its path checked) when it was heard: its path as found
         overrides.append(("audio.path", scenes.UserPath(heard.path), "(heard before)"))
-    scene = scenes.parse(text, source, overrides, default_name=default_name,
-                         hear=_hearing(None if folder is None else Path(folder), heard))  # fmt: skip
-    if heard is None:
-        _check_heard(scene)
-    return scene
+    return scenes.parse(text, source, overrides, default_name=default_name,
+                        hear=_hearing(None if folder is None else Path(folder), heard), limits=None if heard is not None else _limits)  # fmt: skip
 
 
 # ------------------------------------------------------------------ the soundtrack

@@ -436,6 +436,7 @@ class Scene(_Model):
     _doc: Any = PrivateAttr(None)
     _overrides: dict = PrivateAttr(default_factory=dict)
     _heard: Any = PrivateAttr(None)
+    _written: dict = PrivateAttr(default_factory=dict)  # key path -> a time as written in beats ("24b"), resolved
 
     @property
     def heard(self):
@@ -546,9 +547,9 @@ class Scene(_Model):
 MAX_FILE_BYTES = 1_000_000  # a scene is a few KB; anything this big is not one
 
 
-def load(path: str | Path, overrides: list[tuple[str, Any]] = (), hear=None) -> Scene:
-    """Read, override and validate one scene file; SceneError on any problem. hear: as parse's."""
-    return parse(read_text(path), str(path), overrides, default_name=Path(path).stem, hear=hear)
+def load(path: str | Path, overrides: list[tuple[str, Any]] = (), hear=None, limits=None) -> Scene:
+    """Read, override and validate one scene file; SceneError on any problem. hear, limits: as parse's."""
+    return parse(read_text(path), str(path), overrides, default_name=Path(path).stem, hear=hear, limits=limits)
 
 
 def read_text(path: str | Path) -> str:
@@ -580,7 +581,7 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None) -> Scene:
+def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None, limits=None) -> Scene:
     """YAML text -> a Scene, every rule checked; the first error in file order raised as a
     SceneError whose `.errors` lists every error found (what `validate` prints).
 
@@ -591,8 +592,13 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     audio.path, audio.start, ...) for audio that cannot be used. user_path: audio.path came
     from --audio (relative to the current folder, anywhere). Beat times ("8b") and a
     duration left out are resolved with it before the rules on times are checked.
+
+    limits: the rules on what the heard signals do to the scene (the trajectory stage's,
+    lent as hear is: core.parse does): limits(scene) -> SceneErrors, called with the
+    scene's signals followed over its duration, unless an error is about something they
+    read (audio, modulate, duration, the base or track of a parameter that must stay > 0).
     """
-    scene, errors = check(text, source, overrides, default_name, hear)
+    scene, errors = check(text, source, overrides, default_name, hear, limits)
     if errors:
         first = errors[0]
         first.errors = errors
@@ -600,8 +606,9 @@ def parse(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     return scene
 
 
-def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None) -> tuple[Scene | None, list[SceneError]]:
-    """(the scene, []) or (None, every error found in the file, in file order). hear: as parse's.
+def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] = (), default_name: str = "scene", hear=None,
+          limits=None) -> tuple[Scene | None, list[SceneError]]:  # fmt: skip
+    """(the scene, []) or (None, every error found in the file, in file order). hear, limits: as parse's.
 
     Every independent error: YAML that does not parse stops the reading (one error); a
     duplicate key or a refused tag does not. pydantic reports every value that breaks the
@@ -610,9 +617,12 @@ def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
     left-out trajectory a stand-in) until the rest validates, and the rules across keys are
     checked on that, each reported unless it depends on a node left out (what a rule would
     say about a default stood in for a bad value is no error of the file). The soundtrack's
-    rules (audio, modulate, times in beats) stop at their first error, and are not looked
-    at when `audio` or `modulate` itself was left out (the times may depend on them). An
-    override that names no key path raises at once (the command line is wrong, not the file).
+    rules (audio, modulate, times in beats: _hear) each report on their own, and are not
+    looked at when `audio` or `modulate` itself was left out; the times the soundtrack
+    leaves unknown (in beats, or a duration left out, when it is not heard) stand in as 1 s
+    and the rules across keys that depend on them are not reported. The modulation limits
+    (`limits`) come last. An override that names no key path raises at once (the command
+    line is wrong, not the file).
     """
     try:
         doc = yamlread.read(text, keep_going=True)
@@ -653,52 +663,108 @@ def check(text: str, source: str = "<scene>", overrides: list[tuple[str, Any]] =
         left_out += gone
     if scene is None:
         return None, _in_file_order(errors)
+    unknown: list[tuple] = []
     if any(_related(gone, key) for gone in left_out for key in (("audio",), ("modulate",))):
-        return None, _in_file_order(errors)  # what the soundtrack decides (times in beats, duration) is unknown
-    try:
-        scene, data = _hear(scene, data, source, doc, applied, user_path, hear)
-    except SceneError as e:
-        return None, _in_file_order(errors + [e])
-    except ValidationError as e:  # the times in beats made the scene invalid (a keyframe past the end, say)
-        return None, _in_file_order(errors + [_explainer().first(e, source, doc, applied, data)])
+        # what the soundtrack decides is unknown: the times in beats and a duration left out
+        unknown = [path for path, _ in _beat_times(data)] + ([] if "duration" in data or "audio" not in doc.data else [("duration",)])
+    else:
+        scene, data, heard_errors, unknown = _hear(scene, data, source, doc, applied, user_path, hear)
+        errors += heard_errors
+    scene, data = _standing_in(scene, data, source, doc, applied, unknown)
     if scene.name is None:
         scene = changed(scene, name=default_name)
+    broken = left_out + unknown  # what the rules below may not depend on
+    touched = list(broken)  # and what the errors are about
     for error, depends in _rule_problems(scene, data):
-        if not any(_related(d, gone) for d in depends for gone in left_out):
+        if not any(_related(d, gone) for d in depends for gone in broken):
             errors.append(error)
+            touched += depends
+    limited = not any(_related(gone, key) for gone in touched for key in LIMITED) and not any(e.path.split(".")[0] in ("audio", "modulate") for e in errors)
+    if scene._heard is not None:
+        scene._heard = scene._heard.follow(scene.duration) if limited else None
+        if limited and limits is not None:
+            errors += list(limits(scene))
     if errors:
         return None, _in_file_order(errors)
-    if scene._heard is not None:
-        scene._heard = scene._heard.follow(scene.duration)
     return scene, []
 
 
-def _hear(scene: Scene, data: dict, source: str, doc, applied: dict, user_path: bool, hear) -> tuple[Scene, dict]:
-    """The soundtrack's rules, and the scene with its times in beats resolved (SceneError, or
-    pydantic's ValidationError for a scene the resolved times make invalid)."""
+# What the modulation limits (parse's `limits`) read: they are not checked while an error is about one of them.
+LIMITED = (("duration",), ("audio",), ("modulate",), ("view", "zoom"), ("network", "z_scale"), ("network", "input_scale"),
+           ("network", "contrast"), ("animate", "view.zoom"), ("animate", "network.z_scale"), ("animate", "network.input_scale"),
+           ("animate", "network.contrast"))  # fmt: skip
+
+
+def _hear(scene: Scene, data: dict, source: str, doc, applied: dict, user_path: bool, hear) -> tuple[Scene, dict, list[SceneError], list[tuple]]:
+    """The soundtrack's rules, and the scene with its times in beats resolved: (the scene,
+    its data, every error of the soundtrack's rules, the key paths whose times they left
+    unknown). Each rule is checked on its own; only what depends on a failed step is
+    skipped: audio that cannot be heard (its path refused or unreadable, start past its
+    end, another sha256) leaves every time in beats and a duration left out unknown.
+    Signals whose definitions are broken are left out of the hearing (the beat grid needs
+    none of them). A resolved time the schema refuses is an error at that time."""
     beats = _beat_times(data)
+    errors: list[SceneError] = []
     if scene.audio is None:
-        if beats:
-            path, written = min(beats, key=lambda b: _position(scene, b[0]))
-            raise scene.error(path, f"'{written}' is a time in beats, which needs `audio` (its tempo gives beats their seconds);"
-                                    " write seconds, or add audio: {path: ...}")  # fmt: skip
+        for path, written in beats:
+            errors.append(scene.error(path, f"'{written}' is a time in beats, which needs `audio` (its tempo gives beats their seconds);"
+                                            " write seconds, or add audio: {path: ...}"))  # fmt: skip
         if scene.modulate.items():
-            raise scene.error(("modulate",), "modulate needs `audio`: its signals come from the soundtrack (add audio: {path: ..., signals: ...})", at_key=True)
-        return scene, data
-    _check_audio(scene, data, user_path)
+            errors.append(scene.error(("modulate",), "modulate needs `audio`: its signals come from the soundtrack (add audio: {path: ..., signals: ...})", at_key=True))
+        return scene, data, errors, [path for path, _ in beats]
+    errors, broken = _check_audio(scene, data, user_path)
+    unknown = [path for path, _ in beats] + ([] if "duration" in data else [("duration",)])
+    if not user_path and audio_path_problem(scene.audio.path):
+        return scene, data, errors, unknown  # not read: nothing heard
     if hear is None:
-        raise scene.error(("audio",), "this reader cannot hear audio (read scenes with cppn_anim.load or core.parse)", at_key=True)
-    heard = hear(scene, user_path)
+        return scene, data, errors + [scene.error(("audio",), "this reader cannot hear audio (read scenes with cppn_anim.load or core.parse)", at_key=True)], unknown
+    listening = scene
+    if broken:
+        kept = {name: spec for name, spec in scene.audio.signals.items() if name not in broken}
+        listening = changed(scene, audio=scene.audio.model_copy(update={"signals": kept}))
+    try:
+        heard = hear(listening, user_path)
+    except SceneError as e:
+        return scene, data, errors + list(e.errors), unknown
     times = {path: heard.time(float(written[:-1])) for path, written in beats}
+    unknown = []
     for path, written in beats:
         if len(path) > 1 and path[-2] == 0 and times[path] != 0:  # a first keyframe: at 0, whatever beat 0's time
-            raise scene.error(path, f"the first keyframe must be at 0, and '{written}' is at {times[path]:.4g} s"
-                                    f" (beat 0 falls at beat_offset {heard.time(0):.4g} s): write 0")  # fmt: skip
+            errors.append(scene.error(path, f"the first keyframe must be at 0, and '{written}' is at {times[path]:.4g} s"
+                                            f" (beat 0 falls at beat_offset {heard.time(0):.4g} s): write 0"))  # fmt: skip
+            unknown.append(path)  # its rule on times would say it again
     if beats or "duration" not in data:
         data = _with_times(data, times, None if "duration" in data else heard.length)
-        scene = _validate(data, source, doc, applied)
+        try:
+            resolved = _validate(data, source, doc, applied)
+        except ValidationError as e:  # a resolved time the schema refuses (before 0: beat_offset < 0)
+            written = dict(beats)
+            for _, about, error in _explainer().all(e, source, doc, applied, data):
+                if about in written:
+                    if about in unknown:  # its first-keyframe rule said it
+                        continue
+                    need = "a duration must be > 0" if about == ("duration",) else "a time must be >= 0"
+                    error = scene.error(about, f"'{written[about]}' is at {times[about]:.4g} s (beat 0 falls at beat_offset"
+                                               f" {heard.time(0):.4g} s); {need}")  # fmt: skip
+                    unknown.append(about)
+                errors.append(error)
+            return scene, data, errors, unknown
+        resolved._written = dict(beats)
+        scene = resolved
     scene._heard = heard
-    return scene, data
+    return scene, data, errors, unknown
+
+
+def _standing_in(scene: Scene, data: dict, source: str, doc, applied: dict, unknown: list[tuple]) -> tuple[Scene, dict]:
+    """The scene with a stand-in (1 s) for each time the soundtrack left unknown, so that the
+    rules that do not depend on them can be checked (each rule names what it depends on)."""
+    times = {path: 1.0 for path in unknown if path != ("duration",) or "duration" in data}
+    if not times:
+        return scene, data
+    data = _with_times(data, times, None)
+    stand_in = _validate(data, source, doc, applied)
+    stand_in._written = scene._written
+    return stand_in, data
 
 
 def _validate(data: dict, source: str, doc, applied: dict) -> Scene:
@@ -794,32 +860,40 @@ def _with_times(data: dict, times: dict, duration: float | None) -> dict:
     return data
 
 
-def _check_audio(scene: Scene, data: dict, user_path: bool) -> None:
+def _check_audio(scene: Scene, data: dict, user_path: bool) -> tuple[list[SceneError], set[str]]:
     """The rules of `audio` and `modulate` that need no sound: the path stays in the scene's
     folder (lexically, as output.path; not for --audio), signal names and definitions,
-    every modulation's signal and shape."""
-    audio = scene.audio
+    every modulation's signal and shape. (every problem found, the names of the signals
+    whose definitions are broken: what cannot be heard). A rule that needs a value another
+    one refused (a z amount's range when it is not one number) is not looked at."""
+    audio, found, broken = scene.audio, [], set()
     if not user_path:
         problem = audio_path_problem(audio.path)
         if problem:
-            raise scene.error(("audio", "path"), problem)
+            found.append(scene.error(("audio", "path"), problem))
     for name, spec in audio.signals.items():
         where = ("audio", "signals", name)
         if not re.fullmatch(SIGNAL_NAME, name):
-            raise scene.error(where, f"signal name '{short(name)}': names are lowercase letters, digits and _, not starting with a digit", at_key=True)
+            found.append(scene.error(where, f"signal name '{short(name)}': names are lowercase letters, digits and _, not starting with a digit", at_key=True))
         if (spec.band is None) == (spec.feature is None):
-            raise scene.error(where, "a signal is {band: [lo, hi]} or {feature: rms | onset | beat} (exactly one of them)")
+            found.append(scene.error(where, "a signal is {band: [lo, hi]} or {feature: rms | onset | beat} (exactly one of them)"))
+            broken.add(name)
+            continue
         if spec.band is not None:
             lo, hi = spec.band
             if not lo < hi:
-                raise scene.error(where + ("band",), f"band [{lo:g}, {hi:g}]: lo must be below hi")
+                found.append(scene.error(where + ("band",), f"band [{lo:g}, {hi:g}]: lo must be below hi"))
+                broken.add(name)
             if hi > AUDIO_NYQUIST:
-                raise scene.error(where + ("band",), f"band edge {hi:g} Hz is above {AUDIO_NYQUIST:g} Hz, half the analysis sample rate (22,050 Hz)")
+                found.append(scene.error(where + ("band",), f"band edge {hi:g} Hz is above {AUDIO_NYQUIST:g} Hz, half the analysis sample rate (22,050 Hz)"))
+                broken.add(name)
         if spec.feature == "beat":
             if spec.attack is not None:
-                raise scene.error(where + ("attack",), "a beat signal takes only release (it jumps to 1 on each beat)", at_key=True)
+                found.append(scene.error(where + ("attack",), "a beat signal takes only release (it jumps to 1 on each beat)", at_key=True))
+                broken.add(name)
             if spec.release <= 0:
-                raise scene.error(where + ("release",), "a beat signal's release must be > 0 (its decay after each beat)")
+                found.append(scene.error(where + ("release",), "a beat signal's release must be > 0 (its decay after each beat)"))
+                broken.add(name)
     names = list(audio.signals)
     latent = scene.network.latent_dim
     raw_mod = data.get("modulate") or {}
@@ -830,30 +904,31 @@ def _check_audio(scene: Scene, data: dict, user_path: bool) -> None:
             if m.signal not in names:
                 close = difflib.get_close_matches(m.signal, names, n=1, cutoff=0.6)
                 hint = f"did you mean '{close[0]}'?" if close else (f"audio.signals has {', '.join(names)}" if names else "audio.signals has none")
-                raise scene.error(at + ("signal",), f"unknown signal '{short(m.signal)}' ({hint})")
+                found.append(scene.error(at + ("signal",), f"unknown signal '{short(m.signal)}' ({hint})"))
             vector = isinstance(m.amount, list)
             if key == "view.center" and not vector:
-                raise scene.error(at + ("amount",), "view.center's amount is a list of 2 numbers [dx, dy]")
+                found.append(scene.error(at + ("amount",), "view.center's amount is a list of 2 numbers [dx, dy]"))
             if key != "view.center" and vector:
-                raise scene.error(at + ("amount",), f"{key}'s amount is one number")
+                found.append(scene.error(at + ("amount",), f"{key}'s amount is one number"))
             if key == "z":
                 if m.toward is None:
-                    raise scene.error(at, "z moves toward another z: add toward: {seed: N} (or a list of latent_dim numbers)")
-                if m.toward == "random":
-                    raise scene.error(at + ("toward",), "toward: random is refused (no keyframe to draw it for): write {seed: N} or a list")
-                if isinstance(m.toward, list) and len(m.toward) != latent:
-                    raise scene.error(at + ("toward",), f"toward has {len(m.toward)} numbers but network.latent_dim is {latent}")
-                if not 0 <= m.amount <= 1:
-                    raise scene.error(at + ("amount",), f"z's amount is in [0, 1] (the share of the way toward it), got {m.amount:g}")
+                    found.append(scene.error(at, "z moves toward another z: add toward: {seed: N} (or a list of latent_dim numbers)"))
+                elif m.toward == "random":
+                    found.append(scene.error(at + ("toward",), "toward: random is refused (no keyframe to draw it for): write {seed: N} or a list"))
+                elif isinstance(m.toward, list) and len(m.toward) != latent:
+                    found.append(scene.error(at + ("toward",), f"toward has {len(m.toward)} numbers but network.latent_dim is {latent}"))
+                if not vector and not 0 <= m.amount <= 1:
+                    found.append(scene.error(at + ("amount",), f"z's amount is in [0, 1] (the share of the way toward it), got {m.amount:g}"))
                 if m.mode != "add":
-                    raise scene.error(at + ("mode",), "z takes toward, not mode")
+                    found.append(scene.error(at + ("mode",), "z takes toward, not mode"))
             elif m.toward is not None:
-                raise scene.error(at + ("toward",), "toward is for z only", at_key=True)
+                found.append(scene.error(at + ("toward",), "toward is for z only", at_key=True))
             if key == "trajectory.speed":
-                if m.amount < 0:
-                    raise scene.error(at + ("amount",), f"trajectory.speed's amount must be >= 0, got {m.amount:g}")
+                if not vector and m.amount < 0:
+                    found.append(scene.error(at + ("amount",), f"trajectory.speed's amount must be >= 0, got {m.amount:g}"))
                 if m.mode != "add":
-                    raise scene.error(at + ("mode",), "trajectory.speed's rates add (1 + amount * s): leave mode out")
+                    found.append(scene.error(at + ("mode",), "trajectory.speed's rates add (1 + amount * s): leave mode out"))
+    return found, broken
 
 
 def audio_path_problem(path: str) -> str | None:
@@ -874,7 +949,7 @@ def changed(scene: Scene, **changes) -> Scene:
     if "duration" in changes and scene.heard is not None and changes["duration"] != scene.duration:
         raise ValueError("a scene with audio keeps its duration (its signals are followed over it)")
     new = scene.model_copy(update=changes)
-    new._source, new._doc, new._overrides, new._heard = scene._source, scene._doc, scene._overrides, scene._heard
+    new._source, new._doc, new._overrides, new._heard, new._written = scene._source, scene._doc, scene._overrides, scene._heard, scene._written
     return new
 
 
@@ -917,9 +992,9 @@ def _rule_problems(scene: Scene, data: dict) -> Iterator[tuple[SceneError, tuple
             yield scene.error(("network", "inputs", i), f"input '{name}' is listed twice"), (("network", "inputs"),)
     frames, timing = scene.frame_count, (("duration",), ("fps",))
     if frames < 1:
-        yield scene.error(("duration",), f"duration {scene.duration:g} s at {scene.fps:g} fps makes no frame", also=timing[1:]), timing
+        yield scene.error(("duration",), f"duration {_duration(scene, ' s', named=False)} at {scene.fps:g} fps makes no frame", also=timing[1:]), timing
     elif frames > MAX_FRAMES:
-        message = f"duration {scene.duration:g} s at {scene.fps:g} fps is {frames:.3g} frames; a scene asks at most {MAX_FRAMES:.0e} (10^8)"
+        message = f"duration {_duration(scene, ' s', named=False)} at {scene.fps:g} fps is {frames:.3g} frames; a scene asks at most {MAX_FRAMES:.0e} (10^8)"
         yield scene.error(("duration",), message, also=timing[1:]), timing
     traj = scene.trajectory
     yield from _time_problems(scene, ("trajectory", "keyframes"), [k.at for k in traj.keyframes], traj.loop, ("trajectory", "loop"))
@@ -1021,24 +1096,49 @@ def fill_output_path(template: str, name: str, fmt: str) -> Path:
 
 
 def _time_problems(scene: Scene, where: tuple, times: list[float], loop: bool, loop_key: tuple) -> Iterator[tuple[SceneError, tuple]]:
-    """Keyframe times start at 0, increase, and stay within the video; the first keyframe that breaks a rule is named."""
+    """Keyframe times start at 0, increase, and stay within the video; the first keyframe that
+    breaks a rule is named. A time written in beats is shown as written, with its seconds,
+    and the error is at it (not at an override of the duration: the keyframe is what is named)."""
     for k, t in enumerate(times):
         at = where + (k, "at")
         if k == 0 and t != 0:
-            yield scene.error(at, f"the first keyframe must be at 0, not {t:g}"), (at,)
+            yield scene.error(at, f"the first keyframe must be at 0, not {_time(scene, at, t)}"), (at,)
             return
         if k > 0 and t <= times[k - 1]:
             before = where + (k - 1, "at")
-            yield scene.error(at, f"at {t:g} is not after the previous keyframe's {times[k - 1]:g} (times must increase)", also=(before,)), (at, before)
+            message = f"{_at(scene, at, t)} is not after the previous keyframe's {_time(scene, before, times[k - 1])} (times must increase)"
+            yield scene.error(at, message, also=() if at in scene._written else (before,)), (at, before)
             return
         bounds = (("duration",), loop_key)
+        also = () if at in scene._written else bounds
         if loop and t >= scene.duration and k > 0:
-            message = f"at {t:g} is not before duration {scene.duration:g} (with loop: true, time {scene.duration:g} is keyframe 0 again)"
-            yield scene.error(at, message, also=bounds), (at, *bounds)
+            end = f"{scene.duration:.4g} s" if ("duration",) in scene._written else f"{scene.duration:g}"
+            message = f"{_at(scene, at, t)} is not before duration {_duration(scene)} (with loop: true, time {end} is keyframe 0 again)"
+            yield scene.error(at, message, also=also), (at, *bounds)
             return
         if not loop and t > scene.duration:
-            yield scene.error(at, f"at {t:g} is past the end (duration {scene.duration:g})", also=bounds), (at, *bounds)
+            yield scene.error(at, f"{_at(scene, at, t)} is past the end (duration {_duration(scene)})", also=also), (at, *bounds)
             return
+
+
+def _time(scene: Scene, path: tuple, t: float) -> str:
+    """A keyframe's time as written: 12, or '24b' (12.0151 s)."""
+    written = scene._written.get(path)
+    return f"'{written}' ({t:g} s)" if written else f"{t:g}"
+
+
+def _at(scene: Scene, path: tuple, t: float) -> str:
+    """A keyframe's time as the subject of a message: at 12, or '24b' (12.0151 s)."""
+    return _time(scene, path, t) if path in scene._written else f"at {t:g}"
+
+
+def _duration(scene: Scene, unit: str = "", named: bool = True) -> str:
+    """The duration as written: 8 (unit: 8 s), or 16b = 8.016 s; in beats and set by an
+    override, that override named (when the error is not at it: named)."""
+    written = scene._written.get(("duration",))
+    shown = f"{written} = {scene.duration:.4g} s" if written else f"{scene.duration:g}{unit}"
+    label = scene._overrides.get(("duration",))
+    return f"{shown}, from {label}" if written and label and named else shown
 
 
 # ---------------------------------------------------------------- overrides

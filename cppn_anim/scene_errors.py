@@ -169,7 +169,7 @@ class Explainer:
             if key == "device":
                 return f"unknown device '{short(str(value))}' (auto, cpu, cuda, cuda:N or mps)"
             if key == "name":
-                return "a name is plain text without slashes"
+                return "the name is empty (leave name out for the file's stem)" if value == "" else "a name is plain text without slashes"
             if key in ("at", "duration"):
                 return f"not a time: {show(value)} (seconds, or beats written as '8b' or '2.5b')"
             if key == "sha256":

@@ -831,10 +831,14 @@ def hear(scene, user_path: bool = False, *, folder: str | os.PathLike | None = N
             _HEARD[key] = analysis
             while len(_HEARD) > _HEARD_KEEP:
                 _HEARD.pop(next(iter(_HEARD)))
+    found = []
     if audio.sha256 is not None and audio.sha256 != analysis.sha256:
-        raise scene.error(("audio", "sha256"), f"{path} has sha256 {analysis.sha256[:12]}..., not the one written here"
-                                               " (the soundtrack changed since; remove sha256 to use this file)")  # fmt: skip
+        found.append(scene.error(("audio", "sha256"), f"{path} has sha256 {analysis.sha256[:12]}..., not the one written here"
+                                                      " (the soundtrack changed since; remove sha256 to use this file)"))  # fmt: skip
     if audio.start >= analysis.duration:
-        raise scene.error(("audio", "start"), f"start {audio.start:g} s is at or past the end of the audio ({analysis.duration:.3f} s)")
+        found.append(scene.error(("audio", "start"), f"start {audio.start:g} s is at or past the end of the audio ({analysis.duration:.3f} s)"))
+    if found:  # both, when both are wrong (`validate` lists every error)
+        found[0].errors = found
+        raise found[0]
     grid = beat_grid(analysis, audio.start, audio.bpm, audio.beat_offset)
     return SceneAudio(path.absolute(), float(audio.start), analysis.sha256, audio.mux, analysis.duration, grid, defs, analysis)

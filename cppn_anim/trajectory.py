@@ -160,12 +160,20 @@ def apply(value, mods, s: dict):
 
 
 def check_modulation(scene: Scene) -> None:
+    """The first of modulation_problems, raised."""
+    for error in modulation_problems(scene):
+        raise error
+
+
+def modulation_problems(scene: Scene) -> list:
     """Refuse, at its `modulate` key, a zoom, z_scale, input_scale or contrast that its
     modulations take to 0 or below at any analysis frame (and each beat and the instant
-    before it, and both ends: curves.knots), its keyframes and track included."""
+    before it, and both ends: curves.knots), its keyframes and track included: a SceneError
+    for each such key."""
     heard, mods = scene.heard, scene.modulate.items()
     if heard is None or heard.curves is None or not any(key in mods for key in POSITIVE):
-        return
+        return []
+    found = []
     times = heard.curves.knots()
     s = heard.curves.at(times)
     tracks = scene.animate.tracks()
@@ -183,9 +191,10 @@ def check_modulation(scene: Scene) -> None:
         bad = np.flatnonzero(~(value > 0))
         if bad.size:
             i = int(bad[0])
-            raise scene.error(
+            found.append(scene.error(
                 ("modulate", key),
                 f"{key} reaches {value[i]:.3g} at t = {times[i]:.3f} s with its modulations; it must stay > 0:"
                 " use a smaller negative amount" + (" (multiply: amount * signal must stay above -1)" if any(m.mode == "multiply" for m in mods[key]) else ""),
                 at_key=True,
-            )
+            ))  # fmt: skip
+    return found

@@ -265,3 +265,10 @@ def test_an_empty_value_is_blamed_at_its_key_not_on_the_next_line(text, where):
     line): the error points at its key."""
     err = str(refuse(text))
     assert err.startswith(f"s.yaml:{where}") and "got nothing" in err, err
+
+
+@pytest.mark.parametrize("written, says", [('""', "the name is empty"), ('"a/b"', "a name is plain text without slashes")])
+def test_an_empty_name_is_called_empty(written, says):
+    with pytest.raises(scene.SceneError) as e:
+        scene.parse(f"name: {written}\ntrajectory: {{keyframes: [{{at: 0, z: random}}]}}\n", "s.yaml")
+    assert str(e.value).startswith(f"s.yaml:1:7: name: {says}")

@@ -477,3 +477,80 @@ def test_the_demo_renders_a_music_video_with_sound(tmp_path):
     s = core.load(ROOT / "scenes" / "pulse.yaml")
     assert s.heard.grid.bpm == pytest.approx(120, abs=0.1) and abs(s.heard.grid.beat_offset) < 0.03
     assert [round(k.at, 1) for k in s.trajectory.keyframes] == [0, 4.0, 8.0, 12.0, 16.0, 19.5]
+
+
+# ------------------------------------------------------------------ validate lists every error
+
+
+EVERY_ERROR = """\
+fps: 60
+size: [16, 12]
+network: {latent_dim: 3, width: 8, depth: 2, activation: [tanh, sin, cos]}
+audio:
+  path: PATH
+  bpm: 120
+  beat_offset: 0
+  signals:
+    kick: {band: [200, 100]}
+    hats: {feature: beat, attack: 0.1}
+trajectory:
+  keyframes:
+    - {at: 0, z: random}
+    - {at: "4b", z: random}
+    - {at: 1.5, z: [1, 2]}
+modulate:
+  z: {signal: kick, amount: 1, toward: random}
+  view.zoom: {signal: kicks, amount: [1, 2]}
+output: {format: gif, path: ../elsewhere/x.gif, crf: 70}
+"""
+
+
+@pytest.mark.parametrize("path", ["beat.wav", "../beat.wav"])
+def test_validate_lists_the_soundtracks_errors_with_every_other_one(music, path):
+    """Every soundtrack error (each on its own) and every rule error that does not depend on
+    what the soundtrack decides, one line each, in file order. Heard: '4b' is 2 s, so the
+    keyframe at 1.5 comes too early; not heard (a path above the folder): '4b' is unknown,
+    and so is whether 1.5 comes after it (not reported)."""
+    (music / "scene.yaml").write_text(EVERY_ERROR.replace("PATH", path))
+    r = cli_main("validate", "scene.yaml", cwd=music)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    lines = r.stderr.splitlines()
+    assert all(line.startswith("scene.yaml:") for line in lines) and len(lines) == len(set(lines))
+    found = [line.split(": ")[1] for line in lines]
+    where = [tuple(int(n) for n in line.split(":")[1:3]) for line in lines]
+    assert where == sorted(where)  # file order
+    heard = path == "beat.wav"
+    assert found == [
+        "fps",  # 60 fps for a GIF
+        "network.activation",  # 3 names for depth 2
+        *([] if heard else ["audio.path"]),
+        "audio.signals.kick.band",
+        "audio.signals.hats.attack",
+        *(["trajectory.keyframes[2].at"] if heard else []),
+        "trajectory.keyframes[2].z",  # 2 numbers for latent_dim 3
+        "modulate.z.toward",
+        "modulate.view.zoom.signal",
+        "modulate.view.zoom.amount",
+        "output.path",
+        "output.crf",
+    ], r.stderr
+    if heard:
+        assert "'4b' (2 s)" in r.stderr
+
+
+def test_a_time_written_in_beats_is_named_as_written_at_its_keyframe(music):
+    r = cli_main("validate", "scene.yaml", "--duration", "2b", cwd=music)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "scene.yaml:17:12: trajectory.keyframes[2].at: '4b' (2 s) is past the end (duration 2b = 1 s, from --duration 2b)"]
+    r = cli_main("validate", "scene.yaml", "--set", "trajectory.loop=true", "--set", 'trajectory.keyframes[2].at="1b"', cwd=music)
+    assert r.returncode == 2
+    assert "trajectory.keyframes[2].at: '1b' (0.5 s) is not after the previous keyframe's '2b' (1 s)" in r.stderr
+
+
+def test_modulation_limits_are_listed_with_the_other_errors(music):
+    text = MUSIC + "modulate:\n  view.zoom: {signal: level, amount: -5}\noutput: {format: gif, path: ../x.gif}\n"
+    with pytest.raises(SceneError) as e:
+        load(music, text.replace("fps: 10", "fps: 60"))
+    assert [x.path for x in e.value.errors] == ["fps", "modulate.view.zoom", "output.path"]
+    assert "view.zoom reaches" in e.value.errors[1].message
