@@ -14,7 +14,7 @@ one too): at t in [t0, t1], z shows the unmodulated trajectory at
 so z hurries where the signals are high and still reaches every keyframe exactly at its
 time; z as a function of tau is the unmodulated path (cubic's C1 promise holds in the
 re-timed progress). No effect with `step` interpolation; `animate` tracks are never re-timed.
-`check_modulation` refuses a zoom, z_scale, input_scale or contrast that the modulations
+`modulation_problems` refuses a zoom, z_scale, input_scale or contrast that the modulations
 take to 0 or below at any analysis frame (curves.knots: the verdict never depends on fps).
 """
 from __future__ import annotations
@@ -157,12 +157,6 @@ def apply(value, mods, s: dict):
             x = x[:, None]
         value = value + amount * x if m.mode == "add" else value * (1.0 + amount * x)
     return value
-
-
-def check_modulation(scene: Scene) -> None:
-    """The first of modulation_problems, raised."""
-    for error in modulation_problems(scene):
-        raise error
 
 
 def modulation_problems(scene: Scene) -> list:
