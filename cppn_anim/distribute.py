@@ -164,8 +164,8 @@ class SegmentStore:
         manifest = self.folder / "manifest.json"
         if self.folder.exists() and not (resume and self._key(manifest, note) == self.key):
             self.remove()
-        self.made = targets.make_folders(self.folder)
-        targets.write_bytes(json.dumps({"key": self.key}).encode(), manifest, claimed=True)  # the target's claim covers it
+        self.made = targets.make_folders(self.folder, self.spec.path)
+        targets.write_bytes(json.dumps({"key": self.key}).encode(), manifest, claimed=True, shown=self.spec.path)  # the target's claim covers it
 
     def _key(self, manifest: Path, note: Callable[[str], None]) -> str | None:
         """The key the kept segments were made under; None (with a note) if the manifest is missing or damaged."""
@@ -210,8 +210,12 @@ class SegmentStore:
     def save(self, segment: Segment, fmt: str, data: bytes) -> None:
         final = self.path(segment, fmt)
         part = final.with_name(final.name + ".part")
-        part.write_bytes(data)
-        os.replace(part, final)  # a segment is there whole or not at all
+        try:
+            part.write_bytes(data)
+            os.replace(part, final)  # a segment is there whole or not at all
+        except OSError as e:
+            part.unlink(missing_ok=True)
+            raise targets.cannot_write(self.spec.path, e) from None
 
     def remove(self) -> None:
         """Our own files only (segments of any width, manifest, their temporary files), then the

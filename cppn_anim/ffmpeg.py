@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import EncodeError
 from .report import check
-from .targets import VideoSpec, atomic, temp_beside
+from .targets import VideoSpec, atomic, cannot_write, temp_beside
 from .version import __version__
 
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
@@ -271,8 +271,11 @@ class FfmpegSink:
     (mp4 and webm of odd sides: padded, the edge repeated). `cancel`, once set, stops the
     wait for ffmpeg to finish (errors.Cancelled; abort() then stops ffmpeg)."""
 
-    def __init__(self, out: Path, spec: VideoSpec, args: list[str], stdin=subprocess.PIPE, cancel: threading.Event | None = None):
+    def __init__(
+        self, out: Path, spec: VideoSpec, args: list[str], stdin=subprocess.PIPE, cancel: threading.Event | None = None, shown: Path | None = None
+    ):
         self.out, self.spec, self.count, self.cancel = out, spec, 0, cancel
+        self.shown = shown  # what `out` is called in messages (a hidden temporary file: its target)
         self.pad = spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2)
         self.proc = _run_ffmpeg(args, stdin)
         self.errors: deque[str] = deque(maxlen=STDERR_LINES)
@@ -358,6 +361,8 @@ class FfmpegSink:
 
     def _failure(self, what: str) -> EncodeError:
         tail = _one_line(self.errors)
+        if self.shown is not None:  # ffmpeg names the file it writes: our hidden temporary name
+            tail = tail.replace(plain(self.out), str(self.shown)).replace(os.path.abspath(self.out), str(self.shown))
         return EncodeError(f"{what}" + (f": {tail}" if tail else " (it printed nothing)"))
 
 
@@ -379,16 +384,19 @@ def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Ev
     folder = paths[0].parent
     if any(p.parent != folder for p in paths):
         raise ValueError("concat: the segments must share one folder")
-    fd, listing = temp_beside(folder, "concat", ".txt")
+    fd, listing = temp_beside(folder, "concat", ".txt", spec.path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.writelines(concat_line(Path(p.name)) for p in paths)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.writelines(concat_line(Path(p.name)) for p in paths)
+        except OSError as e:
+            raise cannot_write(spec.path, e) from None
         with atomic(spec.path) as temp:
             inputs, outputs = audio_args(spec, 1)
             args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), *inputs, *(outputs or ["-map", "0:v:0"]), "-c:v", "copy", *metadata(spec)]
             if spec.format == "mp4":
                 args += ["-movflags", "+faststart"]
-            sink = FfmpegSink(temp, spec, args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL, cancel=cancel)
+            sink = FfmpegSink(temp, spec, args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL, cancel=cancel, shown=spec.path)
             try:
                 sink.finish()
             except BaseException:
