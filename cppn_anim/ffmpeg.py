@@ -50,13 +50,35 @@ AUDIO_CODEC = {"mp4": ("aac", "aac", "192k"), "webm": ("libopus", "opus", "160k"
 AUDIO_RATE = 48000  # Hz: Opus's own rate; AAC's most common
 
 
+EXE_VARIABLE = "IMAGEIO_FFMPEG_EXE"  # names another ffmpeg, as imageio-ffmpeg documents
+
+
 def ffmpeg_exe() -> str:
+    """The ffmpeg to run: the one IMAGEIO_FFMPEG_EXE names (checked: a file that is there and
+    executable, else one line saying which), else the one imageio-ffmpeg ships."""
     import imageio_ffmpeg
 
+    named = os.environ.get(EXE_VARIABLE, "")
+    if named:
+        _check_named_exe(named)
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as e:
         raise EncodeError(f"no ffmpeg found: {e}") from None
+
+
+def _check_named_exe(named: str) -> None:
+    import shutil
+
+    found = named if os.sep in named else shutil.which(named)  # a bare name is looked up on PATH
+    unset = f"fix it, or unset {EXE_VARIABLE} to use the ffmpeg that imageio-ffmpeg ships"
+    if found is None or not os.path.exists(found):
+        where = "no such file" if os.sep in named else "not found on PATH"
+        raise EncodeError(f"{EXE_VARIABLE}={named}: {where}; {unset}")
+    if os.path.isdir(found):
+        raise EncodeError(f"{EXE_VARIABLE}={named}: is a folder, not an ffmpeg program; {unset}")
+    if not os.access(found, os.X_OK):
+        raise EncodeError(f"{EXE_VARIABLE}={named}: not executable (chmod +x it); {unset}")
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:
@@ -106,7 +128,7 @@ def _run_to_end(args: list[str], timeout: float, cancel: threading.Event | None)
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
     except OSError as e:
-        raise EncodeError(f"could not read back what ffmpeg wrote ({e})") from None
+        raise EncodeError(f"could not read back what ffmpeg wrote: cannot start ffmpeg ({args[0]}): {e.strerror or e}") from None
     began = time.monotonic()
     try:
         while True:
@@ -228,16 +250,17 @@ def codec_args(spec: VideoSpec) -> list[str]:
 
 
 def _run_ffmpeg(args: list[str], stdin) -> subprocess.Popen:
+    exe = ffmpeg_exe()
     try:
         return subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args],
+            [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args],
             stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a terminal's Ctrl-C is ours to handle, not ffmpeg's
         )
-    except OSError as e:
-        raise EncodeError(f"cannot start ffmpeg: {e}") from None
+    except OSError as e:  # the cause in words (the errno's own text repeats the file's name)
+        raise EncodeError(f"cannot start ffmpeg ({exe}): {e.strerror or e}") from None
 
 
 def video_args(spec: VideoSpec, out: Path) -> list[str]:
