@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import bench, core, entry, explore, previews, scene as scenes, studio_server, watch  # the studio loads its web stack only when it runs
 from .core import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS
-from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError, one_line
+from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError, one_line, said
 from .report import Reporter
 from .version import __version__
 
@@ -249,7 +249,7 @@ def cmd_validate(args) -> int:
             print(one_line(f"{path}: ok"), flush=True)
         except SceneError as e:  # every error in the file, one line each, in file order
             for error in e.errors:
-                print(error, file=sys.stderr)
+                print(said(error, cli=True), file=sys.stderr)
             sys.stderr.flush()
             bad += 1
     return EXIT_BAD_INPUT if bad else EXIT_OK
@@ -370,10 +370,8 @@ def _duration(seconds: float) -> str:
 
 def cmd_still(args) -> int:
     scene = _load(args.scene, args)
-    try:  # checked before any work: the weights of a large network take seconds and memory
-        t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
-    except UsageError as e:
-        raise UsageError(f"--{e}") from None  # "--frame 9: ...", "--time 99: ..."
+    # checked before any work (the weights of a large network take seconds and memory): "--frame 9: ...", "--time 99: ..."
+    t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
     core.check_named(args.output)
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
@@ -590,10 +588,10 @@ def _run(argv: list[str] | None) -> int:
             _say(f"cppn-anim: {stop.said}")
             return stop.exit_status
         except (UsageError, SceneError, OutputError) as e:
-            print(e, file=sys.stderr)
+            print(said(e, cli=True), file=sys.stderr)  # options in the command line's words (errors.option)
             return EXIT_BAD_INPUT
         except RenderError as e:  # encoding, a busy target, memory refused from the estimate
-            print(f"cppn-anim: {e}", file=sys.stderr)
+            print(f"cppn-anim: {said(e, cli=True)}", file=sys.stderr)
             return EXIT_FAILED
         except KeyboardInterrupt:  # where no handler of ours turned Ctrl-C into a flag
             _say("cppn-anim: interrupted")

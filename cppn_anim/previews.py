@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import core, gallery, scene as scenes, sheet, targets
-from .errors import OutputError, SceneError, UsageError
+from .errors import OutputError, SceneError, UsageError, option
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -156,7 +156,7 @@ def previews(
             )
         named[scene.name] = path
     if out.is_dir() and os.path.samefile(out, folder):
-        raise OutputError(f"-o {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
+        raise OutputError(f"{option('path')} {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
     targets.check_folder(out)
     with targets.claim(out):  # the whole folder, before any preview is rendered: a second `previews` into it exits at once
         return _write(loaded, errors, out, report, cancel, pin, folder)

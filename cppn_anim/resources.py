@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DeviceUnavailable, OutOfMemory
+from .errors import DeviceUnavailable, OutOfMemory, option
 from .network import channels
 from .network import shape as network_shape
 from .render import BAND_SAMPLES, DTYPES, GPU_BAND_SAMPLES, GPU_BATCH, GRID_CACHE_SAMPLES, chunk_size, pick_device, shape_flop
@@ -130,7 +130,7 @@ def check_fits(net, width: int, height: int, supersample: int, device: str, prec
             size = f"{width}x{height}" + (f" x{supersample} supersampled" if supersample > 1 else "")
             raise OutOfMemory(
                 f"not enough {what}: a network {net.width} wide and {net.depth} deep at {size} ({precision}) needs about"
-                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, --size or render.supersample"
+                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, {option('size')} or render.supersample"
                 + (", or render.precision bf16" if precision == "fp32" else "")
             )
 
