@@ -201,10 +201,14 @@ class SegmentStore:
                 return f"holds {len(files)} of its {len(want)} frame files"
             broken = [name for name, data in files.items() if not targets.whole_png(data)]
             return f"{broken[0]} is not a whole PNG" if broken else None
-        try:
-            ffmpeg.read_back(path, "ts" if fmt == "mp4" else fmt, segment.stop - segment.start, cancel)
-        except EncodeError as e:
-            return str(e).replace("ffmpeg exited 0 but its file does not", "it does not")
+        container, want = ("ts" if fmt == "mp4" else fmt), segment.stop - segment.start
+        found = ffmpeg.inspect(path, container, cancel)
+        if found.frames is None or found.codec is None:  # not readable: ffmpeg's own complaint, short
+            return "it cannot be read" + (f" ({_short(found.problem)})" if found.problem else "")
+        if found.codec != ffmpeg.READ_BACK[container][1]:
+            return f"it holds {found.codec} video, not {ffmpeg.READ_BACK[container][1]}"
+        if found.frames != want:
+            return f"it holds {found.frames} of its {want} frames"
         return None
 
     def save(self, segment: Segment, fmt: str, data: bytes) -> None:
@@ -229,6 +233,10 @@ class SegmentStore:
             except OSError:
                 pass
         targets.remove_folders(self.made[:-1])
+
+
+def _short(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[: most - 3].rstrip() + "..."
 
 
 def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Segment], digits: int = 5) -> str:

@@ -28,6 +28,7 @@ import termios
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -91,29 +92,70 @@ def plain(path: Path) -> str:
     return "file:" + os.path.abspath(path)
 
 
-def read_back(path: Path, container: str, frames: int, cancel: threading.Event | None = None, audio: bool = False) -> None:
+def read_back(
+    path: Path, container: str, frames: int, cancel: threading.Event | None = None, audio: bool = False, shown: Path | None = None
+) -> None:
     """Check a finished file before it replaces anything: it must open as `container`
     (READ_BACK) with its first video stream in the expected codec and exactly `frames`
     frames, and with `audio`, an audio stream in the format's codec (AUDIO_CODEC). Cheap:
-    packets are copied to nowhere, nothing is decoded."""
-    demuxer, codec = READ_BACK[container]
-    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "info", "-f", demuxer, "-i", plain(path)]
-    args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
-    done = _run_to_end(args, READ_BACK_SECONDS, cancel)
-    found = re.search(r"Stream #0:\d+.*?: Video: (\w+)", done.stderr)
-    counts = re.findall(r"^frame=(\d+)", done.stdout, re.M)
-    got = f"{found.group(1) if found else 'no video'}, {counts[-1] if counts else 'no'} frames"
-    if done.returncode != 0 or not found or found.group(1) != codec or not counts or int(counts[-1]) != frames:
-        why = _one_line(done.stderr.splitlines())
+    packets are copied to nowhere, nothing is decoded. A failure says what was found and
+    ffmpeg's own complaint (its last error or warning, one line; `shown` in place of
+    `path`, a temporary name), never its progress lines."""
+    want = READ_BACK[container][1]
+    found = inspect(path, container, cancel, shown)
+    if found.codec != want or found.frames != frames:
         raise EncodeError(
-            f"ffmpeg exited 0 but its file does not read back as {container} ({codec}, {frames} frames): got {got}"
-            + (f": {why}" if why else "")
+            f"ffmpeg exited 0 but its file does not read back as {container} ({want}, {frames} frames):"
+            f" got {found.codec or 'no video'}, {found.frames if found.frames is not None else 'no'} frames"
+            + (f": {found.problem}" if found.problem else "")
         )
     if audio:
-        want = AUDIO_CODEC[container][1]
-        heard = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", done.stderr)
-        if not heard or heard.group(1) != want:
-            raise EncodeError(f"ffmpeg exited 0 but its file has {'no audio stream' if not heard else heard.group(1) + ' audio'}, not the {want} soundtrack it was given")
+        heard = found.audio
+        wanted = AUDIO_CODEC[container][1]
+        if heard != wanted:
+            raise EncodeError(f"ffmpeg exited 0 but its file has {'no audio stream' if not heard else heard + ' audio'}, not the {wanted} soundtrack it was given")
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a file reads back as: its first video stream's codec and frame count (None where
+    it has none, or could not be read), its first audio stream's codec, and ffmpeg's last
+    complaint about it (an error, else a warning; '' for none), on one line."""
+
+    codec: str | None
+    frames: int | None
+    audio: str | None
+    problem: str
+
+
+_LEVEL_LINE = re.compile(r"^(?:\[[^\]]*\] )?\[(warning|error|fatal|panic)\] (.*)$")  # `-v level+info`: each line tagged
+_TAGGED = re.compile(r"^(?:\[[^\]]*\] )?\[(?:info|verbose|warning|error|fatal|panic)\] ", re.M)
+_ADDRESS = re.compile(r" @ 0x[0-9a-f]+")
+
+
+def inspect(path: Path, container: str, cancel: threading.Event | None = None, shown: Path | None = None) -> Inspection:
+    """Read `path` back as `container` (READ_BACK), copying packets to nowhere (cheap: nothing
+    is decoded). ffmpeg tags its lines with their level, so its complaints are told from its
+    progress and banner lines."""
+    demuxer = READ_BACK[container][0]
+    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "level+info", "-f", demuxer, "-i", plain(path)]
+    args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
+    done = _run_to_end(args, READ_BACK_SECONDS, cancel)
+    video = re.search(r"Stream #0:\d+.*?: Video: (\w+)", done.stderr)
+    heard = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", done.stderr)
+    counts = re.findall(r"^frame=(\d+)", done.stdout, re.M)
+    problems = {"error": [], "warning": []}
+    for line in done.stderr.splitlines():
+        m = _LEVEL_LINE.match(line.strip())
+        if m:
+            problems["warning" if m[1] == "warning" else "error"].append(_ADDRESS.sub("", m[2]).strip())
+    problem = (problems["error"] or problems["warning"] or [""])[-1]
+    if not _TAGGED.search(done.stderr):  # an ffmpeg without level tags (IMAGEIO_FFMPEG_EXE's own): its last line
+        problem = _one_line(done.stderr.splitlines(), keep=1)
+    if shown is not None:
+        problem = problem.replace(plain(path), str(shown)).replace(os.path.abspath(path), str(shown))
+    ok = done.returncode == 0 and counts
+    return Inspection(video.group(1) if video else None, int(counts[-1]) if ok else None, heard.group(1) if heard else None, problem)
 
 
 def _one_line(lines: Iterable[str], keep: int = 3) -> str:
@@ -425,7 +467,7 @@ def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Ev
             except BaseException:
                 sink.abort()
                 raise
-            read_back(temp, spec.format, frames, cancel, audio=bool(outputs))
+            read_back(temp, spec.format, frames, cancel, audio=bool(outputs), shown=spec.path)
             check(cancel)
     finally:
         os.unlink(listing)

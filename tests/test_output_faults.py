@@ -2,6 +2,7 @@
 fails without its fix. Cheap by design (synthetic frames, in-process); the CLI only where the
 case is the command's own (exit statuses, one line)."""
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -337,19 +338,24 @@ def test_a_half_written_manifest_is_planned_again_never_an_internal_error(tmp_pa
     assert len(png_frames(out)) == 16 and not folder.exists()
 
 
-@pytest.mark.parametrize("fmt", ["mp4", "png"])
-def test_a_damaged_kept_segment_is_named_and_rendered_again(tmp_path, systemp, monkeypatch, fmt):
+@pytest.mark.parametrize("fmt, damage, cause", [
+    ("mp4", "cut", "it holds 3 of its 8 frames"), ("mp4", "junk", "it cannot be read"), ("png", "cut", "holds 5 of its 8 frame files"),
+])  # fmt: skip
+def test_a_damaged_kept_segment_is_named_and_rendered_again(tmp_path, systemp, monkeypatch, fmt, damage, cause):
     """A kept segment cut short made every --resume fail (the join's read-back, or an internal
-    error for png) and advise --resume again, forever: it is named and rendered again."""
+    error for png) and advise --resume again, forever: it is named and rendered again. Its
+    line is short: the segment's name and the cause, never ffmpeg's progress lines
+    ("Press [q] to stop", "frame=    3 fps=0.0 ...") pasted in."""
     from conftest import video_info
 
     out = tmp_path / ("v.mp4" if fmt == "mp4" else "f")
     folder = keep_segments(monkeypatch, out, fmt, Source(), 0, 16)
     bad = sorted(folder.glob("*.ts" if fmt == "mp4" else "*.tar"))[1]
-    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2] if damage == "cut" else b"junk" * 100)
     notes = Notes()
     segmented(out, fmt, Source(), 0, 16, notes)
-    assert [line for line in notes.lines if bad.name in line and "damaged" in line and "again" in line], notes.lines
+    (line,) = [line for line in notes.lines if bad.name in line and "damaged" in line and "again" in line] or [notes.lines]
+    assert cause in line and len(line) < 160 and not re.search(r"Press \[q\]|frame=|fps=|muxing overhead| \| ", line), line
     assert (video_info(out)["frames"] if fmt == "mp4" else len(png_frames(out))) == 16 and not folder.exists()
 
 
