@@ -321,7 +321,8 @@ def _check_path(path: Path, folder: bool) -> None:
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise OutputError(f"{path}: is {kind}; choose another output path")
-    parent = path if folder and path.is_dir() else path.parent  # where the first new file (or folder) goes
+    real = through_links(path)  # a symlink is written through: the checks are of where it points
+    parent = real if folder and real.is_dir() else real.parent  # where the first new file (or folder) goes
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
@@ -452,14 +453,30 @@ def remove_folders(made: list[Path]) -> None:
             return
 
 
+def through_links(path: Path) -> Path:
+    """Where writing `path` lands: a symlink (or a chain of them, or a folder above that is
+    one) resolved to the file it names, as an editor saves through a link; `path` itself
+    where it is no link."""
+    return Path(os.path.realpath(path)) if _links_above(path) else path
+
+
+def _links_above(path: Path) -> bool:
+    try:
+        return path.is_symlink() or os.path.realpath(path.parent) != os.path.abspath(path.parent)
+    except OSError:
+        return False
+
+
 @contextmanager
 def atomic(path: Path, shown: Path | None = None) -> Iterator[Path]:
     """Yields a temporary file beside `path`; moved into place if the block succeeds, removed if not.
 
+    A `path` that is a symlink stays one: the file it points to is replaced (through_links).
     The block writes the temporary file and checks it (read back) before returning. An
     OSError while making or writing it is one line naming `shown` (default `path`), never
     the temporary name (cannot_write: exit 1)."""
     shown = shown or path
+    path = through_links(path)
     made = make_folders(path.parent, shown)
     fd, temp = temp_beside(path.parent, path.stem, f".part{path.suffix}", shown)
     os.close(fd)
@@ -529,7 +546,7 @@ class PngFolder:
 
     def __init__(self, folder: Path, provenance: str = "", digits: int = 5):
         self.shown = folder  # what messages name: the folder as the user gave it
-        self.folder, self.written, self.made, self.digits = folder, 0, None, digits
+        self.folder, self.written, self.made, self.digits = through_links(folder), 0, None, digits
         self.info = png_info(provenance)
 
     def put_frame(self, index: int, frame: np.ndarray) -> None:

@@ -665,3 +665,39 @@ def test_a_failure_while_writing_names_the_target(tmp_path, systemp, monkeypatch
         with pytest.raises(errors.EncodeError) as caught:
             segmented(tmp_path / "v.mp4", "mp4", Source(), 0, 8)
     assert str(caught.value) == f"cannot write {tmp_path / 'v.mp4'}: Permission denied"
+
+
+# ------------------------------------------------------------------ a target that is a symlink is written through
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "webm", "gif", "png", "still", "bytes", "dangling"])
+def test_a_symlinked_target_is_written_through_and_stays_a_link(tmp_path, systemp, fmt):
+    """out/x.mp4 -> elsewhere/x.mp4 was replaced by a regular file (os.replace over the link):
+    now the file the link names is replaced, as an editor saves, and the link stays; a png
+    folder that is a link to a folder is filled through it. A dangling link gets its file."""
+    from cppn_anim import encode
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir(), elsewhere.mkdir()
+    name = {"png": "frames", "still": "x.png", "bytes": "x.png", "dangling": "x.mp4"}.get(fmt, f"x.{fmt}")
+    real, link = elsewhere / name, out / name
+    if fmt == "png":
+        real.mkdir()
+    elif fmt != "dangling":
+        real.write_bytes(b"old")
+    link.symlink_to(real)
+    kind = "mp4" if fmt == "dangling" else fmt
+    if kind == "still":
+        encode.write_still(next(frames(1)), link)
+    elif kind == "bytes":
+        targets.write_bytes(b"new", link)
+    else:
+        spec = targets.VideoSpec(link, kind, 16, 12, 8, provenance="synthetic\n")
+        targets.check_output(spec)
+        encode.write(frames(3), spec, palette_frames=lambda: list(frames(3)))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    if fmt == "png":
+        assert names(real) == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
+    else:
+        assert real.is_file() and real.read_bytes() != b"old" and real.stat().st_size > 0
+    assert names(out) == [name] and names(elsewhere) == [name]  # nothing left beside either
