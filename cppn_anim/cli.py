@@ -325,7 +325,7 @@ def cmd_render(args) -> int:
     start, stop = _frame_range(args.frames, scene.frame_count)
     began = time.perf_counter()
     bar = _bar(stop - start, args.quiet)
-    report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, stop - start, args.quiet, bar))
+    report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, stop - start, args.quiet, bar, fmt, args.preset))
     dask = entry.quiet_dask() if args.workers is not None or args.scheduler else contextlib.nullcontext()
     try:
         with dask:
@@ -341,16 +341,20 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
-def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None) -> None:
-    """One line before a long render starts (estimated over LONG_RENDER_SECONDS): frames and
-    time, so a huge job is no surprise. On a terminal or not (a log shows it too); not with
-    --quiet, which asks for no output but errors. Called once every check has passed, so a
-    refused command still says one line only."""
+def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None, fmt: str | None = None, preset: str | None = None) -> None:
+    """One line before a long render starts (estimated over LONG_RENDER_SECONDS, rendering and
+    encoding into `fmt`): frames and time, so a huge job is no surprise. On a terminal or not
+    (a log shows it too); not with --quiet, which asks for no output but errors. Called once
+    every check has passed, so a refused command still says one line only."""
     if quiet:
         return
     from . import resources
 
-    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device, scene.render.precision)
+    audio = frames / scene.fps if fmt in ("mp4", "webm") and scene.heard is not None and scene.heard.mux else 0.0
+    seconds = resources.estimate_seconds(
+        scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device, scene.render.precision,
+        fmt=fmt, preset=preset or scene.output.preset, audio_seconds=audio,
+    )  # fmt: skip
     if seconds > LONG_RENDER_SECONDS:
         what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
         line = f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look"
