@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import bench, core, entry, explore, previews, scene as scenes, studio_server, watch  # the studio loads its web stack only when it runs
 from .core import PREVIEW_LONG_SIDE, PREVIEW_MAX_FPS
-from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError, one_line
+from .errors import Cancelled, OutputError, RenderError, SceneError, UsageError, one_line, said
 from .report import Reporter
 from .version import __version__
 
@@ -249,7 +249,7 @@ def cmd_validate(args) -> int:
             print(one_line(f"{path}: ok"), flush=True)
         except SceneError as e:  # every error in the file, one line each, in file order
             for error in e.errors:
-                print(error, file=sys.stderr)
+                print(said(error, cli=True), file=sys.stderr)
             sys.stderr.flush()
             bad += 1
     return EXIT_BAD_INPUT if bad else EXIT_OK
@@ -325,7 +325,7 @@ def cmd_render(args) -> int:
     start, stop = _frame_range(args.frames, scene.frame_count)
     began = time.perf_counter()
     bar = _bar(stop - start, args.quiet)
-    report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, stop - start, args.quiet, bar))
+    report = _Report(bar, args.quiet, long=lambda: _say_if_long(scene, stop - start, args.quiet, bar, fmt, args.preset))
     dask = entry.quiet_dask() if args.workers is not None or args.scheduler else contextlib.nullcontext()
     try:
         with dask:
@@ -341,16 +341,20 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
-def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None) -> None:
-    """One line before a long render starts (estimated over LONG_RENDER_SECONDS): frames and
-    time, so a huge job is no surprise. On a terminal or not (a log shows it too); not with
-    --quiet, which asks for no output but errors. Called once every check has passed, so a
-    refused command still says one line only."""
+def _say_if_long(scene: scenes.Scene, frames: int, quiet: bool, bar=None, fmt: str | None = None, preset: str | None = None) -> None:
+    """One line before a long render starts (estimated over LONG_RENDER_SECONDS, rendering and
+    encoding into `fmt`): frames and time, so a huge job is no surprise. On a terminal or not
+    (a log shows it too); not with --quiet, which asks for no output but errors. Called once
+    every check has passed, so a refused command still says one line only."""
     if quiet:
         return
     from . import resources
 
-    seconds = resources.estimate_seconds(scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device, scene.render.precision)
+    audio = frames / scene.fps if fmt in ("mp4", "webm") and scene.heard is not None and scene.heard.mux else 0.0
+    seconds = resources.estimate_seconds(
+        scene.network, scene.width, scene.height, scene.render.supersample, frames, scene.render.device, scene.render.precision,
+        fmt=fmt, preset=preset or scene.output.preset, audio_seconds=audio,
+    )  # fmt: skip
     if seconds > LONG_RENDER_SECONDS:
         what = f"{frames} frames of {scene.width}x{scene.height}" if frames > 1 else f"a {scene.width}x{scene.height} still"
         line = f"cppn-anim: {what}: about {_duration(seconds)} of rendering (estimated); --preview or --frames A:B for a quick look"
@@ -370,10 +374,8 @@ def _duration(seconds: float) -> str:
 
 def cmd_still(args) -> int:
     scene = _load(args.scene, args)
-    try:  # checked before any work: the weights of a large network take seconds and memory
-        t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
-    except UsageError as e:
-        raise UsageError(f"--{e}") from None  # "--frame 9: ...", "--time 99: ..."
+    # checked before any work (the weights of a large network take seconds and memory): "--frame 9: ...", "--time 99: ..."
+    t = core.frame_time(scene, args.frame) if args.frame is not None else core.check_time(scene, args.time)
     core.check_named(args.output)
     if args.output and Path(args.output).suffix.lower() != ".png":
         raise UsageError(f"-o {args.output}: a still is a PNG; name it *.png")
@@ -590,10 +592,10 @@ def _run(argv: list[str] | None) -> int:
             _say(f"cppn-anim: {stop.said}")
             return stop.exit_status
         except (UsageError, SceneError, OutputError) as e:
-            print(e, file=sys.stderr)
+            print(said(e, cli=True), file=sys.stderr)  # options in the command line's words (errors.option)
             return EXIT_BAD_INPUT
         except RenderError as e:  # encoding, a busy target, memory refused from the estimate
-            print(f"cppn-anim: {e}", file=sys.stderr)
+            print(f"cppn-anim: {said(e, cli=True)}", file=sys.stderr)
             return EXIT_FAILED
         except KeyboardInterrupt:  # where no handler of ours turned Ctrl-C into a flag
             _say("cppn-anim: interrupted")

@@ -58,7 +58,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 
 from . import encode, gif, scene as scenes, targets
-from .errors import DeviceUnavailable, OutputError, SceneError, UsageError
+from .errors import DeviceUnavailable, OutputError, SceneError, UsageError, option
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -197,7 +197,7 @@ def write_signals_plot(scene: Scene, path: str | Path) -> Path:
 
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise UsageError(f"-o {path}: the signals are drawn as a PNG; name it *.png")
+        raise UsageError(f"{option('path')} {path}: the signals are drawn as a PNG; name it *.png")
     if scene.heard is None:
         raise scene.error(("audio",), "the scene has no soundtrack (add audio: {path: ...}, or give --audio FILE)")
     targets.check_file(path)
@@ -253,14 +253,14 @@ def check_time(scene: Scene, t: float) -> float:
     """A time in seconds inside the scene (0..duration), else UsageError. Returned as given:
     an exact Fraction (scene.frame_time(i)) stays exact, so a still is render's frame i."""
     if not 0 <= t <= scene.duration:
-        raise UsageError(f"time {float(t):g}: the scene runs from 0 to {scene.duration:g} s")
+        raise UsageError(f"{option('time')} {float(t):g}: the scene runs from 0 to {scene.duration:g} s")
     return t
 
 
 def frame_time(scene: Scene, i: int) -> Fraction:
     """Frame i's time, i / fps exactly (what `still --frame I` shows), else UsageError."""
     if not 0 <= i < scene.frame_count:
-        raise UsageError(f"frame {i}: the scene has frames 0..{scene.frame_count - 1}")
+        raise UsageError(f"{option('frame')} {i}: the scene has frames 0..{scene.frame_count - 1}")
     return scene.frame_time(i)
 
 
@@ -496,7 +496,7 @@ class Rendered:
     fps: float = 0.0
 
 
-def check_named(path: str | Path | None, what: str = "-o") -> None:
+def check_named(path: str | Path | None, what: str = option("path")) -> None:
     """Refuse a path whose name is only an extension (`-o .mp4`, `-o out/.png`): it names no
     file (it was read as a hidden file without an extension, and refused as the wrong format)."""
     if path is None:
@@ -511,14 +511,14 @@ def output_format(scene: Scene, path: str | Path | None = None, fmt: str | None 
     check_named(path)
     if fmt:
         if fmt not in scenes.FORMATS:
-            raise UsageError(f"format {fmt}: use one of {', '.join(scenes.FORMATS)}")
+            raise UsageError(f"{option('format')} {fmt}: use one of {', '.join(scenes.FORMATS)}")
         return fmt
     if path is not None:
         ext = Path(path).suffix.lstrip(".").lower()
         if ext in scenes.FORMATS:
             return ext
         if ext:
-            raise UsageError(f"-o {path}: cannot tell the format from '.{ext}'; add --format mp4|gif|webm|png")
+            raise UsageError(f"{option('path')} {path}: cannot tell the format from '.{ext}'; {option('choose-format')}")
     return scene.output.format
 
 
@@ -696,7 +696,7 @@ def write_still(
     check_named(path)
     path = Path(path) if path is not None else default_still_path(scene, t)
     if path.suffix.lower() != ".png":
-        raise UsageError(f"-o {path}: a still is a PNG; name it *.png")
+        raise UsageError(f"{option('path')} {path}: a still is a PNG; name it *.png")
     targets.check_file(path)
     with targets.claim(path):  # before any work: a busy target exits at once
         report.starting()

@@ -164,8 +164,8 @@ class SegmentStore:
         manifest = self.folder / "manifest.json"
         if self.folder.exists() and not (resume and self._key(manifest, note) == self.key):
             self.remove()
-        self.made = targets.make_folders(self.folder)
-        targets.write_bytes(json.dumps({"key": self.key}).encode(), manifest, claimed=True)  # the target's claim covers it
+        self.made = targets.make_folders(self.folder, self.spec.path)
+        targets.write_bytes(json.dumps({"key": self.key}).encode(), manifest, claimed=True, shown=self.spec.path)  # the target's claim covers it
 
     def _key(self, manifest: Path, note: Callable[[str], None]) -> str | None:
         """The key the kept segments were made under; None (with a note) if the manifest is missing or damaged."""
@@ -201,17 +201,25 @@ class SegmentStore:
                 return f"holds {len(files)} of its {len(want)} frame files"
             broken = [name for name, data in files.items() if not targets.whole_png(data)]
             return f"{broken[0]} is not a whole PNG" if broken else None
-        try:
-            ffmpeg.read_back(path, "ts" if fmt == "mp4" else fmt, segment.stop - segment.start, cancel)
-        except EncodeError as e:
-            return str(e).replace("ffmpeg exited 0 but its file does not", "it does not")
+        container, want = ("ts" if fmt == "mp4" else fmt), segment.stop - segment.start
+        found = ffmpeg.inspect(path, container, cancel)
+        if found.frames is None or found.codec is None:  # not readable: ffmpeg's own complaint, short
+            return "it cannot be read" + (f" ({_short(found.problem)})" if found.problem else "")
+        if found.codec != ffmpeg.READ_BACK[container][1]:
+            return f"it holds {found.codec} video, not {ffmpeg.READ_BACK[container][1]}"
+        if found.frames != want:
+            return f"it holds {found.frames} of its {want} frames"
         return None
 
     def save(self, segment: Segment, fmt: str, data: bytes) -> None:
         final = self.path(segment, fmt)
         part = final.with_name(final.name + ".part")
-        part.write_bytes(data)
-        os.replace(part, final)  # a segment is there whole or not at all
+        try:
+            part.write_bytes(data)
+            os.replace(part, final)  # a segment is there whole or not at all
+        except OSError as e:
+            part.unlink(missing_ok=True)
+            raise targets.cannot_write(self.spec.path, e) from None
 
     def remove(self) -> None:
         """Our own files only (segments of any width, manifest, their temporary files), then the
@@ -225,6 +233,10 @@ class SegmentStore:
             except OSError:
                 pass
         targets.remove_folders(self.made[:-1])
+
+
+def _short(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[: most - 3].rstrip() + "..."
 
 
 def settings_key(scene_yaml: str, fmt: str, crf, preset: str, segments: list[Segment], digits: int = 5) -> str:

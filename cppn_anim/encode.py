@@ -61,15 +61,15 @@ def write(
                     args = gif.encode_args(spec, palette, temp)
                 else:
                     args = ffmpeg.video_args(spec, temp)
-                sink = ffmpeg.FfmpegSink(temp, spec, args, cancel=cancel)
+                sink = ffmpeg.FfmpegSink(temp, spec, args, cancel=cancel, shown=spec.path)
                 ffmpeg.feed(frames, sink, cancel)
             finally:
                 if palette is not None:
                     palette.unlink(missing_ok=True)
             if spec.format == "gif" and spec.provenance:
-                gif.add_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}")
+                gif.add_comment(temp, f"cppn-anim {__version__}\n{spec.provenance}", shown=spec.path)
             audio = spec.format in ("mp4", "webm") and bool(ffmpeg.audio_args(spec, 1)[0])
-            ffmpeg.read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count, cancel, audio=audio)
+            ffmpeg.read_back(temp, "ts" if spec.segment and spec.format == "mp4" else spec.format, sink.count, cancel, audio=audio, shown=spec.path)
             check(cancel)  # the last moment to stop: the target is still as it was
     return spec.path
 

@@ -15,12 +15,50 @@
 
 The command line maps them to exit statuses (cli.py): 2 for SceneError, UsageError and
 OutputError (bad input: nothing written), 1 for a RenderError, 130 / 143 / 129 for a
-Cancelled that a signal asked for. Nothing here imports anything: every stage may raise these.
+Cancelled that a signal asked for. Nothing here imports anything of the package: every stage may raise these.
 
 An error becomes text (str()) as one line: user text in it (a name written with a line
 break, an ESC sequence, a file name that is not UTF-8) is escaped there, once (`one_line`).
+
+A message that names one of the caller's own options (the output path, the format, the
+size, a time or a frame) writes `option(role)` in its place, never a flag: str() says it in
+the Python API's words (`path`, `format`...), `said(error, cli=True)` in the command line's
+(`-o`, `--format`...), so `render("y.avi")` never tells a Python caller to add `--format`.
 """
 from __future__ import annotations
+
+import re
+
+# role: (the Python API's words, the command line's)
+OPTION_WORDS = {
+    "path": ("path", "-o"),
+    "format": ("format", "--format"),
+    "choose-format": ("pass format='mp4', 'gif', 'webm' or 'png'", "add --format mp4|gif|webm|png"),
+    "size": ("size", "--size"),
+    "time": ("time", "--time"),
+    "frame": ("frame", "--frame"),
+}
+_OPTION = re.compile("\ue000([a-z-]+)\ue001")  # private-use marks: never in a path (nor in any text a user writes by chance)
+
+
+def option(role: str) -> str:
+    """A mark for one of the caller's options in a message (OPTION_WORDS), said in the words of
+    whoever reads the error: str() the API's, said(e, cli=True) the command line's."""
+    if role not in OPTION_WORDS:
+        raise KeyError(role)
+    return f"\ue000{role}\ue001"
+
+
+def worded(text: str, cli: bool = False) -> str:
+    """text with every option(role) mark said in the API's words (or, cli, the command line's)."""
+    return _OPTION.sub(lambda m: OPTION_WORDS[m[1]][cli], text)
+
+
+def said(error: BaseException, cli: bool = False) -> str:
+    """An error as one line, its options in the command line's words where `cli`."""
+    if isinstance(error, CppnAnimError):
+        return error.text(cli)
+    return one_line(str(error))
 
 
 def one_line(text: str) -> str:
@@ -41,10 +79,14 @@ def _escape(c: str) -> str:
 
 
 class CppnAnimError(Exception):
-    """Base of every error cppn_anim raises on purpose. str(): one line (`one_line`)."""
+    """Base of every error cppn_anim raises on purpose. str(): one line (`one_line`), in the
+    Python API's words; text(cli=True): in the command line's (`option`)."""
+
+    def text(self, cli: bool = False) -> str:
+        return one_line(worded(super().__str__(), cli))
 
     def __str__(self) -> str:
-        return one_line(super().__str__())
+        return self.text()
 
 
 class SceneError(CppnAnimError, ValueError):
@@ -67,9 +109,12 @@ class SceneError(CppnAnimError, ValueError):
         """The dotted key path of the wrong value (the same as .path, kept for older callers)."""
         return self.path
 
-    def __str__(self) -> str:
+    def text(self, cli: bool = False) -> str:
         where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
-        return one_line(f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}")
+        return one_line(worded(f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}", cli))
+
+    def __str__(self) -> str:
+        return self.text()
 
 
 class UsageError(CppnAnimError, ValueError):

@@ -28,6 +28,7 @@ import termios
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -36,7 +37,7 @@ import numpy as np
 
 from .errors import EncodeError
 from .report import check
-from .targets import VideoSpec, atomic, temp_beside
+from .targets import VideoSpec, atomic, cannot_write, temp_beside
 from .version import __version__
 
 DEFAULT_CRF = {"mp4": 18, "webm": 31}
@@ -50,13 +51,35 @@ AUDIO_CODEC = {"mp4": ("aac", "aac", "192k"), "webm": ("libopus", "opus", "160k"
 AUDIO_RATE = 48000  # Hz: Opus's own rate; AAC's most common
 
 
+EXE_VARIABLE = "IMAGEIO_FFMPEG_EXE"  # names another ffmpeg, as imageio-ffmpeg documents
+
+
 def ffmpeg_exe() -> str:
+    """The ffmpeg to run: the one IMAGEIO_FFMPEG_EXE names (checked: a file that is there and
+    executable, else one line saying which), else the one imageio-ffmpeg ships."""
     import imageio_ffmpeg
 
+    named = os.environ.get(EXE_VARIABLE, "")
+    if named:
+        _check_named_exe(named)
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as e:
         raise EncodeError(f"no ffmpeg found: {e}") from None
+
+
+def _check_named_exe(named: str) -> None:
+    import shutil
+
+    found = named if os.sep in named else shutil.which(named)  # a bare name is looked up on PATH
+    unset = f"fix it, or unset {EXE_VARIABLE} to use the ffmpeg that imageio-ffmpeg ships"
+    if found is None or not os.path.exists(found):
+        where = "no such file" if os.sep in named else "not found on PATH"
+        raise EncodeError(f"{EXE_VARIABLE}={named}: {where}; {unset}")
+    if os.path.isdir(found):
+        raise EncodeError(f"{EXE_VARIABLE}={named}: is a folder, not an ffmpeg program; {unset}")
+    if not os.access(found, os.X_OK):
+        raise EncodeError(f"{EXE_VARIABLE}={named}: not executable (chmod +x it); {unset}")
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:
@@ -69,29 +92,70 @@ def plain(path: Path) -> str:
     return "file:" + os.path.abspath(path)
 
 
-def read_back(path: Path, container: str, frames: int, cancel: threading.Event | None = None, audio: bool = False) -> None:
+def read_back(
+    path: Path, container: str, frames: int, cancel: threading.Event | None = None, audio: bool = False, shown: Path | None = None
+) -> None:
     """Check a finished file before it replaces anything: it must open as `container`
     (READ_BACK) with its first video stream in the expected codec and exactly `frames`
     frames, and with `audio`, an audio stream in the format's codec (AUDIO_CODEC). Cheap:
-    packets are copied to nowhere, nothing is decoded."""
-    demuxer, codec = READ_BACK[container]
-    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "info", "-f", demuxer, "-i", plain(path)]
-    args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
-    done = _run_to_end(args, READ_BACK_SECONDS, cancel)
-    found = re.search(r"Stream #0:\d+.*?: Video: (\w+)", done.stderr)
-    counts = re.findall(r"^frame=(\d+)", done.stdout, re.M)
-    got = f"{found.group(1) if found else 'no video'}, {counts[-1] if counts else 'no'} frames"
-    if done.returncode != 0 or not found or found.group(1) != codec or not counts or int(counts[-1]) != frames:
-        why = _one_line(done.stderr.splitlines())
+    packets are copied to nowhere, nothing is decoded. A failure says what was found and
+    ffmpeg's own complaint (its last error or warning, one line; `shown` in place of
+    `path`, a temporary name), never its progress lines."""
+    want = READ_BACK[container][1]
+    found = inspect(path, container, cancel, shown)
+    if found.codec != want or found.frames != frames:
         raise EncodeError(
-            f"ffmpeg exited 0 but its file does not read back as {container} ({codec}, {frames} frames): got {got}"
-            + (f": {why}" if why else "")
+            f"ffmpeg exited 0 but its file does not read back as {container} ({want}, {frames} frames):"
+            f" got {found.codec or 'no video'}, {found.frames if found.frames is not None else 'no'} frames"
+            + (f": {found.problem}" if found.problem else "")
         )
     if audio:
-        want = AUDIO_CODEC[container][1]
-        heard = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", done.stderr)
-        if not heard or heard.group(1) != want:
-            raise EncodeError(f"ffmpeg exited 0 but its file has {'no audio stream' if not heard else heard.group(1) + ' audio'}, not the {want} soundtrack it was given")
+        heard = found.audio
+        wanted = AUDIO_CODEC[container][1]
+        if heard != wanted:
+            raise EncodeError(f"ffmpeg exited 0 but its file has {'no audio stream' if not heard else heard + ' audio'}, not the {wanted} soundtrack it was given")
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a file reads back as: its first video stream's codec and frame count (None where
+    it has none, or could not be read), its first audio stream's codec, and ffmpeg's last
+    complaint about it (an error, else a warning; '' for none), on one line."""
+
+    codec: str | None
+    frames: int | None
+    audio: str | None
+    problem: str
+
+
+_LEVEL_LINE = re.compile(r"^(?:\[[^\]]*\] )?\[(warning|error|fatal|panic)\] (.*)$")  # `-v level+info`: each line tagged
+_TAGGED = re.compile(r"^(?:\[[^\]]*\] )?\[(?:info|verbose|warning|error|fatal|panic)\] ", re.M)
+_ADDRESS = re.compile(r" @ 0x[0-9a-f]+")
+
+
+def inspect(path: Path, container: str, cancel: threading.Event | None = None, shown: Path | None = None) -> Inspection:
+    """Read `path` back as `container` (READ_BACK), copying packets to nowhere (cheap: nothing
+    is decoded). ffmpeg tags its lines with their level, so its complaints are told from its
+    progress and banner lines."""
+    demuxer = READ_BACK[container][0]
+    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-v", "level+info", "-f", demuxer, "-i", plain(path)]
+    args += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"]
+    done = _run_to_end(args, READ_BACK_SECONDS, cancel)
+    video = re.search(r"Stream #0:\d+.*?: Video: (\w+)", done.stderr)
+    heard = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", done.stderr)
+    counts = re.findall(r"^frame=(\d+)", done.stdout, re.M)
+    problems = {"error": [], "warning": []}
+    for line in done.stderr.splitlines():
+        m = _LEVEL_LINE.match(line.strip())
+        if m:
+            problems["warning" if m[1] == "warning" else "error"].append(_ADDRESS.sub("", m[2]).strip())
+    problem = (problems["error"] or problems["warning"] or [""])[-1]
+    if not _TAGGED.search(done.stderr):  # an ffmpeg without level tags (IMAGEIO_FFMPEG_EXE's own): its last line
+        problem = _one_line(done.stderr.splitlines(), keep=1)
+    if shown is not None:
+        problem = problem.replace(plain(path), str(shown)).replace(os.path.abspath(path), str(shown))
+    ok = done.returncode == 0 and counts
+    return Inspection(video.group(1) if video else None, int(counts[-1]) if ok else None, heard.group(1) if heard else None, problem)
 
 
 def _one_line(lines: Iterable[str], keep: int = 3) -> str:
@@ -106,7 +170,7 @@ def _run_to_end(args: list[str], timeout: float, cancel: threading.Event | None)
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
     except OSError as e:
-        raise EncodeError(f"could not read back what ffmpeg wrote ({e})") from None
+        raise EncodeError(f"could not read back what ffmpeg wrote: cannot start ffmpeg ({args[0]}): {e.strerror or e}") from None
     began = time.monotonic()
     try:
         while True:
@@ -228,16 +292,17 @@ def codec_args(spec: VideoSpec) -> list[str]:
 
 
 def _run_ffmpeg(args: list[str], stdin) -> subprocess.Popen:
+    exe = ffmpeg_exe()
     try:
         return subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args],
+            [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y", *args],
             stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a terminal's Ctrl-C is ours to handle, not ffmpeg's
         )
-    except OSError as e:
-        raise EncodeError(f"cannot start ffmpeg: {e}") from None
+    except OSError as e:  # the cause in words (the errno's own text repeats the file's name)
+        raise EncodeError(f"cannot start ffmpeg ({exe}): {e.strerror or e}") from None
 
 
 def video_args(spec: VideoSpec, out: Path) -> list[str]:
@@ -271,8 +336,11 @@ class FfmpegSink:
     (mp4 and webm of odd sides: padded, the edge repeated). `cancel`, once set, stops the
     wait for ffmpeg to finish (errors.Cancelled; abort() then stops ffmpeg)."""
 
-    def __init__(self, out: Path, spec: VideoSpec, args: list[str], stdin=subprocess.PIPE, cancel: threading.Event | None = None):
+    def __init__(
+        self, out: Path, spec: VideoSpec, args: list[str], stdin=subprocess.PIPE, cancel: threading.Event | None = None, shown: Path | None = None
+    ):
         self.out, self.spec, self.count, self.cancel = out, spec, 0, cancel
+        self.shown = shown  # what `out` is called in messages (a hidden temporary file: its target)
         self.pad = spec.format in ("mp4", "webm") and (spec.width % 2 or spec.height % 2)
         self.proc = _run_ffmpeg(args, stdin)
         self.errors: deque[str] = deque(maxlen=STDERR_LINES)
@@ -358,6 +426,8 @@ class FfmpegSink:
 
     def _failure(self, what: str) -> EncodeError:
         tail = _one_line(self.errors)
+        if self.shown is not None:  # ffmpeg names the file it writes: our hidden temporary name
+            tail = tail.replace(plain(self.out), str(self.shown)).replace(os.path.abspath(self.out), str(self.shown))
         return EncodeError(f"{what}" + (f": {tail}" if tail else " (it printed nothing)"))
 
 
@@ -379,22 +449,25 @@ def concat(paths: list[Path], spec: VideoSpec, frames: int, cancel: threading.Ev
     folder = paths[0].parent
     if any(p.parent != folder for p in paths):
         raise ValueError("concat: the segments must share one folder")
-    fd, listing = temp_beside(folder, "concat", ".txt")
+    fd, listing = temp_beside(folder, "concat", ".txt", spec.path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.writelines(concat_line(Path(p.name)) for p in paths)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.writelines(concat_line(Path(p.name)) for p in paths)
+        except OSError as e:
+            raise cannot_write(spec.path, e) from None
         with atomic(spec.path) as temp:
             inputs, outputs = audio_args(spec, 1)
             args = ["-f", "concat", "-safe", "0", "-i", plain(Path(listing)), *inputs, *(outputs or ["-map", "0:v:0"]), "-c:v", "copy", *metadata(spec)]
             if spec.format == "mp4":
                 args += ["-movflags", "+faststart"]
-            sink = FfmpegSink(temp, spec, args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL, cancel=cancel)
+            sink = FfmpegSink(temp, spec, args + ["-f", spec.format, plain(temp)], stdin=subprocess.DEVNULL, cancel=cancel, shown=spec.path)
             try:
                 sink.finish()
             except BaseException:
                 sink.abort()
                 raise
-            read_back(temp, spec.format, frames, cancel, audio=bool(outputs))
+            read_back(temp, spec.format, frames, cancel, audio=bool(outputs), shown=spec.path)
             check(cancel)
     finally:
         os.unlink(listing)

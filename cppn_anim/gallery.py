@@ -45,6 +45,7 @@ class Entry:
     bytes: int
     preview_size: tuple[int, int] | None = None  # the GIF's own size (None: unknown)
     preview_fps: float | None = None
+    preview_seconds: float | None = None  # the GIF shows only the scene's first seconds (None: all of it)
 
 
 def copy_scene(scene_file: Path, folder: Path, audio: str | None = None) -> str:
@@ -61,11 +62,12 @@ def _card(e: Entry) -> str:
     name, gif, yaml = _text(e.name), _url(e.gif), _url(e.yaml)
     size = f' width="{e.preview_size[0]}" height="{e.preview_size[1]}"' if e.preview_size else ""
     gif_fps = f", {e.preview_fps:g} fps" if e.preview_fps else ""
+    first = f"the first {e.preview_seconds:.3g} s, " if e.preview_seconds is not None else ""
     return f"""  <figure>
     <div class="box"><img src="{gif}" alt="{name}"{size} loading="lazy"></div>
     <figcaption><b>{name}</b> &middot; <a href="{yaml}">{_text(e.yaml)}</a><br>
       {e.duration:g} s &middot; {e.size[0]}&times;{e.size[1]} &middot; {e.fps:g} fps<br>
-      <small>preview: {e.frames} frames{gif_fps}, {e.bytes / 1024:.0f} KB</small></figcaption>
+      <small>preview: {first}{e.frames} frames{gif_fps}, {e.bytes / 1024:.0f} KB</small></figcaption>
   </figure>"""
 
 

@@ -45,14 +45,15 @@ def encode_args(spec: VideoSpec, palette: Path, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def add_comment(path: Path, text: str) -> None:
+def add_comment(path: Path, text: str, shown: Path | None = None) -> None:
     """Put the provenance in a GIF comment extension, streaming: after the global colour
-    table comes the NETSCAPE2.0 loop block (players look for it there), then the comment."""
+    table comes the NETSCAPE2.0 loop block (players look for it there), then the comment.
+    shown: what a failure names (`path` is a temporary file: its target)."""
     data = text.encode("utf-8", "backslashreplace")  # a name from a non-UTF-8 file name: its bytes as \xNN
     blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
     comment = b"\x21\xfe" + blocks + b"\x00"
     loop_forever = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
-    fd, staged = temp_beside(path.parent, path.name, ".c")  # a name that fits beside however long a one
+    fd, staged = temp_beside(path.parent, path.name, ".c", shown)  # a name that fits beside however long a one
     try:
         with os.fdopen(fd, "wb") as dst, open(path, "rb") as src:
             head = src.read(13)  # header (6) + logical screen descriptor (7)

@@ -8,8 +8,8 @@ copy of each scene, an index page (gallery.py) and a contact sheet (sheet.py).
 The page is made for the web: all of it (GIFs, sheet, scene copies) stays under
 PAGE_MAX_BYTES, so each GIF gets an equal share (`web_budget`) and `web_gif` sizes it to
 fit: from a first guess of what a GIF of that many pixels and frames weighs, it lowers the
-frame rate (down to WEB_MIN_FPS) and then the size (down to WEB_MIN_SIDE), measures, and
-tries again when the guess was short.
+frame rate (down to WEB_MIN_FPS), then the size (down to WEB_MIN_SIDE), then shows only the
+scene's first seconds (the page says so), measures, and tries again when the guess was short.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import core, gallery, scene as scenes, sheet, targets
-from .errors import OutputError, SceneError, UsageError
+from .errors import OutputError, SceneError, UsageError, option
 from .report import QUIET, Reporter, check
 from .scene import Scene
 
@@ -78,43 +78,47 @@ def web_budget(scenes: int) -> int:
     return max(1, min(PREVIEW_MAX_BYTES, (PAGE_MAX_BYTES - PAGE_RESERVE) // max(1, scenes)))
 
 
-def web_settings(size, fps: float, duration: float, budget: int, bytes_per_sample: float) -> tuple[list[int], float]:
-    """(size, fps) for a page GIF of a `size` x `duration` s scene at `fps` expected to weigh
-    at most 0.9 * budget, given what one pixel of one frame weighs: the frame rate goes
-    first (down to WEB_MIN_FPS), then the size (down to WEB_MIN_SIDE), then the frame rate
-    again (down to 5). Never larger or faster than asked."""
+def web_settings(size, fps: float, duration: float, budget: int, bytes_per_sample: float) -> tuple[list[int], float, float]:
+    """(size, fps, seconds shown) for a page GIF of a `size` x `duration` s scene at `fps`
+    expected to weigh at most 0.9 * budget, given what one pixel of one frame weighs: the
+    frame rate goes first (down to WEB_MIN_FPS), then the size (down to WEB_MIN_SIDE), then
+    what is shown: the scene's first seconds (at least one frame), never a choppier rate, so
+    the motion a viewer sees is the scene's own. Never larger, faster or longer than asked."""
     side = max(size)
     w, h = size
 
-    def weight(s: float, f: float) -> float:
+    def weight(s: float, f: float, seconds: float) -> float:
         scale = min(1.0, s / side)
-        return bytes_per_sample * (w * scale) * (h * scale) * max(1.0, duration * f)
+        return bytes_per_sample * (w * scale) * (h * scale) * max(1.0, seconds * f)
 
     target = 0.9 * budget
     f = fps
-    if weight(side, f) > target:
-        f = max(min(fps, WEB_MIN_FPS), fps * target / weight(side, fps))
+    if weight(side, f, duration) > target:
+        f = max(min(fps, WEB_MIN_FPS), fps * target / weight(side, fps, duration))
     s = float(side)
-    if weight(s, f) > target:
-        s = max(min(side, WEB_MIN_SIDE), side * (target / weight(side, f)) ** 0.5)
-    if weight(s, f) > target:
-        f = max(min(f, 5.0), f * target / weight(s, f))
-    return core.fit(size, int(s)), (round(f, 2) if f >= 1 else f)  # a very slow scene keeps its rate exactly
+    if weight(s, f, duration) > target:
+        s = max(min(side, WEB_MIN_SIDE), side * (target / weight(side, f, duration)) ** 0.5)
+    f = round(f, 2) if f >= 1 else f  # a very slow scene keeps its rate exactly
+    seconds = duration
+    if weight(s, f, duration) > target:  # whole frames only: the first of them
+        seconds = min(duration, max(1, int(duration * f * target / weight(s, f, duration))) / f)
+    return core.fit(size, int(s)), f, seconds
 
 
 def web_gif(scene: Scene, path: Path, budget: int, *, cancel: threading.Event | None = None, pin=None) -> core.Rendered:
     """The scene as a page GIF at path, at most WEB_LONG_SIDE px, WEB_MAX_FPS and WEB_COLORS,
-    made smaller (frame rate, then size) until it weighs at most `budget` bytes (or the
-    smallest settings are reached)."""
+    made smaller (frame rate, then size, then only its first seconds: web_settings) until
+    it weighs at most `budget` bytes (or the smallest settings are reached)."""
     small = core.preview_scene(scene, WEB_LONG_SIDE, WEB_MAX_FPS)
     per_sample = WEB_BYTES_PER_SAMPLE
     done = None
     for _ in range(WEB_TRIES):
-        size, fps = web_settings(small.size, small.fps, float(scene.duration), budget, per_sample)
-        if done is not None and (size, fps) == ([done.width, done.height], done.fps):
-            break  # nothing smaller to try
+        size, fps, seconds = web_settings(small.size, small.fps, float(scene.duration), budget, per_sample)
         attempt = scenes.changed(small, size=size, fps=fps)
-        done = core.render(attempt, path, "gif", colors=WEB_COLORS, cancel=cancel, pin=pin)
+        stop = max(1, min(attempt.frame_count, round(seconds * fps))) if seconds < scene.duration else None
+        if done is not None and (size, fps, stop or attempt.frame_count) == ([done.width, done.height], done.fps, done.frames):
+            break  # nothing smaller to try
+        done = core.render(attempt, path, "gif", 0, stop, colors=WEB_COLORS, cancel=cancel, pin=pin)
         weight = path.stat().st_size
         if weight <= budget:
             break
@@ -156,7 +160,7 @@ def previews(
             )
         named[scene.name] = path
     if out.is_dir() and os.path.samefile(out, folder):
-        raise OutputError(f"-o {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
+        raise OutputError(f"{option('path')} {out}: is the scenes folder {folder}: the previews and the copies of the scenes need a folder of their own, e.g. {folder / 'previews'}")
     targets.check_folder(out)
     with targets.claim(out):  # the whole folder, before any preview is rendered: a second `previews` into it exits at once
         return _write(loaded, errors, out, report, cancel, pin, folder)
@@ -172,10 +176,11 @@ def _write(loaded: list, errors: list[str], out: Path, report: Reporter, cancel:
         gif = out / f"{scene.name}.gif"
         done = web_gif(scene, gif, budget, cancel=cancel, pin=pin)
         size = gif.stat().st_size
+        shown = done.frames / done.fps  # the first seconds only, where the whole would not fit the page
         entries.append(
             gallery.Entry(
                 scene.name, gif.name, gallery.copy_scene(path, out, scene.audio.path if scene.audio else None), scene.duration, tuple(scene.size), scene.fps, done.frames, size,
-                (done.width, done.height), done.fps,
+                (done.width, done.height), done.fps, shown if shown < float(scene.duration) - 1e-9 else None,
             )
         )
         stills.append(sheet.Cell(core.still(scene, scene.duration / 2, core.fit(scene.size, STILL_SHEET_SIDE), cancel=cancel, pin=pin), scene.name))

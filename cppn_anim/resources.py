@@ -5,7 +5,7 @@ bands, batches: render.py); `available_memory` probes what is free (MemAvailable
 limit, an address-space limit, a CUDA device); `check_fits` refuses, before any work, a
 render that cannot fit (errors.OutOfMemory: exit 1, the scene is valid); `out_of_memory`
 tells an allocation failure from other errors; `estimate_seconds` is the rough time a
-command announces before a long render. Estimates only: nothing here changes a pixel.
+command announces before a long render (computing the frames and encoding them). Estimates only: nothing here changes a pixel.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DeviceUnavailable, OutOfMemory
+from .errors import DeviceUnavailable, OutOfMemory, option
 from .network import channels
 from .network import shape as network_shape
 from .render import BAND_SAMPLES, DTYPES, GPU_BAND_SAMPLES, GPU_BATCH, GRID_CACHE_SAMPLES, chunk_size, pick_device, shape_flop
@@ -130,7 +130,7 @@ def check_fits(net, width: int, height: int, supersample: int, device: str, prec
             size = f"{width}x{height}" + (f" x{supersample} supersampled" if supersample > 1 else "")
             raise OutOfMemory(
                 f"not enough {what}: a network {net.width} wide and {net.depth} deep at {size} ({precision}) needs about"
-                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, --size or render.supersample"
+                f" {_gb(need)}, {_gb(free)} is free; use a smaller network.width or network.depth, {option('size')} or render.supersample"
                 + (", or render.precision bf16" if precision == "fp32" else "")
             )
 
@@ -152,19 +152,53 @@ def out_of_memory(exc: BaseException) -> str | None:
 THROUGHPUT = {"fused-cpu": 70e9, "cpu": 40e9, "cuda": 5e12, "mps": 1e12}  # per CPU worker or thread; per device
 
 
-def estimate_seconds(net, width: int, height: int, supersample: int, frames: int, device: str, precision: str = "fp32") -> float:
-    """Rough seconds to compute `frames` frames of a network spec (scene.Network) at a size:
-    FLOPs per sample (width^2 x depth dominates) x samples x frames / THROUGHPUT (of the path
-    core.render_path picks). Encoding is not counted. Good to a factor of two or three: enough
-    to say "this takes hours"."""
+# What encoding costs, in CPU seconds per megapixel of each frame, measured on the development
+# machine (2 cores): libx264 `medium` crf 18 at 720p, 0.067 (600 frames of pulse: 37 CPU s,
+# ~29 fps with both cores free); VP9 as we run it (`good`, cpu-used 4, row-mt), 0.08; a GIF's
+# palette mapping and a PNG's zlib a few hundredths. x264's other presets relative to
+# `medium`; and what a soundtrack adds per second of video (AAC / Opus, the mux). Rough, as
+# THROUGHPUT is.
+ENCODE_CPU_S_PER_MP = {"mp4": 0.07, "webm": 0.09, "gif": 0.03, "png": 0.04}
+PRESET_FACTOR = {"ultrafast": 0.15, "superfast": 0.25, "veryfast": 0.35, "faster": 0.6, "fast": 0.8, "medium": 1.0,
+                 "slow": 1.5, "slower": 2.5, "veryslow": 5.0, "placebo": 12.0}  # fmt: skip
+AUDIO_CPU_S_PER_S = 0.02
+
+
+def encode_cpu_seconds(width: int, height: int, frames: int, fmt: str | None, preset: str = "medium", audio_seconds: float = 0.0) -> float:
+    """Rough CPU seconds to encode `frames` frames of width x height as `fmt` (None: nothing
+    encoded, a still), with `audio_seconds` of soundtrack muxed in."""
+    if fmt is None:
+        return 0.0
+    per_frame = ENCODE_CPU_S_PER_MP.get(fmt, ENCODE_CPU_S_PER_MP["mp4"]) * width * height / 1e6
+    if fmt == "mp4":
+        per_frame *= PRESET_FACTOR.get(preset, 1.0)
+    return per_frame * frames + AUDIO_CPU_S_PER_S * audio_seconds
+
+
+def estimate_seconds(
+    net, width: int, height: int, supersample: int, frames: int, device: str, precision: str = "fp32",
+    fmt: str | None = None, preset: str = "medium", audio_seconds: float = 0.0,
+) -> float:  # fmt: skip
+    """Rough seconds for a render of `frames` frames of a network spec (scene.Network) at a
+    size into `fmt` (None: frames only, as a still): computing them, FLOPs per sample
+    (width^2 x depth dominates) x samples x frames / THROUGHPUT (of the path core.render_path
+    picks), plus encoding them (encode_cpu_seconds). On a CPU both share the same cores, so
+    their CPU seconds add up (a 720p mp4 of a small network is encode-bound); on a GPU the
+    encoder's CPU work overlaps the device's. Good to a factor of two or three: enough to
+    say "this takes hours"."""
     flop = shape_flop(net.width, net.depth - 1, channels(net.color))
     try:
         kind = pick_device(device).type
     except DeviceUnavailable:  # said elsewhere, at the scene's render.device; an estimate does not fail
         kind = device.split(":")[0]
     key = "fused-cpu" if kind == "cpu" and _default_path(net, kind, precision) == "fused-cpu" else kind
-    speed = THROUGHPUT.get(key, THROUGHPUT["cpu"]) * (torch.get_num_threads() if kind == "cpu" else 1)
-    return flop * width * height * supersample * supersample * frames / speed
+    cores = torch.get_num_threads() if kind == "cpu" else 1
+    speed = THROUGHPUT.get(key, THROUGHPUT["cpu"]) * cores
+    rendering = flop * width * height * supersample * supersample * frames / speed
+    encoding = encode_cpu_seconds(width, height, frames, fmt, preset, audio_seconds)
+    if kind == "cpu":
+        return rendering + encoding / max(1, cores)
+    return max(rendering, encoding / max(1, os.cpu_count() or 1))
 
 
 def _gb(n: int) -> str:

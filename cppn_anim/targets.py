@@ -321,13 +321,43 @@ def _check_path(path: Path, folder: bool) -> None:
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise OutputError(f"{path}: is {kind}; choose another output path")
-    parent = path.parent
+    real = through_links(path)  # a symlink is written through: the checks are of where it points
+    parent = real if folder and real.is_dir() else real.parent  # where the first new file (or folder) goes
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         raise OutputError(f"{path}: cannot write there ({parent} is a file)")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: cannot write there (permission denied in {parent})")
+    refused = _cannot_create(parent)
+    if refused:  # access() says yes for root, and knows nothing of /proc, /sys or a full inode table
+        raise OutputError(f"{path}: cannot write there ({parent} takes no new files: {refused})")
+
+
+def _cannot_create(folder: Path) -> str | None:
+    """Why a new file cannot be made in `folder` (the operating system's words), or None: a
+    hidden probe file is made and removed at once, so nothing is left behind."""
+    probe = folder / f".cppn-anim-probe.{secrets.token_hex(4)}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as e:
+        return _words(e)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return None
+
+
+def _words(e: OSError) -> str:
+    """An OSError's cause in words, without the file name it carries (a temporary name of ours)."""
+    return e.strerror or type(e).__name__
+
+
+def cannot_write(target: Path, e: OSError) -> EncodeError:
+    """A failure while writing `target` (its temporary file, its folder): one line naming the
+    target, never our hidden temporary name, with the cause in words (exit 1)."""
+    return EncodeError(f"cannot write {target}: {_words(e)}")
 
 
 def name_max(folder: Path) -> int:
@@ -369,11 +399,13 @@ def hidden_name(folder: Path, name: str, suffix: str) -> str:
     return "." + _shorten(name, name_max(folder) - 1 - len(os.fsencode(suffix))) + suffix
 
 
-def temp_beside(folder: Path, name: str, suffix: str) -> tuple[int, Path]:
+def temp_beside(folder: Path, name: str, suffix: str, shown: Path | None = None) -> tuple[int, Path]:
     """A new temporary file `.NAME.XXXXXXXX{suffix}` in `folder` (so os.replace is atomic),
     open for writing; NAME is shortened where the whole would not fit in a file name (a
     target's name may be as long as the file system allows). Unlike mkstemp's 0600 it
-    gets the usual permissions (0666 less the umask), which the finished file keeps."""
+    gets the usual permissions (0666 less the umask), which the finished file keeps.
+    One that cannot be made is an EncodeError naming `shown` (default folder/name, the
+    target), never the temporary name (`cannot_write`)."""
     if len(os.fsencode(suffix)) > 24:  # a long made-up extension: the temporary file does without it
         suffix = ".part"
     stem = _shorten(name, name_max(folder) - len(os.fsencode(suffix)) - 10)
@@ -383,10 +415,13 @@ def temp_beside(folder: Path, name: str, suffix: str) -> tuple[int, Path]:
             return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise cannot_write(shown or folder / name, e) from None
 
 
-def make_folders(folder: Path) -> list[Path]:
-    """mkdir -p, returning the folders it made (deepest last), so a failure can take them back."""
+def make_folders(folder: Path, shown: Path | None = None) -> list[Path]:
+    """mkdir -p, returning the folders it made (deepest last), so a failure can take them back.
+    A failure names `shown` (what is being written) where given, else the folder."""
     missing = []
     while not folder.exists():
         missing.append(folder)
@@ -403,7 +438,9 @@ def make_folders(folder: Path) -> list[Path]:
             made.append(f)
     except OSError as e:
         remove_folders(made)
-        raise EncodeError(f"cannot make the folder {f}: {e.strerror}") from None
+        if shown is not None:
+            raise EncodeError(f"cannot write {shown}: cannot make the folder {f} ({_words(e)})") from None
+        raise EncodeError(f"cannot make the folder {f}: {_words(e)}") from None
     return made
 
 
@@ -416,22 +453,43 @@ def remove_folders(made: list[Path]) -> None:
             return
 
 
+def through_links(path: Path) -> Path:
+    """Where writing `path` lands: a symlink (or a chain of them, or a folder above that is
+    one) resolved to the file it names, as an editor saves through a link; `path` itself
+    where it is no link."""
+    return Path(os.path.realpath(path)) if _links_above(path) else path
+
+
+def _links_above(path: Path) -> bool:
+    try:
+        return path.is_symlink() or os.path.realpath(path.parent) != os.path.abspath(path.parent)
+    except OSError:
+        return False
+
+
 @contextmanager
-def atomic(path: Path) -> Iterator[Path]:
+def atomic(path: Path, shown: Path | None = None) -> Iterator[Path]:
     """Yields a temporary file beside `path`; moved into place if the block succeeds, removed if not.
 
-    The block writes the temporary file and checks it (read back) before returning."""
-    made = make_folders(path.parent)
-    fd, temp = temp_beside(path.parent, path.stem, f".part{path.suffix}")
+    A `path` that is a symlink stays one: the file it points to is replaced (through_links).
+    The block writes the temporary file and checks it (read back) before returning. An
+    OSError while making or writing it is one line naming `shown` (default `path`), never
+    the temporary name (cannot_write: exit 1)."""
+    shown = shown or path
+    path = through_links(path)
+    made = make_folders(path.parent, shown)
+    fd, temp = temp_beside(path.parent, path.stem, f".part{path.suffix}", shown)
     os.close(fd)
     try:
         yield temp
         if temp.stat().st_size == 0:
             raise EncodeError("ffmpeg wrote an empty file")
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as e:
         temp.unlink(missing_ok=True)
         remove_folders(made)
+        if isinstance(e, OSError):
+            raise cannot_write(shown, e) from None
         raise
 
 
@@ -469,9 +527,10 @@ def user_cache(kind: str) -> Path | None:
     return root / "cppn-anim" / kind
 
 
-def write_bytes(data: bytes, path: Path, claimed: bool = False) -> Path:
-    """A finished file's bytes, atomically (holding its claim, unless the caller does: `claimed`)."""
-    with nullcontext() if claimed else claim(path), atomic(path) as temp:
+def write_bytes(data: bytes, path: Path, claimed: bool = False, shown: Path | None = None) -> Path:
+    """A finished file's bytes, atomically (holding its claim, unless the caller does: `claimed`);
+    a failure names `shown` (default `path`)."""
+    with nullcontext() if claimed else claim(path), atomic(path, shown) as temp:
         temp.write_bytes(data)
     return path
 
@@ -486,7 +545,8 @@ class PngFolder:
     finds them before any work; `put` refuses one that turned up since)."""
 
     def __init__(self, folder: Path, provenance: str = "", digits: int = 5):
-        self.folder, self.written, self.made, self.digits = folder, 0, None, digits
+        self.shown = folder  # what messages name: the folder as the user gave it
+        self.folder, self.written, self.made, self.digits = through_links(folder), 0, None, digits
         self.info = png_info(provenance)
 
     def put_frame(self, index: int, frame: np.ndarray) -> None:
@@ -497,11 +557,11 @@ class PngFolder:
     def put(self, name: str, write: Callable) -> None:
         """Write frame file `name` (write(file object)) atomically into the folder."""
         if not FRAME_FILE.fullmatch(name):
-            raise EncodeError(f"refusing to write {name!r} into {self.folder}: not a frame file")
+            raise EncodeError(f"refusing to write {name!r} into {self.shown}: not a frame file")
         if self.made is None:  # the folder is made when its first frame is written
-            self.made = make_folders(self.folder)
+            self.made = make_folders(self.folder, self.shown / name)
         final = self.folder / name
-        fd, temp = temp_beside(self.folder, name, ".part")
+        fd, temp = temp_beside(self.folder, name, ".part", self.shown / name)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
@@ -509,7 +569,7 @@ class PngFolder:
         except BaseException as e:
             Path(temp).unlink(missing_ok=True)
             if isinstance(e, OSError):
-                raise EncodeError(f"cannot write {final}: {e.strerror or e}") from None
+                raise cannot_write(self.shown / name, e) from None
             raise
         self.written += 1
 
@@ -533,7 +593,7 @@ class PngFolder:
                 kept.append(path)
         if kept:
             shown = ", ".join(p.name for p in kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
-            warn(f"kept {shown} in {self.folder}: numbered past the last frame, but not written by cppn-anim")
+            warn(f"kept {shown} in {self.shown}: numbered past the last frame, but not written by cppn-anim")
         return kept
 
     def abandon(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import core, previews
-from .errors import EncodeError, OutputError, SceneError, TargetBusy, UsageError
+from .errors import EncodeError, OutputError, SceneError, TargetBusy, UsageError, said
 from .report import QUIET, Reporter, check
 
 MAX_INTERVAL = 86400.0  # seconds between looks at the file: a day at most (a wait must end)
@@ -59,6 +59,6 @@ def _watch_once(path: Path, out, overrides, cancel, pin) -> str:
         done = previews.render_preview(core.load(path, overrides), out, cancel=cancel, pin=pin)
         return f"{now} updated {done.path} ({done.frames} frames) in {time.perf_counter() - began:.1f} s"
     except (SceneError, UsageError, OutputError) as e:
-        return f"{now} {e} (kept the last good preview)"
+        return f"{now} {said(e, cli=True)} (kept the last good preview)"
     except (EncodeError, TargetBusy) as e:  # ffmpeg, the disk, another writer: the next save tries again
-        return f"{now} cppn-anim: {e} (kept the last good preview)"
+        return f"{now} cppn-anim: {said(e, cli=True)} (kept the last good preview)"

@@ -232,3 +232,43 @@ def test_a_render_stops_when_its_cancel_flag_is_set(tiny, tmp_path):
     with pytest.raises(cppn_anim.Cancelled):
         cppn_anim.load(tiny).render(out, progress=lambda n: cancel.set(), cancel=cancel)
     assert out.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "tiny.yaml"]
+
+
+def test_api_errors_name_the_apis_arguments_and_the_cli_its_options(tiny, tmp_path):
+    """render("y.avi") told a Python caller `-o out/api/y.avi: ... add --format mp4|gif|webm|png`:
+    a message names the caller's own options (errors.option), in the API's words through the
+    API (`path`, `format=`) and in the command line's through the command line."""
+    scene = cppn_anim.load(tiny)
+    out = tmp_path / "y.avi"
+    with pytest.raises(cppn_anim.UsageError) as caught:
+        scene.render(out)
+    message = str(caught.value)
+    assert message == f"path {out}: cannot tell the format from '.avi'; pass format='mp4', 'gif', 'webm' or 'png'"
+    with pytest.raises(cppn_anim.UsageError, match=r"^path .*\.mp4: '\.mp4' is an extension without a name"):
+        scene.render(tmp_path / ".mp4")
+    with pytest.raises(cppn_anim.UsageError, match=r"^time 9: the scene runs from 0 to 1 s$"):
+        scene.still(9)
+    from conftest import cli_main  # the command line keeps its flags
+
+    assert cli_main("render", tiny, "-o", out).stderr.strip() == f"-o {out}: cannot tell the format from '.avi'; add --format mp4|gif|webm|png"
+    assert cli_main("still", tiny, "--time", 9).stderr.strip() == "--time 9: the scene runs from 0 to 1 s"
+    assert cli_main("still", tiny, "--frame", 8).stderr.strip() == "--frame 8: the scene has frames 0..7"
+
+
+FLAGS = re.compile(r"(?:^|[\s(])(-o|--format|--frames|--size|--time|--frame)\b")
+
+
+@pytest.mark.parametrize("module", ["core", "targets", "api", "resources", "previews", "encode", "ffmpeg", "gif", "distribute"])
+def test_no_message_the_api_can_reach_names_a_command_line_flag(module):
+    """The whole kind: in the modules the API calls, no raised message names a flag of the
+    command line; it writes errors.option(role), said in the reader's words."""
+    import ast
+
+    tree = ast.parse((ROOT / "cppn_anim" / f"{module}.py").read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            for part in ast.walk(node.exc):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str) and FLAGS.search(part.value):
+                    found.append(f"line {part.lineno}: {part.value!r}")
+    assert not found, found

@@ -120,6 +120,22 @@ def test_failing_ffmpeg_shows_its_message_and_keeps_the_old_file(tiny, tmp_path)
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("kind", ["missing", "not executable", "folder", "bare name"])
+def test_an_ffmpeg_named_that_is_not_there_says_so(tiny, tmp_path, kind):
+    """IMAGEIO_FFMPEG_EXE=/nonexistent said `cannot start ffmpeg: [Errno 13] Permission
+    denied`: now one line naming the variable and what is wrong with the file (exit 1,
+    nothing written)."""
+    named = {"missing": tmp_path / "nonexistent", "not executable": tmp_path / "ffmpeg", "folder": tmp_path, "bare name": "no-such-ffmpeg-here"}[kind]
+    (tmp_path / "ffmpeg").write_text("#!/bin/sh\n")
+    out = tmp_path / "x.mp4"
+    r = cli_main("render", tiny, "-o", out, env={"IMAGEIO_FFMPEG_EXE": str(named)})
+    assert r.returncode == 1, r.stderr
+    line = r.stderr.strip()
+    want = {"missing": "no such file", "not executable": "not executable", "folder": "is a folder", "bare name": "not found on PATH"}[kind]
+    assert len(line.splitlines()) == 1 and f"IMAGEIO_FFMPEG_EXE={named}: {want}" in line and "Errno" not in line, line
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
 def test_unwritable_output_is_refused_before_rendering(tiny, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

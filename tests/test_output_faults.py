@@ -2,6 +2,7 @@
 fails without its fix. Cheap by design (synthetic frames, in-process); the CLI only where the
 case is the command's own (exit statuses, one line)."""
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -337,19 +338,24 @@ def test_a_half_written_manifest_is_planned_again_never_an_internal_error(tmp_pa
     assert len(png_frames(out)) == 16 and not folder.exists()
 
 
-@pytest.mark.parametrize("fmt", ["mp4", "png"])
-def test_a_damaged_kept_segment_is_named_and_rendered_again(tmp_path, systemp, monkeypatch, fmt):
+@pytest.mark.parametrize("fmt, damage, cause", [
+    ("mp4", "cut", "it holds 3 of its 8 frames"), ("mp4", "junk", "it cannot be read"), ("png", "cut", "holds 5 of its 8 frame files"),
+])  # fmt: skip
+def test_a_damaged_kept_segment_is_named_and_rendered_again(tmp_path, systemp, monkeypatch, fmt, damage, cause):
     """A kept segment cut short made every --resume fail (the join's read-back, or an internal
-    error for png) and advise --resume again, forever: it is named and rendered again."""
+    error for png) and advise --resume again, forever: it is named and rendered again. Its
+    line is short: the segment's name and the cause, never ffmpeg's progress lines
+    ("Press [q] to stop", "frame=    3 fps=0.0 ...") pasted in."""
     from conftest import video_info
 
     out = tmp_path / ("v.mp4" if fmt == "mp4" else "f")
     folder = keep_segments(monkeypatch, out, fmt, Source(), 0, 16)
     bad = sorted(folder.glob("*.ts" if fmt == "mp4" else "*.tar"))[1]
-    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2] if damage == "cut" else b"junk" * 100)
     notes = Notes()
     segmented(out, fmt, Source(), 0, 16, notes)
-    assert [line for line in notes.lines if bad.name in line and "damaged" in line and "again" in line], notes.lines
+    (line,) = [line for line in notes.lines if bad.name in line and "damaged" in line and "again" in line] or [notes.lines]
+    assert cause in line and len(line) < 160 and not re.search(r"Press \[q\]|frame=|fps=|muxing overhead| \| ", line), line
     assert (video_info(out)["frames"] if fmt == "mp4" else len(png_frames(out))) == 16 and not folder.exists()
 
 
@@ -584,3 +590,114 @@ def test_a_cluster_render_leaves_no_dask_scratch_space(tmp_path):
     r = run_cli("render", scene, "-o", tmp_path / "w.mp4", "--workers", "1", "-q", env={"TMPDIR": str(systemp)})
     assert r.returncode == 0, r.stderr
     assert names(systemp) == [lock_folder(systemp).name] and names(lock_folder(systemp)) == []
+
+
+# ------------------------------------------------------------------ a temporary file that cannot be made or written
+
+
+@pytest.mark.parametrize("command, target", [("render", "/proc/x.mp4"), ("render", "/proc/frames"), ("still", "/proc/x.png")])
+def test_a_folder_that_takes_no_new_files_is_refused_up_front(tiny, tmp_path, systemp, command, target):
+    """`-o /proc/x.mp4` passed the up-front checks (root may write anywhere, as access() says)
+    and failed at work with a raw errno naming our hidden temporary file: now a folder that
+    takes no new file is found before any work (a probe made and removed at once): exit 2,
+    one line naming the target."""
+    if not os.path.isdir("/proc"):
+        pytest.skip("no /proc here")
+    args = ["--frame", 0] if command == "still" else (["--format", "png"] if target.endswith("frames") else [])
+    r = cli_main(command, tiny, *args, "-o", target)
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith(f"{target}: cannot write there") and ".part" not in line, line
+
+
+class DiskFull:
+    """os.open that fails for our hidden temporary files (a full disk, a folder gone meanwhile)."""
+
+    def __init__(self, monkeypatch, errno_: int = 28):
+        real = os.open
+        import errno as errno_module
+
+        def fake(path, flags, *args, **kwargs):
+            if os.path.basename(os.fsdecode(path)).startswith(".") and flags & os.O_EXCL:
+                raise OSError(errno_, os.strerror(errno_), os.fsdecode(path))
+            return real(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(targets.os, "open", fake)
+        self.words = os.strerror(errno_ or errno_module.ENOSPC)
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "gif", "png", "still", "bytes"])
+def test_a_temporary_file_that_cannot_be_made_names_the_target(tmp_path, systemp, monkeypatch, fmt):
+    """An OSError making the temporary file beside a target escaped as a raw errno naming
+    `.x.d3ec4e18.part.mp4`: now every writer (atomic, png frames, stills, plain files) says
+    one line naming the target, with the cause in words (an EncodeError: exit 1)."""
+    from cppn_anim import encode
+
+    out = tmp_path / ("x" if fmt == "png" else "x.png" if fmt in ("still", "bytes") else f"x.{fmt}")
+    full = DiskFull(monkeypatch)
+    with pytest.raises(errors.EncodeError) as caught:
+        if fmt == "still":
+            encode.write_still(next(frames(1)), out)
+        elif fmt == "bytes":
+            targets.write_bytes(b"data", out)
+        else:
+            encode.write(frames(3), targets.VideoSpec(out, fmt, 16, 12, 8), palette_frames=lambda: list(frames(3)))
+    message = str(caught.value)
+    assert str(out) in message and full.words in message and "/." not in message and ".part" not in message, message
+    assert names(tmp_path) == ["systemp"]
+
+
+def test_a_failure_while_writing_names_the_target(tmp_path, systemp, monkeypatch):
+    """An OSError after the temporary file was made (moving it into place, a segment kept
+    for --resume) named nothing of ours or escaped raw: it names the target too."""
+    from cppn_anim import distribute
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".x.1234abcd.part.png"))
+
+    with monkeypatch.context() as m:
+        m.setattr(targets.os, "replace", refuse)
+        with pytest.raises(errors.EncodeError, match=r"^cannot write .*x\.png: Permission denied$"):
+            targets.write_bytes(b"data", tmp_path / "x.png")
+    assert names(tmp_path) == ["systemp"]
+    with monkeypatch.context() as m:
+        m.setattr(distribute.os, "replace", refuse)
+        with pytest.raises(errors.EncodeError) as caught:
+            segmented(tmp_path / "v.mp4", "mp4", Source(), 0, 8)
+    assert str(caught.value) == f"cannot write {tmp_path / 'v.mp4'}: Permission denied"
+
+
+# ------------------------------------------------------------------ a target that is a symlink is written through
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "webm", "gif", "png", "still", "bytes", "dangling"])
+def test_a_symlinked_target_is_written_through_and_stays_a_link(tmp_path, systemp, fmt):
+    """out/x.mp4 -> elsewhere/x.mp4 was replaced by a regular file (os.replace over the link):
+    now the file the link names is replaced, as an editor saves, and the link stays; a png
+    folder that is a link to a folder is filled through it. A dangling link gets its file."""
+    from cppn_anim import encode
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir(), elsewhere.mkdir()
+    name = {"png": "frames", "still": "x.png", "bytes": "x.png", "dangling": "x.mp4"}.get(fmt, f"x.{fmt}")
+    real, link = elsewhere / name, out / name
+    if fmt == "png":
+        real.mkdir()
+    elif fmt != "dangling":
+        real.write_bytes(b"old")
+    link.symlink_to(real)
+    kind = "mp4" if fmt == "dangling" else fmt
+    if kind == "still":
+        encode.write_still(next(frames(1)), link)
+    elif kind == "bytes":
+        targets.write_bytes(b"new", link)
+    else:
+        spec = targets.VideoSpec(link, kind, 16, 12, 8, provenance="synthetic\n")
+        targets.check_output(spec)
+        encode.write(frames(3), spec, palette_frames=lambda: list(frames(3)))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    if fmt == "png":
+        assert names(real) == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
+    else:
+        assert real.is_file() and real.read_bytes() != b"old" and real.stat().st_size > 0
+    assert names(out) == [name] and names(elsewhere) == [name]  # nothing left beside either

@@ -111,8 +111,8 @@ def test_watch_rerenders_on_save_and_survives_a_bad_save(tmp_path):
 
 def test_a_page_gif_over_its_share_is_made_again_smaller(tmp_path, monkeypatch):
     """The page's fitting really runs: a first guess, then the measured weight; a GIF that
-    cannot fit ends at the smallest settings (never larger than the scene, 5 fps) and the
-    page shows what was finally written."""
+    cannot fit at 10 fps and 128 px shows the scene's first seconds, never at a choppier
+    rate (it was 5 fps, where the docs promised 10), and the page says so."""
     from cppn_anim import core
 
     scenes = tmp_path / "scenes"
@@ -121,19 +121,21 @@ def test_a_page_gif_over_its_share_is_made_again_smaller(tmp_path, monkeypatch):
     tries = []
     real = core.render
 
-    def counted(scene, *args, colors=256, **kwargs):
-        tries.append((tuple(scene.size), scene.fps, colors))
-        return real(scene, *args, colors=colors, **kwargs)
+    def counted(scene, path, fmt, start=0, stop=None, *, colors=256, **kwargs):
+        tries.append((tuple(scene.size), scene.fps, colors, stop))
+        return real(scene, path, fmt, start, stop, colors=colors, **kwargs)
 
     monkeypatch.setattr(core, "render", counted)
     monkeypatch.setattr(previews, "web_budget", lambda n: 30_000)  # 256x144 at 12 fps is about 150 KB
     r = cli_main("previews", scenes, "-o", tmp_path / "p", "--quiet")
     assert r.returncode == 0, r.stderr
-    assert all(colors == 64 for _, _, colors in tries) and 1 <= len(tries) <= previews.WEB_TRIES
-    assert tries[0][0] == (128, 72) and 5 <= tries[0][1] < 10  # the guess: 10 fps, 128 px, then fewer fps
+    assert all(t[2] == 64 for t in tries) and 1 <= len(tries) <= previews.WEB_TRIES
+    assert all(t[:2] == ((128, 72), 10) for t in tries)  # the guess: 10 fps, 128 px, then fewer seconds; never fewer fps
+    assert tries[0][3] is not None and tries[0][3] < 10  # the scene is 1 s: its first frames only
     gif = tmp_path / "p" / "heavy.gif"
-    assert gif.stat().st_size <= 30_000 or tries[-1][:2] == ((128, 72), 5)
-    assert f"preview: {Image.open(gif).n_frames} frames" in (tmp_path / "p" / "index.html").read_text()
+    assert gif.stat().st_size <= 30_000 or tries[-1][3] == 1
+    frames = Image.open(gif).n_frames
+    assert frames == tries[-1][3] and f"preview: the first {frames / 10:.3g} s, {frames} frames, 10 fps" in (tmp_path / "p" / "index.html").read_text()
 
 
 def test_a_small_scene_is_previewed_and_sheeted_at_its_own_size(tmp_path):
@@ -159,11 +161,12 @@ def test_the_page_shares_its_byte_budget_among_the_scenes():
         assert n * previews.web_budget(n) <= previews.PAGE_MAX_BYTES - previews.PAGE_RESERVE
     assert previews.web_budget(1) == previews.PREVIEW_MAX_BYTES  # a lone scene: a preview's limit
     # an 8 s 1280x720 scene at 12 fps: the frame rate goes first (to 10), then the size
-    size, fps = previews.web_settings([256, 144], 12, 8.0, 560_000, 0.35)
-    assert fps == 10 and 128 <= max(size) < 256 and 0.35 * size[0] * size[1] * 8 * fps <= 0.9 * 560_000 * 1.01
-    assert previews.web_settings([64, 36], 12, 1.0, 560_000, 0.35) == ([64, 36], 12)  # light already: as asked
-    size, fps = previews.web_settings([256, 256], 12, 600.0, 560_000, 0.35)  # a 10-minute scene
-    assert max(size) == 128 and 5 <= fps < 10
+    size, fps, seconds = previews.web_settings([256, 144], 12, 8.0, 560_000, 0.35)
+    assert fps == 10 and seconds == 8 and 128 <= max(size) < 256 and 0.35 * size[0] * size[1] * 8 * fps <= 0.9 * 560_000 * 1.01
+    assert previews.web_settings([64, 36], 12, 1.0, 560_000, 0.35) == ([64, 36], 12, 1.0)  # light already: as asked
+    size, fps, seconds = previews.web_settings([256, 256], 12, 600.0, 560_000, 0.35)  # a 10-minute scene
+    assert max(size) == 128 and fps == 10 and 1 <= seconds < 600 and 0.35 * 128 * 128 * seconds * fps <= 0.9 * 560_000 * 1.01
+    assert previews.web_settings([256, 144], 4, 20.0, 5_000, 0.35)[1] == 4  # a scene slower than 10 fps keeps its rate
 
 
 def test_the_page_shows_names_in_any_script_and_quotes_file_names(tmp_path):

@@ -140,6 +140,28 @@ def test_the_time_estimate_scales_with_the_work():
     assert small < 1
 
 
+def test_the_time_estimate_counts_encoding(tiny, tmp_path, monkeypatch):
+    """`make scene=pulse` (600 frames of 720p mp4, about 70 s) said nothing: the estimate
+    counted only computing the frames (41 s), not libx264 encoding them on the same cores.
+    Now encoding adds to it, in proportion to the frames and pixels, more for a slower
+    preset; and the command line passes the format, preset and soundtrack it will write."""
+    net = _spec("trajectory: {keyframes: [{at: 0, z: random}]}")
+
+    def estimate(frames, **kw):
+        return resources.estimate_seconds(net, 1280, 720, 1, frames, "cpu", **kw)
+
+    frames_only, mp4 = estimate(600), estimate(600, fmt="mp4")
+    assert mp4 > frames_only
+    assert estimate(1200, fmt="mp4") - estimate(1200) == pytest.approx(2 * (mp4 - frames_only))  # an encode term per frame
+    assert estimate(600, fmt="mp4", preset="veryslow") > mp4 > estimate(600, fmt="mp4", preset="ultrafast")
+    assert estimate(600, fmt="mp4", audio_seconds=20) > mp4 and estimate(600, fmt="gif") < mp4
+    seen = []
+    real = resources.estimate_seconds
+    monkeypatch.setattr(resources, "estimate_seconds", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    assert cli_main("render", tiny, "-o", tmp_path / "a.mp4", "--preset", "fast").returncode == 0
+    assert seen[-1]["fmt"] == "mp4" and seen[-1]["preset"] == "fast" and seen[-1]["audio_seconds"] == 0
+
+
 def test_small_frames_run_on_one_thread_big_ones_on_all():
     """A preview-sized frame on one thread (never slower, and no stall behind a busy core);
     720p with every thread torch has. The renderer never sets torch's threads itself: the
