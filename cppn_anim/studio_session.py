@@ -38,8 +38,9 @@ page's text was based on and is refused when the file changed since.
 A message that is not this (not JSON, an unknown type, a missing or mistyped field, binary
 data) closes the WebSocket with code 1007 or 1003 and the reason; nothing is logged.
 
-Every failure (a bad scene, a device that is not there, memory, the disk, ffmpeg) reaches
-the page as one line; the session goes on, and the next edit tries again.
+Every failure (a bad scene, a device that is not there, memory, the disk, ffmpeg, a text
+that is not Unicode) reaches the page as one line; the session goes on, and the next edit
+tries again.
 
 Memory. The page keeps decoded frames only in a window around the playhead (`window`
 frames, at most PAGE_FRAME_BYTES of bitmaps; `window_of` says which) and the server sends
@@ -172,6 +173,18 @@ def one_line(e: BaseException) -> str:
         text = f"cppn-anim: {type(e).__name__}: {e}" if str(e) else f"cppn-anim: {type(e).__name__}"
     text = " ".join(text.split("\n")[0].split()) if "\n" in text else text
     return text[:2000]
+
+
+def unencodable(text: str, source: str) -> SceneError | None:
+    """A text the server cannot write as UTF-8 (a lone UTF-16 surrogate, sent by a page or a
+    script): where the first such character is, as the one FILE:LINE:COL line; None when it can."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as e:
+        before = text[: e.start]
+        line, col = before.count("\n") + 1, e.start - (before.rfind("\n") + 1) + 1
+        return SceneError(source, f"the text holds {ascii(text[e.start])}, half of a UTF-16 pair and no character: delete it", "", line, col)
 
 
 def lf(text: str) -> str:
@@ -817,6 +830,13 @@ class Session:
     def handle(self, m: dict) -> None:
         """One message from the page. Quick ones here; CPU and disk work in tasks over threads."""
         kind = m["type"]
+        bad = unencodable(m["text"], self.studio.source()) if "text" in m else None
+        if bad is not None:  # refused as one line; the session goes on
+            if kind == "render":
+                self.send({"type": "render_error", "rev": m["rev"], "message": str(bad)})
+            else:
+                self.error(f"not saved: {bad}" if kind == "save" else bad, m["rev"] if kind != "save" else None)
+            return
         if kind == "edit":  # only the newest text is compiled: typing never queues behind itself
             self.latest = (m["rev"], m["text"])
             self._move(m["index"], urgent=False)

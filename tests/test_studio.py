@@ -808,3 +808,25 @@ def test_a_frame_of_a_text_replaced_is_abandoned(tiny, monkeypatch):
     assert flags and all(f.is_set() for f in flags) and frame["key"] == info["key"]
     assert not [m for m in seen + more if m["type"] == "error"]  # abandoned quietly
 
+
+def test_a_text_the_server_cannot_encode_is_refused_as_one_line(tiny):
+    lone = TINY.replace("seed: 4", "seed: 4 # \ud800")  # a lone UTF-16 surrogate, as a raw WebSocket can send
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_text(json.dumps({"type": "edit", "rev": 1, "text": lone, "index": 0}))
+        error, _ = receive(ws, "error")
+        assert error["rev"] == 1 and (error["line"], error["col"]) == (1, 11) and error["message"].startswith(f"{tiny}:1:11: the text holds '\\ud800'")
+        ws.send_text(json.dumps({"type": "save", "rev": 2, "text": lone, "base": 0}))
+        error, _ = receive(ws, "error")
+        assert error["message"].startswith("not saved: ") and "UnicodeEncodeError" not in error["message"]
+        ws.send_text(json.dumps({"type": "render", "rev": 3, "text": lone}))
+        refused, _ = receive(ws, "render_error")
+        assert refused["rev"] == 3 and "\\ud800" in refused["message"]
+        ws.send_text(json.dumps({"type": "set", "rev": 4, "key": "seed", "value": 3, "text": lone}))
+        error, _ = receive(ws, "error")
+        assert error["rev"] == 4
+        ws.send_json({"type": "edit", "rev": 5, "text": TINY, "index": 0})  # the session goes on
+        receive(ws, "frame")
+    assert tiny.read_text() == TINY
+
