@@ -33,7 +33,8 @@ page's text was based on and is refused when the file changed since.
   page <- hello (path, text, disk, schema, sliders, ...) | scene (rev, id, key, audio, ...) |
           signals (names, values per column, beats; when they change) |
           error (rev, message, line, col; rev null: not about a text) | patch | saved |
-          disk | opened | notice | progress | rendered | cancelled | render_error,
+          disk | removed (the file was deleted on disk) | opened | notice | progress |
+          rendered | cancelled | render_error,
           and binary frames: 4-byte header length, JSON {key, index}, PNG bytes.
 A message that is not this (not JSON, an unknown type, a missing or mistyped field, binary
 data) closes the WebSocket with code 1007 or 1003 and the reason; nothing is logged.
@@ -173,6 +174,12 @@ def one_line(e: BaseException) -> str:
         text = f"cppn-anim: {type(e).__name__}: {e}" if str(e) else f"cppn-anim: {type(e).__name__}"
     text = " ".join(text.split("\n")[0].split()) if "\n" in text else text
     return text[:2000]
+
+
+def stamp_of(st: os.stat_result) -> tuple:
+    """What tells a file changed without reading it: mtime, size, inode, and ctime (which an
+    editor that puts the old mtime back, or a same-size write within the mtime's tick, changes too)."""
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
 
 
 def unencodable(text: str, source: str) -> SceneError | None:
@@ -485,7 +492,7 @@ class Studio:
     def _read_disk(self) -> str | None:
         try:
             stat_ = self.path.stat()
-            self.disk_stamp = (stat_.st_mtime_ns, stat_.st_size, stat_.st_ino)
+            self.disk_stamp = stamp_of(stat_)
             return scenes.read_text(self.path)  # never blocks on a FIFO, refuses a huge file
         except (OSError, SceneError):
             self.disk_stamp = None
@@ -495,25 +502,30 @@ class Studio:
         """The file's text as the page edits it (LF)."""
         return None if self.disk_text is None else lf(self.disk_text)
 
-    def disk_changed(self) -> tuple[str, int] | None:
-        """(the file's new text (LF), its version) when another editor changed it since we last looked, else None.
-        Reads the disk: call it in a thread."""
+    def disk_changed(self) -> dict | None:
+        """The message for the pages when another editor changed the file since we last looked
+        (`disk`: its new text (LF) and version), or removed it (`removed`: the pages keep their
+        text; save creates it again); else None. Reads the disk: call it in a thread."""
         with self.lock:
             if self.path is None:
                 return None
             try:
-                stat_ = self.path.stat()
-                stamp = (stat_.st_mtime_ns, stat_.st_size, stat_.st_ino)
+                stamp = stamp_of(self.path.stat())
             except OSError:
                 stamp = None
             if stamp == self.disk_stamp:
                 return None
             text = self._read_disk()
-            if text is None or text == self.disk_text:
+            if text is None:
+                if stamp is None and self.disk_text is not None:  # gone (not merely unreadable for a moment)
+                    self.disk_text = None
+                    return {"type": "removed", "path": str(self.path)}
+                return None
+            if text == self.disk_text:
                 return None
             self.disk_text = text
             self.disk_version += 1
-            return lf(text), self.disk_version
+            return {"type": "disk", "path": str(self.path), "text": lf(text), "disk": self.disk_version}
 
     def save(self, text: str, base: int | None = None) -> tuple[Path, int]:
         """Write the editor's text (LF) to the opened file, as an editor saves (write_through), in
@@ -692,7 +704,7 @@ class Studio:
             except RuntimeError:  # the default executor is shutting down
                 return
             if changed is not None:
-                self.broadcast({"type": "disk", "path": str(self.path), "text": changed[0], "disk": changed[1]})
+                self.broadcast(changed)
 
     def close(self) -> None:
         """Stop a running render (nothing left at its target) and the studio's threads."""
@@ -931,7 +943,7 @@ class Session:
         try:
             changed = await asyncio.to_thread(studio.disk_changed)  # another editor first: then refused
             if changed is not None:
-                studio.broadcast({"type": "disk", "path": str(studio.path), "text": changed[0], "disk": changed[1]})
+                studio.broadcast(changed)
             path, version = await asyncio.to_thread(studio.save, m["text"], m["base"])
         except Exception as e:  # noqa: BLE001 - too large, refused, the disk: one line
             self.error(e if str(e).startswith("not saved") else f"not saved: {one_line(e)}")

@@ -830,3 +830,30 @@ def test_a_text_the_server_cannot_encode_is_refused_as_one_line(tiny):
         receive(ws, "frame")
     assert tiny.read_text() == TINY
 
+
+def test_a_file_removed_on_disk_is_told_and_save_creates_it_again(tiny):
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        hello, _ = receive(ws, "hello")
+        tiny.unlink()
+        removed, _ = receive(ws, "removed")
+        assert removed["path"] == str(tiny)
+        ws.send_json({"type": "save", "rev": 2, "text": TINY + "# mine\n", "base": hello["disk"]})
+        receive(ws, "saved")
+        assert tiny.read_text() == TINY + "# mine\n"
+        tiny.write_text(TINY)  # and a file back on disk is a change as any other
+        disk, _ = receive(ws, "disk")
+    assert disk["text"] == TINY
+
+
+def test_a_same_size_change_that_keeps_the_old_mtime_reaches_the_page(tiny):
+    import os
+
+    s, client = make(tiny)
+    before = tiny.stat()
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        tiny.write_text(TINY.replace("seed: 4", "seed: 7"))  # the same size
+        os.utime(tiny, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old time
+        disk, _ = receive(ws, "disk")
+    assert "seed: 7" in disk["text"]
