@@ -506,6 +506,47 @@ def test_the_page_reconnects_after_a_restart_and_keeps_its_edits(tmp_path, scene
     assert code == 0, err
 
 
+def test_unsaved_edits_survive_a_reload_and_leaving_asks_first(scene_file, studio):
+    from playwright.sync_api import expect
+
+    s = studio()
+    page = s.page
+    s.wait_text(SCENE)
+    s.type_at_end(" unsaved")
+    s.wait_text(SCENE + " unsaved")
+    asked = []
+    page.on("dialog", lambda d: (asked.append(d.type), d.accept()))
+    page.reload()
+    assert asked == ["beforeunload"]  # leaving with unsaved edits asks first
+    s.wait_text(SCENE + " unsaved")  # back, and unsaved
+    expect(page.locator("#dirty")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#status")).to_contain_text("restored your unsaved edits", timeout=TIMEOUT)
+    assert scene_file.read_text() == SCENE
+
+    page.get_by_test_id("save").click()  # saved: nothing kept, nothing asked
+    until(lambda: scene_file.read_text() == SCENE + " unsaved", "the save")
+    expect(page.locator("#dirty")).to_be_hidden(timeout=TIMEOUT)
+    page.reload()
+    s.wait_text(SCENE + " unsaved")
+    expect(page.locator("#status")).not_to_contain_text("restored")
+    assert asked == ["beforeunload"]
+
+    # edits kept from before, and the file changed on disk since: the choice; load drops the copy
+    s.type_at_end(" again")
+    s.wait_text(SCENE + " unsaved again")
+    page.wait_for_function("() => Object.keys(localStorage).some((k) => k.startsWith('cppn-anim-studio:'))", timeout=TIMEOUT)
+    page.evaluate("() => window.addEventListener('beforeunload', (e) => e.stopImmediatePropagation(), true)")  # a crash: no goodbye
+    scene_file.write_text(SCENE.replace("seed: 4", "seed: 8"))
+    page.reload()
+    expect(page.get_by_test_id("conflict")).to_be_visible(timeout=TIMEOUT)
+    assert s.text() == SCENE + " unsaved again"
+    page.get_by_test_id("conflict-load").click()
+    s.wait_text(SCENE.replace("seed: 4", "seed: 8"))
+    page.reload()
+    s.wait_text(SCENE.replace("seed: 4", "seed: 8"))
+    expect(page.locator("#dirty")).to_be_hidden(timeout=TIMEOUT)
+
+
 @pytest.mark.parametrize("viewport", [(1400, 820), (700, 900)])
 def test_a_portrait_scene_fits_the_page(tmp_path, studio, viewport):
     portrait = tmp_path / "tall.yaml"

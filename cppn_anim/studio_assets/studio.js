@@ -52,7 +52,53 @@ function dirty() { return baseText !== null && editor.getText() !== baseText; }
 function showDirty() {
   $("dirty").hidden = !dirty();
   document.title = `${dirty() ? "● " : ""}${path || "cppn-anim studio"} · cppn-anim studio`;
+  keep();
 }
+
+// ---------------------------------------------------------------- unsaved edits survive a reload
+// While the text differs from the file, a copy is kept in the browser (localStorage, under
+// the server's port and the file's path): a reload, a closed tab or a crash brings it back as
+// unsaved edits. A save, or loading the file from disk, clears it. Leaving the page with
+// unsaved edits asks first (beforeunload).
+
+function keptKey() { return path ? `cppn-anim-studio:${location.port}:${path}` : null; }
+
+function keep() {
+  const key = keptKey();
+  if (!key || baseText === null) return;
+  try {
+    if (dirty()) localStorage.setItem(key, JSON.stringify({ text: editor.getText(), base: baseText }));
+    else localStorage.removeItem(key);
+  } catch (e) { /* storage full or off: the beforeunload warning still guards */ }
+}
+
+function kept() {
+  const key = keptKey();
+  try {
+    const k = key && JSON.parse(localStorage.getItem(key) || "null");
+    return k && typeof k.text === "string" && typeof k.base === "string" ? k : null;
+  } catch (e) { return null; }
+}
+
+function restoreKept(text, disk) {  // the page's first text is the file's: bring back edits kept from before
+  const k = kept();
+  if (!k || k.text === text) return;
+  editor.setText(k.text);  // undoable: Ctrl-Z goes back to the file's text
+  if (k.base === text) {
+    status("restored your unsaved edits from before the page was reloaded: save to keep them, undo to drop them");
+  } else {  // the file changed since those edits: the usual choice
+    baseText = k.base; base = -1;  // a save is refused until a choice is made
+    showConflict({ text, disk, path });
+    status("restored your unsaved edits from before the page was reloaded; the file changed on disk since");
+  }
+}
+
+window.addEventListener("beforeunload", (e) => {
+  if (!dirty()) return;
+  keep();
+  e.preventDefault();
+  e.returnValue = "";  // the browser asks: leave the page with unsaved edits?
+});
 
 // ---------------------------------------------------------------- connection
 
@@ -147,6 +193,7 @@ function fromDisk(text, disk, newPath, opening) {
   if (baseText === null) {  // the first text of this page: no undo back to an empty editor
     editor.setText(text, { history: false });
     base = disk; baseText = text;
+    restoreKept(text, disk);
   } else if (text === editor.getText()) {
     base = disk; baseText = text; hideConflict();
   } else if (!dirty()) {
