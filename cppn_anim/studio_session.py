@@ -32,9 +32,9 @@ page's text was based on and is refused when the file changed since.
           {type: open, name}                  (started without a scene) open scenes/NAME
   page <- hello (path, text, disk, schema, sliders, ...) | scene (rev, id, key, audio, ...) |
           signals (names, values per column, beats; when they change) |
-          error (rev, message, line, col; rev null: not about a text) | patch | saved |
-          disk | removed (the file was deleted on disk) | opened | notice | progress |
-          rendered | cancelled | render_error,
+          error (rev, message, line, col; rev null: not about a text; action: "save" when a
+          save failed) | patch | saved | disk | removed (the file was deleted on disk) |
+          opened | notice | progress | rendered | cancelled | render_error,
           and binary frames: 4-byte header length, JSON {key, index}, PNG bytes.
 A message that is not this (not JSON, an unknown type, a missing or mistyped field, binary
 data) closes the WebSocket with code 1007 or 1003 and the reason; nothing is logged.
@@ -796,10 +796,13 @@ class Session:
     def send(self, message: dict) -> None:
         self.outbox.put_nowait(message)
 
-    def error(self, e: BaseException | str, rev: int | None = None) -> None:
+    def error(self, e: BaseException | str, rev: int | None = None, action: str | None = None) -> None:
+        """One error line for the page. `action`: what failed when it is not the text ("save"):
+        the page clears it when that action next succeeds."""
         message = e if isinstance(e, str) else one_line(e)
         line, col = (e.line, e.col) if isinstance(e, SceneError) else (None, None)
-        self.send({"type": "error", "rev": rev, "message": message, "line": line, "col": col})
+        m = {"type": "error", "rev": rev, "message": message, "line": line, "col": col}
+        self.send({**m, "action": action} if action else m)
 
     async def run(self) -> None:
         """Until the page goes (or sends something that is not the protocol: closed with the reason)."""
@@ -847,7 +850,8 @@ class Session:
             if kind == "render":
                 self.send({"type": "render_error", "rev": m["rev"], "message": str(bad)})
             else:
-                self.error(f"not saved: {bad}" if kind == "save" else bad, m["rev"] if kind != "save" else None)
+                self.error(f"not saved: {bad}" if kind == "save" else bad, m["rev"] if kind != "save" else None,
+                           action="save" if kind == "save" else None)  # fmt: skip
             return
         if kind == "edit":  # only the newest text is compiled: typing never queues behind itself
             self.latest = (m["rev"], m["text"])
@@ -946,7 +950,7 @@ class Session:
                 studio.broadcast(changed)
             path, version = await asyncio.to_thread(studio.save, m["text"], m["base"])
         except Exception as e:  # noqa: BLE001 - too large, refused, the disk: one line
-            self.error(e if str(e).startswith("not saved") else f"not saved: {one_line(e)}")
+            self.error(e if str(e).startswith("not saved") else f"not saved: {one_line(e)}", action="save")
             return
         self.send({"type": "saved", "rev": m["rev"], "path": str(path), "disk": version})
         studio.broadcast({"type": "disk", "path": str(path), "text": lf(m["text"]), "disk": version}, but=self)

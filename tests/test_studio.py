@@ -819,7 +819,7 @@ def test_a_text_the_server_cannot_encode_is_refused_as_one_line(tiny):
         assert error["rev"] == 1 and (error["line"], error["col"]) == (1, 11) and error["message"].startswith(f"{tiny}:1:11: the text holds '\\ud800'")
         ws.send_text(json.dumps({"type": "save", "rev": 2, "text": lone, "base": 0}))
         error, _ = receive(ws, "error")
-        assert error["message"].startswith("not saved: ") and "UnicodeEncodeError" not in error["message"]
+        assert error["message"].startswith("not saved: ") and error["action"] == "save" and "UnicodeEncodeError" not in error["message"]
         ws.send_text(json.dumps({"type": "render", "rev": 3, "text": lone}))
         refused, _ = receive(ws, "render_error")
         assert refused["rev"] == 3 and "\\ud800" in refused["message"]

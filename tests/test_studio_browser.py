@@ -281,11 +281,14 @@ def test_a_change_on_disk_under_unsaved_edits_is_a_conflict(scene_file, studio):
     expect(conflict).to_be_visible(timeout=TIMEOUT)
     assert conflict.inner_text().strip()
     assert s.text() == SCENE + " mine"
+    page.get_by_test_id("save").click()  # before choosing: refused
+    expect(s.error).to_contain_text("not saved", timeout=TIMEOUT)
     page.get_by_test_id("conflict-keep").click()
     expect(conflict).to_be_hidden(timeout=TIMEOUT)
     assert s.text() == SCENE + " mine"
     page.get_by_test_id("save").click()
     until(lambda: scene_file.read_text() == SCENE + " mine", "the page's text on disk")
+    expect(s.error).to_have_text("", timeout=TIMEOUT)  # the save that worked clears the save that did not
 
     # again, and this time load the file from disk
     s.type_at_end(" more")
@@ -382,6 +385,7 @@ def test_render_renders_the_page_text_then_cancel_and_refusal(tmp_path, browser,
     page.get_by_test_id("cancel").click()
     expect(page.locator("#status")).to_contain_text("cancelled", timeout=TIMEOUT)
     expect(page.get_by_test_id("cancel")).to_be_hidden()
+    expect(s.error).to_have_text("")  # "already running" is no longer true
     assert not (tmp_path / "out" / "螺旋.gif").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["螺旋.mp4"]  # no temporary file left
 

@@ -32,6 +32,7 @@ let base = 0, baseText = null;  // the disk version our text is from, and that v
 let pending = null;        // {text, disk, path}: a change on disk not taken in (the conflict)
 let saving = new Map();    // rev -> text being saved
 let rendering = false;
+let gone = false;          // the file was removed on disk: our text is nowhere else
 const setsInFlight = new Map();  // slider key -> the value to set once the server's patch is in
 const stats = (window.studioStats = { drawn: 0, cached: 0 });  // for benchmarks/studio.py
 
@@ -48,7 +49,7 @@ function inEditor(el) { return !!(el && el.closest && el.closest(".cm-editor"));
 function interactive(el) {
   return !!(el && el.closest && el.closest("input, select, textarea, button, a[href], [contenteditable], .cm-editor, .conflict"));
 }
-function dirty() { return baseText !== null && editor.getText() !== baseText; }
+function dirty() { return baseText !== null && (gone || editor.getText() !== baseText); }
 function showDirty() {
   $("dirty").hidden = !dirty();
   document.title = `${dirty() ? "● " : ""}${path || "cppn-anim studio"} · cppn-anim studio`;
@@ -113,7 +114,7 @@ function connect() {
   };
   ws.onclose = (event) => {
     connected = false;
-    if (event.code === 1007 || event.code === 1003) showFailure(`cppn-anim studio closed the connection: ${event.reason}`);
+    if (event.code === 1007 || event.code === 1003) showFailure(`cppn-anim studio closed the connection: ${event.reason}`, "connection");
     status(everConnected ? "disconnected: reconnecting to cppn-anim studio…" : "cannot reach cppn-anim studio: retrying…");
     setTimeout(connect, retry);
     retry = Math.min(2000, retry * 2);
@@ -150,10 +151,10 @@ function onMessage(m) {
     case "notice": status(m.message); break;
     case "progress": renderProgress(m); break;
     case "rendered": renderDone(m); break;
-    case "cancelled": renderStopped(`render cancelled: nothing written to ${m.path}`); break;
+    case "cancelled": renderStopped(`render cancelled: nothing written to ${m.path}`); clearFailure("render"); break;
     case "render_error":  // with rev: our request was refused (a running render goes on); without: the render failed
       if (m.rev === undefined || m.rev === null) renderStopped(m.message);
-      showFailure(m.message);
+      showFailure(m.message, "render");
       break;
   }
 }
@@ -178,6 +179,7 @@ function hello(m) {
   const first = !everConnected;
   everConnected = true;
   status(first ? "" : "reconnected");
+  clearFailure("connection");
   $("overrides").textContent = m.overrides.length ? "overrides: " + m.overrides.join(" ") : "";
   editor.setSchema(m.schema);
   buildSliders(m.sliders);
@@ -189,7 +191,8 @@ function hello(m) {
 // The file's text (LF) at disk version `disk`: taken in when we hold no unsaved edits,
 // else shown as a conflict (load it / keep ours). `opening`: a new file, or a new server.
 function fromDisk(text, disk, newPath, opening) {
-  if (newPath && newPath !== path) { path = newPath; $("path").textContent = path; $("picker").value = ""; }
+  if (newPath && newPath !== path) { path = newPath; $("path").textContent = path; $("picker").value = ""; clearFailure("open"); }
+  if (gone) { gone = false; clearFailure("removed"); }
   if (baseText === null) {  // the first text of this page: no undo back to an empty editor
     editor.setText(text, { history: false });
     base = disk; baseText = text;
@@ -261,41 +264,66 @@ function picker(names, noneOpen) {  // the studio was started without a scene: a
     if (dirty()) { status("save your edits first (or undo them)"); select.value = ""; return; }
     send({ type: "open", name: select.value });
   };
-  if (noneOpen) showFailure("no scene is open: pick one above");
+  if (noneOpen) showFailure("no scene is open: pick one above", "open");
 }
 
 function save() {
-  if (!path) { showFailure("not saved: no scene is open (pick one above)"); return; }
+  if (!path) { showFailure("not saved: no scene is open (pick one above)", "save"); return; }
   const rev = editor.revision(), text = editor.getText();
   saving.set(rev, text);
-  if (!send({ type: "save", rev, text, base })) showFailure("not saved: not connected to cppn-anim studio");
+  if (!send({ type: "save", rev, text, base })) showFailure("not saved: not connected to cppn-anim studio", "save");
 }
 
 function saved(m) {
   const text = saving.get(m.rev);
   saving.delete(m.rev);
   if (text !== undefined) { base = m.disk; baseText = text; }
+  gone = false;
   hideConflict();
   showDirty();
+  clearFailure("save");
+  clearFailure("removed");
   status(`saved ${m.path} at ${new Date().toLocaleTimeString()}`);
+}
+
+function removed(m) {  // the file was deleted on disk: the text stays here, and save writes it again
+  gone = true;
+  showDirty();
+  showFailure(`${m.path} was removed on disk; your text is kept here, and saving will create the file again`, "removed");
 }
 
 // ---------------------------------------------------------------- errors
 
-function setError(m) {  // an error about the text (marked at its line and column) or a failure
-  errorBox.textContent = m.message;
+// The error bar holds one line, and remembers what showed it: the text (its scene, its
+// preview), or an action (save, render, still, the connection, opening, the file removed).
+// Each clears what it showed when it next succeeds: a save what a save showed, a render,
+// its cancel or its result what a render showed, a still what a still showed.
+let errorOf = null;
+
+function showLine(message, of) {
+  errorBox.textContent = message;
+  errorBox.title = message;  // the whole line, however narrow the pane (the bar shows one line)
+  errorOf = message ? of : null;
+}
+
+function setError(m) {  // an error about the text (marked at its line and column)
+  showLine(m.message, "text");
   canvas.classList.add("stale");
   if (m.line) editor.markError(m.line, m.col || 1, m.message); else editor.clearError();
 }
 
-function showFailure(message) {  // render, save, still, the connection: the one line, no mark
-  errorBox.textContent = message;
+function showFailure(message, of) {  // save, render, still, the connection: the one line, no mark
+  showLine(message, of);
 }
 
-function clearError() {
-  errorBox.textContent = "";
+function clearFailure(of) {  // `of` succeeded: its earlier failure is no longer true
+  if (errorOf === of) showLine("", null);
+}
+
+function clearError() {  // the text is good again
   canvas.classList.remove("stale");
   editor.clearError();
+  if (errorOf === "text" || errorOf === null) showLine("", null);
 }
 
 // ---------------------------------------------------------------- playback
@@ -540,6 +568,7 @@ $("render").addEventListener("click", () => {
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 
 function renderProgress(m) {
+  if (!rendering && m.done === 0) clearFailure("render");  // a render started: a refusal before it is past
   rendering = true;
   $("result").textContent = "";
   const bar = $("progress");
@@ -580,7 +609,7 @@ $("still").addEventListener("click", async () => {
   status(`rendering a ${w}×${h} still of frame ${frame}…`);
   try {
     const response = await fetch(`/still.png?key=${encodeURIComponent(scene.id)}&frame=${frame}&w=${encodeURIComponent(w)}&h=${encodeURIComponent(h)}`);
-    if (!response.ok) { showFailure((await response.text()).trim()); status(""); return; }
+    if (!response.ok) { showFailure((await response.text()).trim(), "still"); status(""); return; }
     const name = downloadName(response, "still.png");
     if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
     link.href = URL.createObjectURL(await response.blob());
