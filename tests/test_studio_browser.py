@@ -371,7 +371,11 @@ def test_render_renders_the_page_text_then_cancel_and_refusal(tmp_path, browser,
     page.get_by_test_id("time").fill("0.5")
     page.locator("#still-w").fill("40")
     page.locator("#still-h").fill("24")
-    page.locator("#still").click()
+    with page.expect_download(timeout=TIMEOUT) as got:  # one click: the PNG downloads
+        page.locator("#still").click()
+    assert got.value.suggested_filename == "螺旋_frame6_40x24.png"
+    with Image.open(got.value.path()) as im:
+        assert im.size == (40, 24)
     expect(page.locator("#still-link")).to_have_text("螺旋_frame6_40x24.png", timeout=TIMEOUT)
 
     # a long render: a second one is refused with a message, cancel stops it and leaves nothing
@@ -551,6 +555,32 @@ def test_unsaved_edits_survive_a_reload_and_leaving_asks_first(scene_file, studi
     expect(page.locator("#dirty")).to_be_hidden(timeout=TIMEOUT)
 
 
+def test_the_error_bar_is_one_line_and_a_removed_file_is_told(scene_file, studio):
+    from playwright.sync_api import expect
+
+    s = studio(viewport=(1240, 820))
+    page = s.page
+    s.wait_text(SCENE)
+    s.wait_preview()
+    short = s.error.bounding_box()["height"]
+    s.set_text(SCENE.replace("seed: 4", "seed: 4\n" + "a_very_long_key_" * 20 + ": 1"))
+    expect(s.error).to_contain_text("unknown key", timeout=TIMEOUT)
+    box = s.error.bounding_box()
+    assert box["height"] == short  # one line, however long
+    assert s.error.get_attribute("title") == s.error.text_content() and len(s.error.text_content()) > 300
+    s.set_text(SCENE)
+    expect(s.error).to_have_text("", timeout=TIMEOUT)
+
+    scene_file.unlink()  # removed on disk: said, the text kept; save creates it again
+    expect(s.error).to_contain_text("was removed on disk", timeout=TIMEOUT)
+    expect(page.locator("#dirty")).to_be_visible()
+    assert s.text() == SCENE
+    page.get_by_test_id("save").click()
+    until(lambda: scene_file.exists() and scene_file.read_text() == SCENE, "the file again")
+    expect(s.error).to_have_text("", timeout=TIMEOUT)
+    expect(page.locator("#dirty")).to_be_hidden()
+
+
 @pytest.mark.parametrize("viewport", [(1400, 820), (700, 900)])
 def test_a_portrait_scene_fits_the_page(tmp_path, studio, viewport):
     portrait = tmp_path / "tall.yaml"
@@ -614,6 +644,9 @@ def test_a_scene_with_audio_plays_its_soundtrack_in_sync_and_draws_its_signals(t
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let lit = 0; for (let i = 3; i < d.length; i += 4) lit += d[i] > 0; return lit > c.width * 4; }"""
     page.wait_for_function(painted, timeout=TIMEOUT)
+    layout = page.evaluate("window.studioStats.signals")  # each signal a row tall enough for its label, labels left of the curves
+    names = page.evaluate("document.querySelector('[data-testid=signals]').height")
+    assert layout["rowH"] >= 14 and layout["left"] > 10 and names == layout["rows"] * layout["rowH"]
 
     # playing: the sound plays, and the picture follows its clock
     audio = "document.getElementById('audio')"
@@ -628,3 +661,15 @@ def test_a_scene_with_audio_plays_its_soundtrack_in_sync_and_draws_its_signals(t
     page.wait_for_function(f"() => Math.abs({audio}.currentTime - 1.5) < 0.1", timeout=TIMEOUT)
     page.get_by_test_id("play").click()
     page.wait_for_function(f"() => !{audio}.paused", timeout=TIMEOUT)
+
+    # a browser that wants a click before sound: the page says so, the button says play, one click plays both
+    page.add_init_script("""(() => { const play = HTMLMediaElement.prototype.play;
+        HTMLMediaElement.prototype.play = function () {
+          return navigator.userActivation.hasBeenActive ? play.call(this) : Promise.reject(new DOMException('no click yet', 'NotAllowedError'));
+        }; })()""")
+    page.reload()
+    expect(page.get_by_test_id("play")).to_have_text("play", timeout=TIMEOUT)
+    expect(page.locator("#status")).to_contain_text("press play for the sound")
+    page.get_by_test_id("play").click()
+    expect(page.get_by_test_id("play")).to_have_text("pause", timeout=TIMEOUT)
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > 0.2", timeout=TIMEOUT)

@@ -145,7 +145,11 @@ function onMessage(m) {
     case "disk": fromDisk(m.text, m.disk, m.path, false); break;
     case "scene": if (current(m)) showScene(m); break;
     case "signals": showSignals(m); break;
-    case "error": if (current(m)) setError(m); break;
+    case "error":
+      if (m.action) showFailure(m.message, m.action);  // a save that failed: not about the text
+      else if (current(m)) setError(m);
+      break;
+    case "removed": removed(m); break;
     case "patch": applyPatch(m); break;
     case "saved": saved(m); break;
     case "notice": status(m.message); break;
@@ -401,11 +405,18 @@ function setPlaying(on) {
   audioPlay(on);
 }
 
+function soundBlocked() {  // the browser wants a click before sound: stop, and say so; one click on play starts both
+  if (!playing) return;
+  playing = false;
+  playButton.textContent = "play";
+  status("press play for the sound (the browser waits for a click)");
+}
+
 function stepTo(index) {  // playing: the next frame shown
   if (index === 0 && sound && pos !== 0) {  // the loop starts again: the sound with it
     pos = 0;
     audioSeek();
-    if (audio.paused && !stalled) audio.play().catch(() => {});
+    if (audio.paused && !stalled) audio.play().catch((e) => { if (e && e.name === "NotAllowedError") soundBlocked(); });
   }
   pos = index;
   draw();
@@ -614,10 +625,12 @@ $("still").addEventListener("click", async () => {
     if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
     link.href = URL.createObjectURL(await response.blob());
     link.download = link.textContent = name;
-    link.hidden = false;
-    status("");
+    link.hidden = false;  // the same file again, later
+    link.click();  // the download itself
+    clearFailure("still");
+    status(`downloaded ${name}`);
   } catch (e) {
-    showFailure(`still: ${e.message || e}`);
+    showFailure(`still: ${e.message || e}`, "still");
   }
 });
 
@@ -652,7 +665,7 @@ function audioPlay(on) {
   stalled = false;
   if (!on) { audio.pause(); return; }
   if (Math.abs(audio.currentTime - audioTime()) > 0.05) audio.currentTime = audioTime();
-  audio.play().catch(() => status("press play for the sound (the browser waits for a click)"));
+  audio.play().catch((e) => { if (e && e.name === "NotAllowedError") soundBlocked(); });
 }
 
 function audioSeek() {
@@ -668,7 +681,7 @@ function audioSync() {  // from tick: the picture follows the audio while both p
   if (t >= scene.duration - 1e-3) { stepTo(0); return; }  // the loop starts again, the sound with it
   const target = Math.min(scene.count - 1, Math.max(0, Math.floor(t * scene.fps + 1e-6)));
   if (stalled) {
-    if (frames.has(mod(pos + 1, scene.count))) { stalled = false; audio.play().catch(() => {}); }
+    if (frames.has(mod(pos + 1, scene.count))) { stalled = false; audio.play().catch((e) => { if (e && e.name === "NotAllowedError") soundBlocked(); }); }
     return;
   }
   if (target !== pos) {
@@ -677,10 +690,21 @@ function audioSync() {  // from tick: the picture follows the audio while both p
   }
 }
 
+const SIGNAL_ROW = 16, SIGNAL_ROWS_MAX = 12;  // px per signal (a 10 px label and its curve); more signals share the height
 function showSignals(m) {
   signals = m.names && m.names.length ? m : null;
   signalsCanvas.hidden = !signals;
+  if (signals) {  // the strip grows with the number of signals, within reason
+    const h = Math.min(signals.names.length, SIGNAL_ROWS_MAX) * SIGNAL_ROW;
+    signalsCanvas.height = h;
+    signalsCanvas.style.height = `${h}px`;
+  }
   lastSignals = "";
+}
+
+function signalsGutter(g) {  // the labels' column, left of the curves: no label covers a curve
+  g.font = "10px ui-monospace, monospace";
+  return Math.ceil(Math.max(...signals.names.map((n) => g.measureText(n).width))) + 8;
 }
 
 const COLOURS = ["#7aa2f7", "#ff9e64", "#9ece6a", "#f7768e", "#bb9af7", "#e0af68", "#2ac3de", "#c0caf5"];
@@ -691,31 +715,34 @@ function drawSignals() {  // each signal a row, beats as ticks, the playhead a l
   if (key === lastSignals) return;
   lastSignals = key;
   const c = signalsCanvas, g = c.getContext("2d");
-  const w = (c.width = Math.max(100, c.clientWidth)), h = c.height;
-  g.clearRect(0, 0, w, h);
+  const cw = (c.width = Math.max(100, c.clientWidth)), h = c.height;
+  g.clearRect(0, 0, cw, h);
+  const left = Math.min(signalsGutter(g), Math.floor(cw / 3)), w = cw - left;  // curves in [left, cw)
   const rows = signals.names.length, rowH = h / rows;
-  g.font = "10px ui-monospace, monospace";
+  g.textBaseline = "middle";
   signals.names.forEach((name, r) => {
     const values = signals.values[name], n = values.length, top = r * rowH;
     g.fillStyle = COLOURS[r % COLOURS.length];
     for (let i = 0; i < n; i++) {
       const v = Math.max(0, Math.min(1, values[i]));
-      const x = Math.floor((i * w) / n), x2 = Math.floor(((i + 1) * w) / n);
+      const x = left + Math.floor((i * w) / n), x2 = left + Math.floor(((i + 1) * w) / n);
       g.fillRect(x, top + rowH - v * (rowH - 1), Math.max(1, x2 - x), v * (rowH - 1));
     }
-    g.fillStyle = "#e6e6e6";
-    g.fillText(name, 3, top + 10);
+    g.fillText(name, 3, top + rowH / 2, left - 6);
   });
   g.fillStyle = "rgba(255,255,255,.25)";
-  for (const b of signals.beats) g.fillRect(Math.floor((b / signals.duration) * w), 0, 1, h);
+  for (const b of signals.beats) g.fillRect(left + Math.floor((b / signals.duration) * w), 0, 1, h);
   g.fillStyle = "#fff";
-  g.fillRect(Math.floor((pos / scene.fps / signals.duration) * w), 0, 2, h);
+  g.fillRect(left + Math.floor((pos / scene.fps / signals.duration) * w), 0, 2, h);
+  stats.signals = { rows, rowH, left };  // for tests: each label in its row, left of the curves
 }
 
 signalsCanvas.addEventListener("click", (e) => {  // click on the signals: go there
   if (!scene || !signals) return;
-  const r = signalsCanvas.getBoundingClientRect();
-  seek(Math.min(scene.count - 1, Math.floor(((e.clientX - r.left) / r.width) * signals.duration * scene.fps)));
+  const r = signalsCanvas.getBoundingClientRect(), left = (stats.signals && stats.signals.left) || 0;
+  const u = (e.clientX - r.left - left) / Math.max(1, r.width - left);
+  if (u < 0) return;  // on the labels
+  seek(Math.min(scene.count - 1, Math.floor(u * signals.duration * scene.fps)));
 });
 
 connect();
