@@ -32,18 +32,23 @@ page's text was based on and is refused when the file changed since.
           {type: open, name}                  (started without a scene) open scenes/NAME
   page <- hello (path, text, disk, schema, sliders, ...) | scene (rev, id, key, audio, ...) |
           signals (names, values per column, beats; when they change) |
-          error (rev, message, line, col; rev null: not about a text) | patch | saved |
-          disk | opened | notice | progress | rendered | cancelled | render_error,
+          error (rev, message, line, col; rev null: not about a text; action: "save" when a
+          save failed) | patch | saved | disk | removed (the file was deleted on disk) |
+          opened | notice | progress | rendered | cancelled | render_error,
           and binary frames: 4-byte header length, JSON {key, index}, PNG bytes.
 A message that is not this (not JSON, an unknown type, a missing or mistyped field, binary
 data) closes the WebSocket with code 1007 or 1003 and the reason; nothing is logged.
 
-Every failure (a bad scene, a device that is not there, memory, the disk, ffmpeg) reaches
-the page as one line; the session goes on, and the next edit tries again.
+Every failure (a bad scene, a device that is not there, memory, the disk, ffmpeg, a text
+that is not Unicode) reaches the page as one line; the session goes on, and the next edit
+tries again.
 
 Memory. The page keeps decoded frames only in a window around the playhead (`window`
 frames, at most PAGE_FRAME_BYTES of bitmaps; `window_of` says which) and the server sends
-only those; the server's caches are bounded in bytes.
+only those; the server's caches are bounded in bytes. A renderer is refused before its
+weights are built when the estimate (resources.memory_needed, as the CLI checks it) is over
+the studio's budget for it or over the free memory (check_memory); a frame being computed
+for a text the page has replaced stops at its next band (Session.cancel).
 
 CPU work (validation, YAML editing, rendering, the disk) runs in threads, never on the event
 loop. The threads are the server's to give (`Pools`: studio_server.py sets torch's threads
@@ -74,7 +79,8 @@ PREVIEW_LONG_SIDE = 320  # 320x180 for 16:9: ~58k pixels, a frame in tens of ms 
 PREVIEW_MAX_FPS = 30
 PREVIEW_THREADS = 1  # torch threads of preview work: small frames, and a busy machine (studio_server.py)
 FRAME_CACHE_BYTES = 256 * 1024 * 1024  # PNGs of ~80 KB: about 3000 preview frames
-PREPARED_CACHE_BYTES = 512 * 1024 * 1024  # preview renderers, as resources.memory_needed estimates them
+PREPARED_CACHE_BYTES = 1024 * 1024 * 1024  # preview renderers, as resources.memory_needed estimates them (an upper bound of their weights' nbytes)
+PREVIEW_RENDERER_BYTES = 512 * 1024 * 1024  # one preview renderer at most (a network 1024 wide and 32 deep fits); larger: refused before its weights are built
 SAVED_CACHE_BYTES = 1024 * 1024 * 1024  # /frame.png's renderers (any size up to 16384 px a side)
 TEXT_CACHE_BYTES = 32 * 1024 * 1024  # compiled texts (a scene object is some tens of KB)
 PAGE_FRAME_BYTES = 192 * 1024 * 1024  # decoded bitmaps a page keeps (W x H x 4 each): ~850 frames at 320x180
@@ -168,6 +174,24 @@ def one_line(e: BaseException) -> str:
         text = f"cppn-anim: {type(e).__name__}: {e}" if str(e) else f"cppn-anim: {type(e).__name__}"
     text = " ".join(text.split("\n")[0].split()) if "\n" in text else text
     return text[:2000]
+
+
+def stamp_of(st: os.stat_result) -> tuple:
+    """What tells a file changed without reading it: mtime, size, inode, and ctime (which an
+    editor that puts the old mtime back, or a same-size write within the mtime's tick, changes too)."""
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def unencodable(text: str, source: str) -> SceneError | None:
+    """A text the server cannot write as UTF-8 (a lone UTF-16 surrogate, sent by a page or a
+    script): where the first such character is, as the one FILE:LINE:COL line; None when it can."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as e:
+        before = text[: e.start]
+        line, col = before.count("\n") + 1, e.start - (before.rfind("\n") + 1) + 1
+        return SceneError(source, f"the text holds {ascii(text[e.start])}, half of a UTF-16 pair and no character: delete it", "", line, col)
 
 
 def lf(text: str) -> str:
@@ -274,20 +298,60 @@ class LRU:
 # ==================================================================== the studio
 
 
+def check_memory(scene: scenes.Scene, what: str, budget: int, size: tuple[int, int] | None = None) -> int:
+    """The bytes a renderer of `scene` (at `size`, default the scene's) would hold, as
+    resources.memory_needed estimates them (the CLI's estimate), before any weights are built.
+    Refused (errors.OutOfMemory, one line: what is too big, what to make smaller) when over
+    the studio's `budget` for such a renderer or over the memory that is free."""
+    import torch
+
+    from . import render, resources
+    from .errors import DeviceUnavailable, OutOfMemory
+
+    net, r = scene.network, scene.render
+    width, height = size or scene.size
+    try:
+        device = render.pick_device(r.device)
+        path = core.render_path(net, device, r.precision)[0]
+    except (DeviceUnavailable, CppnAnimError):
+        return 0  # said by core.prepare, at render.device
+    host, on_device = resources.memory_needed(net, width, height, r.supersample, device.type, r.precision, path)
+    free = resources.available_memory(torch.device("cpu"))
+    limit, why = budget, "the studio keeps at most"
+    if free is not None and free < limit:
+        limit, why = free, "the memory free is"
+    if host > limit:
+        raise OutOfMemory(
+            f"too big for the studio's {what}: a network {net.width} wide, {net.depth} deep with latent_dim {net.latent_dim}"
+            f" at {width}x{height} needs about {_mb(host)}, {why} {_mb(limit)}; make network.width, network.depth or"
+            f" network.latent_dim smaller"
+        )
+    return host + on_device
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
 class Renderer:
-    """A prepared renderer (weights, motion, buffers) and the lock its frames take turns on."""
+    """A prepared renderer (weights, motion, buffers) and the lock its frames take turns on.
+    `budget`: the most bytes the studio gives it (check_memory, before its weights are built)."""
 
-    def __init__(self, scene: scenes.Scene):
-        from . import resources
-
+    def __init__(self, scene: scenes.Scene, what: str = "preview", budget: int | None = None):
+        self.bytes = check_memory(scene, what, PREVIEW_RENDERER_BYTES if budget is None else budget)
         self.prepared = core.prepare(scene, threads=PREVIEW_THREADS)  # SceneError (device), OutOfMemory
-        net, r = scene.network, scene.render
-        self.bytes = sum(resources.memory_needed(net, scene.width, scene.height, r.supersample, "cpu", r.precision))
         self.lock = threading.Lock()
 
-    def still(self, t) -> Any:
+    def still(self, t, cancel: threading.Event | None = None) -> Any:
+        """The frame at t; once `cancel` is set, abandoned at the next band (errors.Cancelled)."""
         with self.lock:  # the renderer reuses its buffers
-            return self.prepared.still(t)
+            check_cancel(cancel)
+            return self.prepared.still(t, None, cancel)
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the text was replaced")
 
 
 class Compiled:
@@ -301,17 +365,15 @@ class Compiled:
         self.key = content_key(self.preview)
         self.count = self.preview.frame_count
         self.overridden = [k for k in overridden if k in SLIDER_KEYS]
-        self.renderer: Renderer | None = None  # given by the studio (shared by content), else made here
         self.weight = 64 * 1024 + 4 * len(self.id)
+        # No renderer here: the compiled texts are many (TEXT_CACHE_BYTES), and each renderer's
+        # weights belong to the studio's byte-bounded cache only (Studio.prepare).
 
-    def prepare(self) -> Renderer:
-        if self.renderer is None:
-            self.renderer = Renderer(self.preview)
-        return self.renderer
-
-    def frame_png(self, index: int) -> bytes:
-        """Preview frame `index` (t = index / preview fps) as PNG bytes. Runs in a worker thread."""
-        return png_bytes(self.prepare().still(self.preview.frame_time(index)))  # exactly as `render` times frame i
+    def frame_png(self, index: int, renderer: Renderer | None = None, cancel: threading.Event | None = None) -> bytes:
+        """Preview frame `index` (t = index / preview fps) as PNG bytes, by `renderer` (the studio's,
+        shared by content; else one made for this frame). Runs in a worker thread."""
+        renderer = renderer or Renderer(self.preview)
+        return png_bytes(renderer.still(self.preview.frame_time(index), cancel))  # exactly as `render` times frame i
 
     def soundtrack(self):
         """What plays with the preview (core.soundtrack: the file, the second of it at t = 0), or None."""
@@ -430,7 +492,7 @@ class Studio:
     def _read_disk(self) -> str | None:
         try:
             stat_ = self.path.stat()
-            self.disk_stamp = (stat_.st_mtime_ns, stat_.st_size, stat_.st_ino)
+            self.disk_stamp = stamp_of(stat_)
             return scenes.read_text(self.path)  # never blocks on a FIFO, refuses a huge file
         except (OSError, SceneError):
             self.disk_stamp = None
@@ -440,25 +502,30 @@ class Studio:
         """The file's text as the page edits it (LF)."""
         return None if self.disk_text is None else lf(self.disk_text)
 
-    def disk_changed(self) -> tuple[str, int] | None:
-        """(the file's new text (LF), its version) when another editor changed it since we last looked, else None.
-        Reads the disk: call it in a thread."""
+    def disk_changed(self) -> dict | None:
+        """The message for the pages when another editor changed the file since we last looked
+        (`disk`: its new text (LF) and version), or removed it (`removed`: the pages keep their
+        text; save creates it again); else None. Reads the disk: call it in a thread."""
         with self.lock:
             if self.path is None:
                 return None
             try:
-                stat_ = self.path.stat()
-                stamp = (stat_.st_mtime_ns, stat_.st_size, stat_.st_ino)
+                stamp = stamp_of(self.path.stat())
             except OSError:
                 stamp = None
             if stamp == self.disk_stamp:
                 return None
             text = self._read_disk()
-            if text is None or text == self.disk_text:
+            if text is None:
+                if stamp is None and self.disk_text is not None:  # gone (not merely unreadable for a moment)
+                    self.disk_text = None
+                    return {"type": "removed", "path": str(self.path)}
+                return None
+            if text == self.disk_text:
                 return None
             self.disk_text = text
             self.disk_version += 1
-            return lf(text), self.disk_version
+            return {"type": "disk", "path": str(self.path), "text": lf(text), "disk": self.disk_version}
 
     def save(self, text: str, base: int | None = None) -> tuple[Path, int]:
         """Write the editor's text (LF) to the opened file, as an editor saves (write_through), in
@@ -513,21 +580,21 @@ class Studio:
 
     def prepare(self, compiled: Compiled) -> Renderer:
         """The preview's renderer, shared by every text with the same content. CPU work: call it in a thread.
-        SceneError for a device that is not there, OutOfMemory when it cannot fit."""
-        if compiled.renderer is None:
-            renderer = self.renderers.get(compiled.key)
-            if renderer is None:
-                renderer = Renderer(compiled.preview)
-                self.renderers.put(compiled.key, renderer)
-            compiled.renderer = renderer
-        return compiled.renderer
+        SceneError for a device that is not there, OutOfMemory when it cannot fit (the studio's
+        budget, checked before any weights are built: check_memory)."""
+        renderer = self.renderers.get(compiled.key)
+        if renderer is None:
+            renderer = Renderer(compiled.preview)
+            self.renderers.put(compiled.key, renderer)
+        return renderer
 
-    def frame_png(self, compiled: Compiled, index: int) -> bytes:
-        """Preview frame `index` of a compiled text, from the cache or rendered. Runs in a worker thread."""
+    def frame_png(self, compiled: Compiled, index: int, cancel: threading.Event | None = None) -> bytes:
+        """Preview frame `index` of a compiled text, from the cache or rendered. Runs in a worker thread.
+        Once `cancel` is set (the page's text was replaced), abandoned at the next band (Cancelled)."""
         png = self.frames.get((compiled.key, index))
         if png is None:
-            self.prepare(compiled)
-            png = compiled.frame_png(index)
+            check_cancel(cancel)
+            png = compiled.frame_png(index, self.prepare(compiled), cancel)
             self.frames.put((compiled.key, index), png)
         return png
 
@@ -548,7 +615,7 @@ class Studio:
                 w, h = width or scene.width, height or scene.height
                 scene = parse([("size", [w, h], f"--size {w}x{h}")])
             core.check_time(scene, t)  # a time outside the scene: 400 before any renderer is made
-            entry = (scene, Renderer(scene), scene.resolved_yaml())
+            entry = (scene, Renderer(scene, "/frame.png", SAVED_CACHE_BYTES), scene.resolved_yaml())
             self.saved.put((text, width, height), entry)
         scene, renderer, provenance = entry
         t = core.check_time(scene, t)  # UsageError (a ValueError): a time outside the scene
@@ -568,6 +635,7 @@ class Studio:
         else:
             label = f"t{float(t or 0):g}"
         t = core.check_time(scene, t or 0)
+        check_memory(scene, "still", SAVED_CACHE_BYTES)  # before any weights are built
         return f"{scene.name}_{label}_{width}x{height}.png", png_bytes(core.still(scene, t), scene.resolved_yaml())
 
     # ---------------------------------------------------------- pages
@@ -636,7 +704,7 @@ class Studio:
             except RuntimeError:  # the default executor is shutting down
                 return
             if changed is not None:
-                self.broadcast({"type": "disk", "path": str(self.path), "text": changed[0], "disk": changed[1]})
+                self.broadcast(changed)
 
     def close(self) -> None:
         """Stop a running render (nothing left at its target) and the studio's threads."""
@@ -722,14 +790,19 @@ class Session:
         self.edited = asyncio.Event()
         self.tasks: set = set()
         self.in_order = asyncio.Lock()  # saves and renders: one at a time, as sent
+        self.cancel = threading.Event()  # set when the page's text is replaced: its frames being computed stop
+        self.replacing = False  # a new text's renderer is being prepared: no frames of the old one meanwhile
 
     def send(self, message: dict) -> None:
         self.outbox.put_nowait(message)
 
-    def error(self, e: BaseException | str, rev: int | None = None) -> None:
+    def error(self, e: BaseException | str, rev: int | None = None, action: str | None = None) -> None:
+        """One error line for the page. `action`: what failed when it is not the text ("save"):
+        the page clears it when that action next succeeds."""
         message = e if isinstance(e, str) else one_line(e)
         line, col = (e.line, e.col) if isinstance(e, SceneError) else (None, None)
-        self.send({"type": "error", "rev": rev, "message": message, "line": line, "col": col})
+        m = {"type": "error", "rev": rev, "message": message, "line": line, "col": col}
+        self.send({**m, "action": action} if action else m)
 
     async def run(self) -> None:
         """Until the page goes (or sends something that is not the protocol: closed with the reason)."""
@@ -772,6 +845,14 @@ class Session:
     def handle(self, m: dict) -> None:
         """One message from the page. Quick ones here; CPU and disk work in tasks over threads."""
         kind = m["type"]
+        bad = unencodable(m["text"], self.studio.source()) if "text" in m else None
+        if bad is not None:  # refused as one line; the session goes on
+            if kind == "render":
+                self.send({"type": "render_error", "rev": m["rev"], "message": str(bad)})
+            else:
+                self.error(f"not saved: {bad}" if kind == "save" else bad, m["rev"] if kind != "save" else None,
+                           action="save" if kind == "save" else None)  # fmt: skip
+            return
         if kind == "edit":  # only the newest text is compiled: typing never queues behind itself
             self.latest = (m["rev"], m["text"])
             self._move(m["index"], urgent=False)
@@ -804,10 +885,17 @@ class Session:
             self.edited.clear()
             rev, text = self.latest
             try:
-                compiled = await asyncio.to_thread(self._compile, text)
+                compiled = await asyncio.to_thread(self.studio.compile, text)
+                if self.compiled is not None and compiled.key != self.compiled.key:
+                    self._abandon()  # the frames of the text replaced stop at their next band
+                await asyncio.to_thread(self._prepare, compiled)
             except Exception as e:  # noqa: BLE001 - a bad scene, a device that is not there, memory: one line
                 self.error(e, rev)
                 continue
+            finally:
+                self.replacing = False
+                self.wake.set()
+                self.head.set()
             self.rev, self.failed = rev, False
             if self.compiled is None or compiled.key != self.compiled.key:
                 self.sent, self.urgent = set(), True
@@ -820,8 +908,12 @@ class Session:
                 self.send({"type": "signals", "names": []} if signals is None else signals)
             self._move(self.position, urgent=self.urgent)
 
-    def _compile(self, text: str) -> Compiled:
-        compiled = self.studio.compile(text)
+    def _abandon(self) -> None:
+        self.cancel.set()
+        self.cancel = threading.Event()
+        self.replacing = True
+
+    def _prepare(self, compiled: Compiled) -> Compiled:
         self.studio.prepare(compiled)
         track = compiled.soundtrack()
         if track is not None:
@@ -855,10 +947,10 @@ class Session:
         try:
             changed = await asyncio.to_thread(studio.disk_changed)  # another editor first: then refused
             if changed is not None:
-                studio.broadcast({"type": "disk", "path": str(studio.path), "text": changed[0], "disk": changed[1]})
+                studio.broadcast(changed)
             path, version = await asyncio.to_thread(studio.save, m["text"], m["base"])
         except Exception as e:  # noqa: BLE001 - too large, refused, the disk: one line
-            self.error(e if str(e).startswith("not saved") else f"not saved: {one_line(e)}")
+            self.error(e if str(e).startswith("not saved") else f"not saved: {one_line(e)}", action="save")
             return
         self.send({"type": "saved", "rev": m["rev"], "path": str(path), "disk": version})
         studio.broadcast({"type": "disk", "path": str(path), "text": lf(m["text"]), "disk": version}, but=self)
@@ -901,7 +993,7 @@ class Session:
         never behind a frame ahead that is being rendered."""
         while True:
             compiled, index = self.compiled, None
-            if self.urgent and compiled is not None and not self.failed:
+            if self.urgent and compiled is not None and not self.failed and not self.replacing:
                 self.urgent = False
                 if self.position not in self.sent and (compiled.key, self.position) not in self.busy:
                     index = self.position
@@ -915,7 +1007,7 @@ class Session:
         """The rest of the window, nearest the playhead first."""
         while True:
             compiled = self.compiled
-            index = self._next(compiled) if compiled and not self.failed else None
+            index = self._next(compiled) if compiled and not self.failed and not self.replacing else None
             if index is None:
                 self.wake.clear()
                 await self.wake.wait()
@@ -925,12 +1017,14 @@ class Session:
                 await asyncio.sleep(0.005)
 
     async def _deliver(self, compiled: Compiled, index: int, pool) -> None:
-        job = (compiled.key, index)
+        job, cancel = (compiled.key, index), self.cancel
         self.busy.add(job)
         try:
             png = self.studio.frames.get(job)
             if png is None:
-                png = await asyncio.get_running_loop().run_in_executor(pool, self.studio.frame_png, compiled, index)
+                png = await asyncio.get_running_loop().run_in_executor(pool, self.studio.frame_png, compiled, index, cancel)
+        except Cancelled:  # the text was replaced: nothing to say
+            return
         except Exception as e:  # noqa: BLE001 - memory, a device lost: the page says so; the next edit tries again
             if compiled is self.compiled and not self.failed:
                 self.failed = True

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cppn_anim import cli, core, scene as scenes, studio_server, studio_session as studio, yamledit
+from cppn_anim import cli, core, resources, scene as scenes, studio_server, studio_session as studio, yamledit
 from conftest import TINY, write_scene
 
 PORT = 8765
@@ -357,11 +357,11 @@ def test_out_of_memory_while_previewing_is_shown_and_the_next_edit_recovers(tiny
     s, client = make(tiny)
     real, calls = studio.Compiled.frame_png, []
 
-    def fails_once(self, index):
+    def fails_once(self, index, *more):
         calls.append(index)
         if len(calls) == 1:
             raise MemoryError("cannot allocate 4.0 GiB")
-        return real(self, index)
+        return real(self, index, *more)
 
     monkeypatch.setattr(studio.Compiled, "frame_png", fails_once)
     with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
@@ -589,7 +589,8 @@ def test_the_caches_keep_their_byte_budgets(tiny, monkeypatch):
     s = studio.Studio(tiny, port=PORT)
     a, b = s.compile(TINY), s.compile(TINY.replace("seed: 4", "seed: 5"))
     s.prepare(a), s.prepare(b)
-    assert len(s.renderers) == 1 and s.renderers.get(b.key) is b.renderer and s.renderers.used == b.renderer.bytes > 0
+    kept = s.renderers.get(b.key)
+    assert len(s.renderers) == 1 and kept is s.prepare(b) and s.renderers.used == kept.bytes > 0
     assert len(s.frames) == 0 and s.frames.budget == studio.FRAME_CACHE_BYTES
 
 
@@ -732,3 +733,127 @@ def test_a_scene_with_audio_sends_its_soundtrack_and_signals(tmp_path, deaf_audi
     assert not [m for m in between if m["type"] == "signals"]  # not again with every keystroke
     assert silent["names"] == []
     assert r.status_code == 206 and r.content == wav.read_bytes()[:100]
+
+
+# ------------------------------------------------------------------ memory, and texts replaced
+
+HUGE = TINY.replace("network: {latent_dim: 3, width: 8, depth: 3}", "network: {latent_dim: 1024, width: 4096, depth: 64}")
+
+
+def test_a_network_too_big_for_the_studio_is_refused_before_its_weights_are_built(tiny, monkeypatch):
+    built = []
+    real = core.build_weights
+    monkeypatch.setattr(core, "build_weights", lambda scene: built.append(scene.network.width) or real(scene))
+    monkeypatch.setattr(studio, "PREVIEW_RENDERER_BYTES", 64 * 2**20)  # a small budget: a network 1024 wide is over it
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        for rev, text in enumerate([HUGE, TINY.replace("width: 8", "width: 1024")], 1):
+            ws.send_json({"type": "edit", "rev": rev, "text": text, "index": 0})
+            error, _ = receive(ws, "error")
+            assert error["rev"] == rev and error["message"].startswith("too big for the studio's preview: a network")
+            assert "network.width, network.depth or network.latent_dim smaller" in error["message"] and "\n" not in error["message"]
+        ws.send_json({"type": "edit", "rev": 3, "text": TINY, "index": 0})  # the fix: the preview comes back
+        info, _ = receive(ws, "scene")
+        frame, _ = receive(ws, "frame")
+        r = client.get(f"/still.png?key={info['id']}&frame=0&w=48&h=32&token={s.token}")
+        assert r.status_code == 200
+    assert built == [8, 8] and frame["key"] == info["key"]  # no weights for the networks refused
+    tiny.write_text(HUGE)  # /frame.png and a still: the same check, against their own budgets and the free memory
+    monkeypatch.setattr(resources, "available_memory", lambda device: 32 * 2**20)
+    with client:
+        r = client.get(f"/frame.png?t=0&token={s.token}")
+    assert r.status_code == 503 and "too big for the studio's /frame.png" in r.text and "the memory free is 34 MB" in r.text
+    assert built == [8, 8]
+
+
+def test_the_compiled_texts_keep_no_renderer_alive(tiny, monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setattr(studio, "PREPARED_CACHE_BYTES", 1)  # the cache keeps one renderer
+    s = studio.Studio(tiny, port=PORT)
+    a, b = s.compile(TINY), s.compile(TINY.replace("seed: 4", "seed: 5"))
+    first = weakref.ref(s.prepare(a))
+    s.prepare(b)
+    gc.collect()
+    assert first() is None and s.compile(TINY) is a  # evicted from the cache: gone, though its text is still compiled
+
+
+def test_a_frame_of_a_text_replaced_is_abandoned(tiny, monkeypatch):
+    from cppn_anim.errors import Cancelled
+
+    flags, real = [], studio.Renderer.still
+
+    def slow_for_seed_4(self, t, cancel=None):
+        if self.prepared.scene.seed == 4:  # the first text's frames: held until their text is replaced
+            flags.append(cancel)
+            assert cancel is not None and cancel.wait(60), "the frame of the replaced text was not abandoned"
+            raise Cancelled("the text was replaced")
+        return real(self, t, cancel)
+
+    monkeypatch.setattr(studio.Renderer, "still", slow_for_seed_4)
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_json({"type": "edit", "rev": 1, "text": TINY, "index": 0})
+        receive(ws, "scene")
+        for _ in range(600):
+            if flags:
+                break
+            time.sleep(0.05)
+        ws.send_json({"type": "edit", "rev": 2, "text": TINY.replace("seed: 4", "seed: 5"), "index": 0})
+        info, seen = receive(ws, "scene")
+        frame, more = receive(ws, "frame")
+    assert flags and all(f.is_set() for f in flags) and frame["key"] == info["key"]
+    assert not [m for m in seen + more if m["type"] == "error"]  # abandoned quietly
+
+
+def test_a_text_the_server_cannot_encode_is_refused_as_one_line(tiny):
+    lone = TINY.replace("seed: 4", "seed: 4 # \ud800")  # a lone UTF-16 surrogate, as a raw WebSocket can send
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        ws.send_text(json.dumps({"type": "edit", "rev": 1, "text": lone, "index": 0}))
+        error, _ = receive(ws, "error")
+        assert error["rev"] == 1 and (error["line"], error["col"]) == (1, 11) and error["message"].startswith(f"{tiny}:1:11: the text holds '\\ud800'")
+        ws.send_text(json.dumps({"type": "save", "rev": 2, "text": lone, "base": 0}))
+        error, _ = receive(ws, "error")
+        assert error["message"].startswith("not saved: ") and error["action"] == "save" and "UnicodeEncodeError" not in error["message"]
+        ws.send_text(json.dumps({"type": "render", "rev": 3, "text": lone}))
+        refused, _ = receive(ws, "render_error")
+        assert refused["rev"] == 3 and "\\ud800" in refused["message"]
+        ws.send_text(json.dumps({"type": "set", "rev": 4, "key": "seed", "value": 3, "text": lone}))
+        error, _ = receive(ws, "error")
+        assert error["rev"] == 4
+        ws.send_json({"type": "edit", "rev": 5, "text": TINY, "index": 0})  # the session goes on
+        receive(ws, "frame")
+    assert tiny.read_text() == TINY
+
+
+def test_a_file_removed_on_disk_is_told_and_save_creates_it_again(tiny):
+    s, client = make(tiny)
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        hello, _ = receive(ws, "hello")
+        tiny.unlink()
+        removed, _ = receive(ws, "removed")
+        assert removed["path"] == str(tiny)
+        ws.send_json({"type": "save", "rev": 2, "text": TINY + "# mine\n", "base": hello["disk"]})
+        receive(ws, "saved")
+        assert tiny.read_text() == TINY + "# mine\n"
+        tiny.write_text(TINY)  # and a file back on disk is a change as any other
+        disk, _ = receive(ws, "disk")
+    assert disk["text"] == TINY
+
+
+def test_a_same_size_change_that_keeps_the_old_mtime_reaches_the_page(tiny):
+    import os
+
+    s, client = make(tiny)
+    before = tiny.stat()
+    with client, client.websocket_connect(f"{WS}/ws?token={s.token}") as ws:
+        receive(ws, "hello")
+        tiny.write_text(TINY.replace("seed: 4", "seed: 7"))  # the same size
+        os.utime(tiny, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old time
+        disk, _ = receive(ws, "disk")
+    assert "seed: 7" in disk["text"]

@@ -32,6 +32,7 @@ let base = 0, baseText = null;  // the disk version our text is from, and that v
 let pending = null;        // {text, disk, path}: a change on disk not taken in (the conflict)
 let saving = new Map();    // rev -> text being saved
 let rendering = false;
+let gone = false;          // the file was removed on disk: our text is nowhere else
 const setsInFlight = new Map();  // slider key -> the value to set once the server's patch is in
 const stats = (window.studioStats = { drawn: 0, cached: 0 });  // for benchmarks/studio.py
 
@@ -48,11 +49,57 @@ function inEditor(el) { return !!(el && el.closest && el.closest(".cm-editor"));
 function interactive(el) {
   return !!(el && el.closest && el.closest("input, select, textarea, button, a[href], [contenteditable], .cm-editor, .conflict"));
 }
-function dirty() { return baseText !== null && editor.getText() !== baseText; }
+function dirty() { return baseText !== null && (gone || editor.getText() !== baseText); }
 function showDirty() {
   $("dirty").hidden = !dirty();
   document.title = `${dirty() ? "● " : ""}${path || "cppn-anim studio"} · cppn-anim studio`;
+  keep();
 }
+
+// ---------------------------------------------------------------- unsaved edits survive a reload
+// While the text differs from the file, a copy is kept in the browser (localStorage, under
+// the server's port and the file's path): a reload, a closed tab or a crash brings it back as
+// unsaved edits. A save, or loading the file from disk, clears it. Leaving the page with
+// unsaved edits asks first (beforeunload).
+
+function keptKey() { return path ? `cppn-anim-studio:${location.port}:${path}` : null; }
+
+function keep() {
+  const key = keptKey();
+  if (!key || baseText === null) return;
+  try {
+    if (dirty()) localStorage.setItem(key, JSON.stringify({ text: editor.getText(), base: baseText }));
+    else localStorage.removeItem(key);
+  } catch (e) { /* storage full or off: the beforeunload warning still guards */ }
+}
+
+function kept() {
+  const key = keptKey();
+  try {
+    const k = key && JSON.parse(localStorage.getItem(key) || "null");
+    return k && typeof k.text === "string" && typeof k.base === "string" ? k : null;
+  } catch (e) { return null; }
+}
+
+function restoreKept(text, disk) {  // the page's first text is the file's: bring back edits kept from before
+  const k = kept();
+  if (!k || k.text === text) return;
+  editor.setText(k.text);  // undoable: Ctrl-Z goes back to the file's text
+  if (k.base === text) {
+    status("restored your unsaved edits from before the page was reloaded: save to keep them, undo to drop them");
+  } else {  // the file changed since those edits: the usual choice
+    baseText = k.base; base = -1;  // a save is refused until a choice is made
+    showConflict({ text, disk, path });
+    status("restored your unsaved edits from before the page was reloaded; the file changed on disk since");
+  }
+}
+
+window.addEventListener("beforeunload", (e) => {
+  if (!dirty()) return;
+  keep();
+  e.preventDefault();
+  e.returnValue = "";  // the browser asks: leave the page with unsaved edits?
+});
 
 // ---------------------------------------------------------------- connection
 
@@ -67,7 +114,7 @@ function connect() {
   };
   ws.onclose = (event) => {
     connected = false;
-    if (event.code === 1007 || event.code === 1003) showFailure(`cppn-anim studio closed the connection: ${event.reason}`);
+    if (event.code === 1007 || event.code === 1003) showFailure(`cppn-anim studio closed the connection: ${event.reason}`, "connection");
     status(everConnected ? "disconnected: reconnecting to cppn-anim studio…" : "cannot reach cppn-anim studio: retrying…");
     setTimeout(connect, retry);
     retry = Math.min(2000, retry * 2);
@@ -98,16 +145,20 @@ function onMessage(m) {
     case "disk": fromDisk(m.text, m.disk, m.path, false); break;
     case "scene": if (current(m)) showScene(m); break;
     case "signals": showSignals(m); break;
-    case "error": if (current(m)) setError(m); break;
+    case "error":
+      if (m.action) showFailure(m.message, m.action);  // a save that failed: not about the text
+      else if (current(m)) setError(m);
+      break;
+    case "removed": removed(m); break;
     case "patch": applyPatch(m); break;
     case "saved": saved(m); break;
     case "notice": status(m.message); break;
     case "progress": renderProgress(m); break;
     case "rendered": renderDone(m); break;
-    case "cancelled": renderStopped(`render cancelled: nothing written to ${m.path}`); break;
+    case "cancelled": renderStopped(`render cancelled: nothing written to ${m.path}`); clearFailure("render"); break;
     case "render_error":  // with rev: our request was refused (a running render goes on); without: the render failed
       if (m.rev === undefined || m.rev === null) renderStopped(m.message);
-      showFailure(m.message);
+      showFailure(m.message, "render");
       break;
   }
 }
@@ -132,6 +183,7 @@ function hello(m) {
   const first = !everConnected;
   everConnected = true;
   status(first ? "" : "reconnected");
+  clearFailure("connection");
   $("overrides").textContent = m.overrides.length ? "overrides: " + m.overrides.join(" ") : "";
   editor.setSchema(m.schema);
   buildSliders(m.sliders);
@@ -143,10 +195,12 @@ function hello(m) {
 // The file's text (LF) at disk version `disk`: taken in when we hold no unsaved edits,
 // else shown as a conflict (load it / keep ours). `opening`: a new file, or a new server.
 function fromDisk(text, disk, newPath, opening) {
-  if (newPath && newPath !== path) { path = newPath; $("path").textContent = path; $("picker").value = ""; }
+  if (newPath && newPath !== path) { path = newPath; $("path").textContent = path; $("picker").value = ""; clearFailure("open"); }
+  if (gone) { gone = false; clearFailure("removed"); }
   if (baseText === null) {  // the first text of this page: no undo back to an empty editor
     editor.setText(text, { history: false });
     base = disk; baseText = text;
+    restoreKept(text, disk);
   } else if (text === editor.getText()) {
     base = disk; baseText = text; hideConflict();
   } else if (!dirty()) {
@@ -214,41 +268,66 @@ function picker(names, noneOpen) {  // the studio was started without a scene: a
     if (dirty()) { status("save your edits first (or undo them)"); select.value = ""; return; }
     send({ type: "open", name: select.value });
   };
-  if (noneOpen) showFailure("no scene is open: pick one above");
+  if (noneOpen) showFailure("no scene is open: pick one above", "open");
 }
 
 function save() {
-  if (!path) { showFailure("not saved: no scene is open (pick one above)"); return; }
+  if (!path) { showFailure("not saved: no scene is open (pick one above)", "save"); return; }
   const rev = editor.revision(), text = editor.getText();
   saving.set(rev, text);
-  if (!send({ type: "save", rev, text, base })) showFailure("not saved: not connected to cppn-anim studio");
+  if (!send({ type: "save", rev, text, base })) showFailure("not saved: not connected to cppn-anim studio", "save");
 }
 
 function saved(m) {
   const text = saving.get(m.rev);
   saving.delete(m.rev);
   if (text !== undefined) { base = m.disk; baseText = text; }
+  gone = false;
   hideConflict();
   showDirty();
+  clearFailure("save");
+  clearFailure("removed");
   status(`saved ${m.path} at ${new Date().toLocaleTimeString()}`);
+}
+
+function removed(m) {  // the file was deleted on disk: the text stays here, and save writes it again
+  gone = true;
+  showDirty();
+  showFailure(`${m.path} was removed on disk; your text is kept here, and saving will create the file again`, "removed");
 }
 
 // ---------------------------------------------------------------- errors
 
-function setError(m) {  // an error about the text (marked at its line and column) or a failure
-  errorBox.textContent = m.message;
+// The error bar holds one line, and remembers what showed it: the text (its scene, its
+// preview), or an action (save, render, still, the connection, opening, the file removed).
+// Each clears what it showed when it next succeeds: a save what a save showed, a render,
+// its cancel or its result what a render showed, a still what a still showed.
+let errorOf = null;
+
+function showLine(message, of) {
+  errorBox.textContent = message;
+  errorBox.title = message;  // the whole line, however narrow the pane (the bar shows one line)
+  errorOf = message ? of : null;
+}
+
+function setError(m) {  // an error about the text (marked at its line and column)
+  showLine(m.message, "text");
   canvas.classList.add("stale");
   if (m.line) editor.markError(m.line, m.col || 1, m.message); else editor.clearError();
 }
 
-function showFailure(message) {  // render, save, still, the connection: the one line, no mark
-  errorBox.textContent = message;
+function showFailure(message, of) {  // save, render, still, the connection: the one line, no mark
+  showLine(message, of);
 }
 
-function clearError() {
-  errorBox.textContent = "";
+function clearFailure(of) {  // `of` succeeded: its earlier failure is no longer true
+  if (errorOf === of) showLine("", null);
+}
+
+function clearError() {  // the text is good again
   canvas.classList.remove("stale");
   editor.clearError();
+  if (errorOf === "text" || errorOf === null) showLine("", null);
 }
 
 // ---------------------------------------------------------------- playback
@@ -326,11 +405,18 @@ function setPlaying(on) {
   audioPlay(on);
 }
 
+function soundBlocked() {  // the browser wants a click before sound: stop, and say so; one click on play starts both
+  if (!playing) return;
+  playing = false;
+  playButton.textContent = "play";
+  status("press play for the sound (the browser waits for a click)");
+}
+
 function stepTo(index) {  // playing: the next frame shown
   if (index === 0 && sound && pos !== 0) {  // the loop starts again: the sound with it
     pos = 0;
     audioSeek();
-    if (audio.paused && !stalled) audio.play().catch(() => {});
+    if (audio.paused && !stalled) audio.play().catch((e) => { if (e && e.name === "NotAllowedError") soundBlocked(); });
   }
   pos = index;
   draw();
@@ -493,6 +579,7 @@ $("render").addEventListener("click", () => {
 $("cancel").addEventListener("click", () => send({ type: "cancel" }));
 
 function renderProgress(m) {
+  if (!rendering && m.done === 0) clearFailure("render");  // a render started: a refusal before it is past
   rendering = true;
   $("result").textContent = "";
   const bar = $("progress");
@@ -533,15 +620,17 @@ $("still").addEventListener("click", async () => {
   status(`rendering a ${w}×${h} still of frame ${frame}…`);
   try {
     const response = await fetch(`/still.png?key=${encodeURIComponent(scene.id)}&frame=${frame}&w=${encodeURIComponent(w)}&h=${encodeURIComponent(h)}`);
-    if (!response.ok) { showFailure((await response.text()).trim()); status(""); return; }
+    if (!response.ok) { showFailure((await response.text()).trim(), "still"); status(""); return; }
     const name = downloadName(response, "still.png");
     if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
     link.href = URL.createObjectURL(await response.blob());
     link.download = link.textContent = name;
-    link.hidden = false;
-    status("");
+    link.hidden = false;  // the same file again, later
+    link.click();  // the download itself
+    clearFailure("still");
+    status(`downloaded ${name}`);
   } catch (e) {
-    showFailure(`still: ${e.message || e}`);
+    showFailure(`still: ${e.message || e}`, "still");
   }
 });
 
@@ -576,7 +665,7 @@ function audioPlay(on) {
   stalled = false;
   if (!on) { audio.pause(); return; }
   if (Math.abs(audio.currentTime - audioTime()) > 0.05) audio.currentTime = audioTime();
-  audio.play().catch(() => status("press play for the sound (the browser waits for a click)"));
+  audio.play().catch((e) => { if (e && e.name === "NotAllowedError") soundBlocked(); });
 }
 
 function audioSeek() {
@@ -592,7 +681,7 @@ function audioSync() {  // from tick: the picture follows the audio while both p
   if (t >= scene.duration - 1e-3) { stepTo(0); return; }  // the loop starts again, the sound with it
   const target = Math.min(scene.count - 1, Math.max(0, Math.floor(t * scene.fps + 1e-6)));
   if (stalled) {
-    if (frames.has(mod(pos + 1, scene.count))) { stalled = false; audio.play().catch(() => {}); }
+    if (frames.has(mod(pos + 1, scene.count))) { stalled = false; audio.play().catch((e) => { if (e && e.name === "NotAllowedError") soundBlocked(); }); }
     return;
   }
   if (target !== pos) {
@@ -601,10 +690,21 @@ function audioSync() {  // from tick: the picture follows the audio while both p
   }
 }
 
+const SIGNAL_ROW = 16, SIGNAL_ROWS_MAX = 12;  // px per signal (a 10 px label and its curve); more signals share the height
 function showSignals(m) {
   signals = m.names && m.names.length ? m : null;
   signalsCanvas.hidden = !signals;
+  if (signals) {  // the strip grows with the number of signals, within reason
+    const h = Math.min(signals.names.length, SIGNAL_ROWS_MAX) * SIGNAL_ROW;
+    signalsCanvas.height = h;
+    signalsCanvas.style.height = `${h}px`;
+  }
   lastSignals = "";
+}
+
+function signalsGutter(g) {  // the labels' column, left of the curves: no label covers a curve
+  g.font = "10px ui-monospace, monospace";
+  return Math.ceil(Math.max(...signals.names.map((n) => g.measureText(n).width))) + 8;
 }
 
 const COLOURS = ["#7aa2f7", "#ff9e64", "#9ece6a", "#f7768e", "#bb9af7", "#e0af68", "#2ac3de", "#c0caf5"];
@@ -615,31 +715,34 @@ function drawSignals() {  // each signal a row, beats as ticks, the playhead a l
   if (key === lastSignals) return;
   lastSignals = key;
   const c = signalsCanvas, g = c.getContext("2d");
-  const w = (c.width = Math.max(100, c.clientWidth)), h = c.height;
-  g.clearRect(0, 0, w, h);
+  const cw = (c.width = Math.max(100, c.clientWidth)), h = c.height;
+  g.clearRect(0, 0, cw, h);
+  const left = Math.min(signalsGutter(g), Math.floor(cw / 3)), w = cw - left;  // curves in [left, cw)
   const rows = signals.names.length, rowH = h / rows;
-  g.font = "10px ui-monospace, monospace";
+  g.textBaseline = "middle";
   signals.names.forEach((name, r) => {
     const values = signals.values[name], n = values.length, top = r * rowH;
     g.fillStyle = COLOURS[r % COLOURS.length];
     for (let i = 0; i < n; i++) {
       const v = Math.max(0, Math.min(1, values[i]));
-      const x = Math.floor((i * w) / n), x2 = Math.floor(((i + 1) * w) / n);
+      const x = left + Math.floor((i * w) / n), x2 = left + Math.floor(((i + 1) * w) / n);
       g.fillRect(x, top + rowH - v * (rowH - 1), Math.max(1, x2 - x), v * (rowH - 1));
     }
-    g.fillStyle = "#e6e6e6";
-    g.fillText(name, 3, top + 10);
+    g.fillText(name, 3, top + rowH / 2, left - 6);
   });
   g.fillStyle = "rgba(255,255,255,.25)";
-  for (const b of signals.beats) g.fillRect(Math.floor((b / signals.duration) * w), 0, 1, h);
+  for (const b of signals.beats) g.fillRect(left + Math.floor((b / signals.duration) * w), 0, 1, h);
   g.fillStyle = "#fff";
-  g.fillRect(Math.floor((pos / scene.fps / signals.duration) * w), 0, 2, h);
+  g.fillRect(left + Math.floor((pos / scene.fps / signals.duration) * w), 0, 2, h);
+  stats.signals = { rows, rowH, left };  // for tests: each label in its row, left of the curves
 }
 
 signalsCanvas.addEventListener("click", (e) => {  // click on the signals: go there
   if (!scene || !signals) return;
-  const r = signalsCanvas.getBoundingClientRect();
-  seek(Math.min(scene.count - 1, Math.floor(((e.clientX - r.left) / r.width) * signals.duration * scene.fps)));
+  const r = signalsCanvas.getBoundingClientRect(), left = (stats.signals && stats.signals.left) || 0;
+  const u = (e.clientX - r.left - left) / Math.max(1, r.width - left);
+  if (u < 0) return;  // on the labels
+  seek(Math.min(scene.count - 1, Math.floor(u * signals.duration * scene.fps)));
 });
 
 connect();
