@@ -664,9 +664,12 @@ def test_a_scene_with_audio_plays_its_soundtrack_in_sync_and_draws_its_signals(t
     page.wait_for_function(f"() => !{audio}.paused", timeout=TIMEOUT)
 
     # a browser that wants a click before sound: the page says so, the button says play, one click plays both
-    page.add_init_script("""(() => { const play = HTMLMediaElement.prototype.play;
+    # (a click in this document, not navigator.userActivation: Chromium may carry a page's
+    # activation over a same-origin reload, so the test passed or failed by chance)
+    page.add_init_script("""(() => { const play = HTMLMediaElement.prototype.play; let clicked = false;
+        addEventListener('pointerdown', () => { clicked = true; }, true);
         HTMLMediaElement.prototype.play = function () {
-          return navigator.userActivation.hasBeenActive ? play.call(this) : Promise.reject(new DOMException('no click yet', 'NotAllowedError'));
+          return clicked ? play.call(this) : Promise.reject(new DOMException('no click yet', 'NotAllowedError'));
         }; })()""")
     page.reload()
     expect(page.get_by_test_id("play")).to_have_text("play", timeout=TIMEOUT)
