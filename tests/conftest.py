@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import wave
 from pathlib import Path
 
@@ -121,6 +122,20 @@ def decode(path: Path) -> np.ndarray:
     meta = next(gen)
     w, h = meta["size"]
     return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def systemp(tmp_path, monkeypatch) -> Path:
+    """A private system temp folder, so what the commands leave there (locks, palettes,
+    segments, scratch) can be counted."""
+    folder = tmp_path / "systemp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
 
 
 def gen_docs():

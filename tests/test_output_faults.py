@@ -4,7 +4,6 @@ case is the command's own (exit statuses, one line)."""
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,26 +11,13 @@ import pytest
 
 from cppn_anim import errors, targets
 
-from conftest import TINY, cli_main, write_scene
+from conftest import TINY, cli_main, names, write_scene
 
 
 def frames(n: int, w: int = 16, h: int = 12):
     y, x = np.mgrid[0:h, 0:w]
     for i in range(n):
         yield np.stack([(x * 16 + i * 16) % 256, (y * 20) % 256, np.full_like(x, i * 30 % 256)], -1).astype(np.uint8)
-
-
-def names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
-
-
-@pytest.fixture
-def systemp(tmp_path, monkeypatch) -> Path:
-    """A private system temp folder, so what the commands leave there can be counted."""
-    folder = tmp_path / "systemp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def lock_folder(systemp: Path) -> Path:

@@ -18,7 +18,7 @@ from PIL import Image
 from cppn_anim import core, distribute, encode, errors, ffmpeg, scene as scenes, targets
 from cppn_anim.report import Reporter
 
-from conftest import CLI, ROOT, TINY, cli_main, run_cli, video_info, write_scene
+from conftest import CLI, ROOT, TINY, cli_main, names, run_cli, video_info, write_scene
 
 
 def frames(n: int, w: int = 32, h: int = 24):
@@ -35,19 +35,6 @@ def write(n: int, spec_: targets.VideoSpec, w: int = 32, h: int = 24) -> Path:
 
 def spec(path: Path, fmt: str, **kw) -> targets.VideoSpec:
     return targets.VideoSpec(Path(path), fmt, 32, 24, 8, provenance="seed: 4\n", **kw)
-
-
-def names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
-
-
-@pytest.fixture
-def tmpdir_(tmp_path, monkeypatch) -> Path:
-    """A private system temp folder, so leftovers (locks, palettes, segments) can be counted."""
-    folder = tmp_path / "systemp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def fake_ffmpeg(tmp_path: Path, body: str) -> str:
@@ -69,7 +56,7 @@ exit 0
 # ------------------------------------------------------------------ item 1: nothing the command did not write is deleted
 
 
-def test_png_render_keeps_unrelated_files_item1(tmp_path, tmpdir_):
+def test_png_render_keeps_unrelated_files_item1(tmp_path, systemp):
     folder = tmp_path / "imp"
     (folder / "sub").mkdir(parents=True)
     (folder / "notes.txt").write_text("t")
@@ -92,7 +79,7 @@ def test_png_render_keeps_unrelated_files_item1_cli(tiny, tmp_path):
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(8)] + ["notes.txt", "sub"]
 
 
-def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, tmpdir_):
+def test_png_prune_removes_only_frames_cppn_anim_wrote(tmp_path, systemp):
     """A full render removes frame files past its end only if cppn-anim wrote them (QA: it
     deleted a frame_00099.png holding "old"); a foreign file with a frame name is kept, named
     in one warning; a same-named frame of ours in range is still replaced (the render's own job)."""
@@ -132,7 +119,7 @@ def test_png_render_keeps_a_foreign_frame_past_its_end_cli(tmp_path):
     assert all(targets.written_by_us(p) for p in (tmp_path / "pngs").glob("frame_0000?.png"))
 
 
-def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
+def test_outputs_get_the_usual_permissions_item1(tmp_path, systemp):
     """A replaced file keeps ordinary permissions (0666 less the umask), not a temp file's 0600."""
     umask = os.umask(0o022)
     try:
@@ -145,7 +132,7 @@ def test_outputs_get_the_usual_permissions_item1(tmp_path, tmpdir_):
         assert path.stat().st_mode & 0o777 == 0o644, path
 
 
-def test_png_frame_ranges_add_up_item1(tmp_path, tmpdir_):
+def test_png_frame_ranges_add_up_item1(tmp_path, systemp):
     folder = tmp_path / "f"
     folder.mkdir()
     targets.PngFolder(folder).put_frame(20, next(frames(1)))  # a stale frame an earlier, longer render wrote
@@ -156,7 +143,7 @@ def test_png_frame_ranges_add_up_item1(tmp_path, tmpdir_):
     assert names(folder) == [f"frame_{i:05d}.png" for i in range(6)]
 
 
-def test_png_failure_leaves_whole_frames_only_item1(tmp_path, tmpdir_):
+def test_png_failure_leaves_whole_frames_only_item1(tmp_path, systemp):
     folder = tmp_path / "new" / "frames"
 
     def broken():
@@ -254,16 +241,16 @@ def test_validate_refuses_what_render_refuses_item2():
     "name",
     ["sp ace.mp4", "q'uo\"te.mp4", "100%d.mp4", "clip_%03d.gif", "a:b.webm", "ünï cødé.gif", "-x.mp4", "-y -f null.mp4", "pipe:1.mp4"],
 )
-def test_every_path_character_reaches_ffmpeg_as_a_plain_file_item3(tmp_path, tmpdir_, name):
+def test_every_path_character_reaches_ffmpeg_as_a_plain_file_item3(tmp_path, systemp, name):
     out = tmp_path / "o" / name
     targets.check_output(spec(out, out.suffix[1:]))
     write(5, spec(out, out.suffix[1:]))
     assert names(tmp_path / "o") == [name]  # that literal name, nothing else (no stray palette)
     assert video_info(out)["frames"] == 5
-    assert [p.name for p in tmpdir_.iterdir() if "palette" in p.name] == []
+    assert [p.name for p in systemp.iterdir() if "palette" in p.name] == []
 
 
-def test_file_protocol_in_o_is_a_folder_named_file_item3(tmp_path, tmpdir_, monkeypatch):
+def test_file_protocol_in_o_is_a_folder_named_file_item3(tmp_path, systemp, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = Path("file:/x.mp4")  # -o file:/x.mp4: a relative path, folder 'file:'
     write(3, spec(out, "mp4"))
@@ -287,7 +274,7 @@ def test_o_without_extension_or_mismatched_is_refused_exit_2_item3(tiny, tmp_pat
     assert names(tmp_path) == ["-x.mp4", "tiny.yaml"]
 
 
-def test_concat_list_escapes_quotes_item3(tmp_path, tmpdir_):
+def test_concat_list_escapes_quotes_item3(tmp_path, systemp):
     assert ffmpeg.concat_line(Path("/a/bob's/x.ts")) == "file 'file:/a/bob'\\''s/x.ts'\n"
     folder = tmp_path / "bob's %d: dir"
     parts = []
@@ -310,7 +297,7 @@ def test_resume_into_a_folder_with_a_quote_item3(tmp_path):
     assert video_info(out)["frames"] == 8 and names(tmp_path / "bob's") == ["seg.mp4"]
 
 
-def test_a_failed_join_keeps_the_segments_item3(tmp_path, tmpdir_, monkeypatch):
+def test_a_failed_join_keeps_the_segments_item3(tmp_path, systemp, monkeypatch):
     scene = scenes.parse(TINY, "tiny.yaml")
     out = tmp_path / "seg.mp4"
 
@@ -329,7 +316,7 @@ def test_a_failed_join_keeps_the_segments_item3(tmp_path, tmpdir_, monkeypatch):
     kept = sorted((tmp_path / ".seg.mp4.segments").glob("*.ts"))
     assert len(kept) == 1 and "--resume" in notes[-1] and not out.exists()
     monkeypatch.undo()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir_))
+    monkeypatch.setattr(tempfile, "tempdir", str(systemp))
     distribute.render(frames_of, spec(out, "mp4"), 0, 8, resume=True, report=Notes())
     assert "resuming: 1 of 1" in notes[-1] and video_info(out)["frames"] == 8
     assert names(tmp_path) == ["seg.mp4", "systemp"]
@@ -339,7 +326,7 @@ def test_a_failed_join_keeps_the_segments_item3(tmp_path, tmpdir_, monkeypatch):
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "gif", "webm"])
-def test_junk_from_ffmpeg_never_replaces_the_file_item4(tmp_path, tmpdir_, monkeypatch, fmt):
+def test_junk_from_ffmpeg_never_replaces_the_file_item4(tmp_path, systemp, monkeypatch, fmt):
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", fake_ffmpeg(tmp_path, JUNK_FFMPEG))
     out = tmp_path / "keep" / f"movie.{fmt}"
     out.parent.mkdir()
@@ -348,7 +335,7 @@ def test_junk_from_ffmpeg_never_replaces_the_file_item4(tmp_path, tmpdir_, monke
         write(4, spec(out, fmt))
     assert "fake-ffmpeg: wrote junk on purpose" in str(e.value) or "not a GIF" in str(e.value)
     assert out.read_bytes() == b"precious" and names(out.parent) == [f"movie.{fmt}"]  # no .part, no .c
-    assert [p.name for p in tmpdir_.iterdir() if not p.name.startswith("cppn-anim-locks-")] == []  # no palette
+    assert [p.name for p in systemp.iterdir() if not p.name.startswith("cppn-anim-locks-")] == []  # no palette
 
 
 @pytest.mark.slow  # the case as a user meets it, through the CLI; the kind is tested in-process above
@@ -361,7 +348,7 @@ def test_junk_from_ffmpeg_exits_1_and_keeps_the_mp4_item4(tiny, tmp_path):
     assert out.read_bytes() == b"precious" and names(tmp_path) == ["fake-ffmpeg", "keep.mp4", "tiny.yaml"]
 
 
-def test_read_back_checks_container_codec_and_frame_count_item4(tmp_path, tmpdir_):
+def test_read_back_checks_container_codec_and_frame_count_item4(tmp_path, systemp):
     out = tmp_path / "a.mp4"
     write(5, spec(out, "mp4"))
     ffmpeg.read_back(out, "mp4", 5)
@@ -378,7 +365,7 @@ def test_read_back_checks_container_codec_and_frame_count_item4(tmp_path, tmpdir
 # ------------------------------------------------------------------ item 5: one writer per target
 
 
-def test_one_writer_per_target_item5(tmp_path, tmpdir_):
+def test_one_writer_per_target_item5(tmp_path, systemp):
     target = tmp_path / "a.mp4"
     with targets.claim(target):
         with pytest.raises(errors.TargetBusy, match=f"another render is writing {target}"):
@@ -387,11 +374,11 @@ def test_one_writer_per_target_item5(tmp_path, tmpdir_):
             with targets.claim(tmp_path / "." / "a.mp4"):  # the same target, spelt otherwise
                 pass
         assert not target.exists() and names(tmp_path) == ["systemp"]  # the lock is never beside the target
-        assert any(p.name.endswith(".lock") for p in tmpdir_.rglob("*"))  # in the temp folder (its private lock folder)
+        assert any(p.name.endswith(".lock") for p in systemp.rglob("*"))  # in the temp folder (its private lock folder)
     write(2, spec(target, "mp4"))  # released
 
 
-def test_png_ranges_lock_only_their_frames_item5(tmp_path, tmpdir_):
+def test_png_ranges_lock_only_their_frames_item5(tmp_path, systemp):
     folder = tmp_path / "f"
     with targets.claim(folder, 0, 4), targets.claim(folder, 4, 8):  # disjoint ranges at once
         for a, b in ((2, 6), (7, 9), (0, None), (6, None)):
@@ -404,12 +391,12 @@ def test_png_ranges_lock_only_their_frames_item5(tmp_path, tmpdir_):
         pass
 
 
-def test_a_killed_writer_releases_its_claim_item5(tmp_path, tmpdir_):
+def test_a_killed_writer_releases_its_claim_item5(tmp_path, systemp):
     target = tmp_path / "a.mp4"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, tempfile, time; tempfile.tempdir = sys.argv[2]\n"
          "from cppn_anim import targets\nfrom pathlib import Path\n"
-         "with targets.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)", str(target), str(tmpdir_)],
+         "with targets.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)", str(target), str(systemp)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -486,13 +473,13 @@ def test_no_folder_is_made_when_nothing_is_written_item6(tiny, tmp_path):
     assert names(tmp_path) == ["tiny.yaml"]
 
 
-def test_a_failed_write_takes_back_the_folders_it_made_item6(tmp_path, tmpdir_, monkeypatch):
+def test_a_failed_write_takes_back_the_folders_it_made_item6(tmp_path, systemp, monkeypatch):
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", fake_ffmpeg(tmp_path, "cat >/dev/null; echo 'broken on purpose' >&2; exit 3\n"))
     for fmt in ("mp4", "gif"):
         with pytest.raises(errors.EncodeError, match="broken on purpose"):
             write(3, spec(tmp_path / "new" / "sub" / f"x.{fmt}", fmt))
     assert names(tmp_path) == ["fake-ffmpeg", "systemp"]
-    assert [p.name for p in tmpdir_.iterdir() if not p.name.startswith("cppn-anim-locks-")] == []
+    assert [p.name for p in systemp.iterdir() if not p.name.startswith("cppn-anim-locks-")] == []
 
 
 # ------------------------------------------------------------------ item 14: GIF block order
@@ -519,7 +506,7 @@ def gif_blocks(data: bytes) -> list[str]:
     return out
 
 
-def test_gif_loop_block_comes_before_the_comment_item14(tmp_path, tmpdir_):
+def test_gif_loop_block_comes_before_the_comment_item14(tmp_path, systemp):
     out = tmp_path / "a.gif"
     write(4, spec(out, "gif"))
     blocks = gif_blocks(out.read_bytes())
@@ -532,7 +519,7 @@ def test_gif_loop_block_comes_before_the_comment_item14(tmp_path, tmpdir_):
 
 
 @pytest.mark.parametrize("size", [(256, 256), (16, 16)])  # frames that fill the pipe, and frames that all fit in it
-def test_an_ffmpeg_that_stops_reading_is_noticed_item14(tmp_path, tmpdir_, monkeypatch, size):
+def test_an_ffmpeg_that_stops_reading_is_noticed_item14(tmp_path, systemp, monkeypatch, size):
     monkeypatch.setattr(ffmpeg, "STALL_SECONDS", 1.0)
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", fake_ffmpeg(tmp_path, "echo 'fake-ffmpeg: hanging on purpose' >&2\nexec sleep 600\n"))
     w, h = size
@@ -583,7 +570,7 @@ def test_an_interrupted_cluster_render_leaves_no_scratch_and_no_traceback_item6(
     assert not (tmp_path / "w.mp4").exists()
 
 
-def test_every_output_gets_0666_less_the_umask(tmp_path, tmpdir_):
+def test_every_output_gets_0666_less_the_umask(tmp_path, systemp):
     """Every file a command writes (mp4, webm, gif, png frames, a still, a sheet, a preview,
     a segmented join of mp4 and of png) gets the usual 0666 & ~umask, never a temporary
     file's 0600; a folder it makes, 0777 & ~umask. A umask of 002 tells 0664 from both
